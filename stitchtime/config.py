@@ -1,0 +1,49 @@
+"""Frozen configuration objects, one per pipeline stage. The CLI fills them in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class DetectorBackend(str, Enum):
+    dlib = "dlib"
+    face_alignment = "face-alignment"
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    backend: DetectorBackend = DetectorBackend.dlib
+    max_side: int = 640  # frames are downscaled so their longer side is at most this for detection
+    upsample: int = 1  # dlib HOG pyramid upsampling on the (downscaled) frame; finds small faces
+    redetect_every: int = 10  # full detection at least every N frames; between, track from landmarks
+    min_face: int = 24  # faces whose eye-to-mouth span (px, full frame) is smaller are skipped
+    face_index: int | None = None  # None: the largest face; N: the N-th face left-to-right on the first face frame
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    max_gap: int = 5  # gaps of at most this many frames are bridged by interpolation
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    crop_size: int = 256
+    # STIT's temporal smoothing of the quad: centre and axis vectors, in frames.
+    sigma_center: float = 1.0
+    sigma_axis: float = 3.0
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    forehead: float = 0.6  # forehead extension above the brows, as a fraction of brow-to-chin... see mask.py
+    feather: float = 0.06  # blur sigma of the mask edge, as a fraction of the crop size
+    erode: float = 0.0  # shrink (>0) or grow (<0) the hull, fraction of crop size
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    codec: str = "libx264"
+    crf: int = 17
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
