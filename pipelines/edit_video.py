@@ -1,0 +1,167 @@
+"""The whole job, as a few readable passes over the video (bounded memory: frames are
+streamed; only landmarks, matrices and whatever the editor keeps live across passes).
+
+1. analyse: decode -> track the face -> landmarks per frame (``FaceTrack``)
+2. plan: FFHQ quads -> temporal smoothing -> frame->crop matrices (``CropPlan``)
+3. fit (editors that need it): decode -> crops -> ``editor.fit``
+4. render: decode -> crops -> ``editor.delta`` -> paste -> encode (+ original audio)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from stitchtime.config import AlignConfig, DetectConfig, EncodeConfig, MaskConfig, TrackConfig
+from stitchtime.errors import InputError, NoFaceError
+from stitchtime.faces.align import crop_matrices, quads_from_landmarks, smooth_quads, transform_points, warp_to_crops
+from stitchtime.faces.detect import make_backend
+from stitchtime.faces.track import FaceTracker
+from stitchtime.io.decode import VideoReader
+from stitchtime.io.encode import VideoWriter
+from stitchtime.io.paths import check_output_path
+from stitchtime.io.probe import probe
+from stitchtime.latents.editor import CropBatch, CropEditor, IdentityEditor
+from stitchtime.render.blend import BlendMode, paste
+from stitchtime.render.mask import face_masks
+from stitchtime.temporal.smooth import gaussian_smooth
+from stitchtime.types import EditResult, FaceTrack, VideoMeta
+
+# Landmarks used for the mask are smoothed this much (frames) so the mask edge does not jitter.
+MASK_LANDMARK_SIGMA = 1.0
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    detect: DetectConfig = DetectConfig()
+    track: TrackConfig = TrackConfig()
+    align: AlignConfig = AlignConfig()
+    mask: MaskConfig = MaskConfig()
+    encode: EncodeConfig = EncodeConfig()
+    blend: BlendMode = BlendMode.delta
+    batch_size: int = 16
+    progress: bool = True
+
+
+@dataclass
+class CropPlan:
+    """Where to crop each frame: matrices (frame->crop), crop-space landmarks, validity."""
+
+    matrices: np.ndarray  # (T, 2, 3), NaN where invalid
+    crop_landmarks: np.ndarray  # (T, 68, 2) in crop pixels (smoothed), NaN where invalid
+    valid: np.ndarray  # (T,) bool
+    crop_size: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _bar(it, total: int, desc: str, enabled: bool):
+    return tqdm(it, total=total, desc=desc, unit="frame", leave=False, disable=not enabled, dynamic_ncols=True)
+
+
+def analyse(path: Path, meta: VideoMeta, config: PipelineConfig) -> FaceTrack:
+    """Pass 1: landmarks of the tracked face in every frame."""
+    tracker = FaceTracker(make_backend(config.detect), config.detect, config.track)
+    with VideoReader(path, meta) as reader:
+        for frame in _bar(reader, meta.n_frames, "track faces", config.progress):
+            tracker.update(frame)
+    return tracker.finish()
+
+
+def plan_crops(track: FaceTrack, meta: VideoMeta, config: PipelineConfig) -> CropPlan:
+    """Smoothed FFHQ quads -> crop matrices; landmarks mapped into crop space for masks."""
+    sar = float(meta.sar)
+    quads = smooth_quads(quads_from_landmarks(track.landmarks, track.valid, sar), config.align, sar)
+    matrices = crop_matrices(quads, config.align.crop_size)
+    smooth_lm = gaussian_smooth(track.landmarks, track.valid, MASK_LANDMARK_SIGMA)
+    crop_lm = np.full_like(smooth_lm, np.nan)
+    v = quads.valid
+    crop_lm[v] = transform_points(matrices[v], smooth_lm[v])
+    return CropPlan(matrices=matrices, crop_landmarks=crop_lm, valid=v, crop_size=config.align.crop_size, notes=list(track.notes))
+
+
+def _to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()
+
+
+def _batches(path: Path, meta: VideoMeta, n: int, desc: str, progress: bool) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """Decode, yielding ``(frame_indices, frames)`` in groups of ``n``."""
+    idx: list[int] = []
+    frames: list[np.ndarray] = []
+    with VideoReader(path, meta) as reader:
+        for i, frame in enumerate(_bar(reader, meta.n_frames, desc, progress)):
+            idx.append(i)
+            frames.append(frame)
+            if len(frames) == n:
+                yield idx, frames
+                idx, frames = [], []
+    if frames:
+        yield idx, frames
+
+
+def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tuple[list[int], CropBatch | None]:
+    """Crops of the valid frames among ``idx`` (positions in the group, and the batch)."""
+    pos = [k for k, i in enumerate(idx) if plan.valid[i]]
+    if not pos:
+        return pos, None
+    fi = np.array([idx[k] for k in pos])
+    mats = torch.from_numpy(plan.matrices[fi]).float()
+    crops = warp_to_crops(_to_tensor([frames[k] for k in pos]), mats, plan.crop_size)
+    masks = face_masks(plan.crop_landmarks[fi], plan.crop_size)
+    return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops=crops, masks=masks)
+
+
+def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, desc: str = "crops") -> Iterator[CropBatch]:
+    """Aligned crops of every valid frame, in frame order (a pass over the video)."""
+    for idx, frames in _batches(path, meta, config.batch_size, desc, config.progress):
+        _, batch = _crop_batch(plan, idx, frames)
+        if batch is not None:
+            yield batch
+
+
+def edit_video(
+    path: Path,
+    output: Path,
+    editor: CropEditor | None = None,
+    config: PipelineConfig = PipelineConfig(),
+    overwrite: bool = False,
+) -> EditResult:
+    """Edit the tracked face of ``path`` and write ``output`` (same frames, timing, size, audio)."""
+    start = time.perf_counter()
+    path, output = Path(path), Path(output)
+    check_output_path(output, overwrite=overwrite)
+    if output.resolve() == path.resolve():
+        raise InputError(f"{output}: output would overwrite the input; choose another path")
+    editor = editor or IdentityEditor()
+    meta = probe(path)
+    track = analyse(path, meta, config)
+    if not track.valid.any():
+        raise NoFaceError(f"{path.name}: no face found in any of its {meta.n_frames} frames")
+    plan = plan_crops(track, meta, config)
+    if editor.needs_fit:
+        editor.fit(lambda: iter_crops(path, meta, plan, config, "invert"), meta.n_frames)
+
+    with VideoWriter(output, meta, config.encode, overwrite=overwrite, audio_from=path if meta.has_audio else None) as writer:
+        for idx, frames in _batches(path, meta, config.batch_size, "render", config.progress):
+            pos, batch = _crop_batch(plan, idx, frames)
+            if batch is not None:
+                delta = editor.delta(batch)
+                sub = _to_tensor([frames[k] for k in pos])
+                paste(sub, delta, batch.masks, plan.matrices[batch.frame_indices.numpy()], config.blend)
+                out = sub.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                for j, k in enumerate(pos):
+                    frames[k] = out[j]
+            for frame in frames:
+                writer.write(frame)
+    return EditResult(
+        output=output,
+        n_frames=meta.n_frames,
+        n_face_frames=int(plan.valid.sum()),
+        seconds=time.perf_counter() - start,
+        notes=plan.notes,
+    )

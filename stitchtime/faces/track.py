@@ -1,0 +1,142 @@
+"""Follow one person through a video, frame by frame, with bounded memory.
+
+Per frame the tracker looks for the face only in a small window around where it
+was (HOG in the window + the 68-point predictor: a few ms); the full-frame
+detector runs only when the face is lost or not yet found. A second person
+cannot steal the track: in-window candidates must overlap the previous box,
+and after a loss the face is re-acquired only if its dlib identity descriptor
+matches the person first tracked.
+
+Only landmarks are kept (``T x 68 x 2`` floats), never frames.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from stitchtime.config import DetectConfig, TrackConfig
+from stitchtime.faces.detect import FaceBackend, box_iou
+from stitchtime.temporal.smooth import interpolate_gaps
+from stitchtime.types import FaceObservation, FaceTrack
+
+# A candidate in the search window must overlap the previous box at least this much.
+_MIN_IOU = 0.3
+# dlib descriptors closer than this are the same person (dlib's documented threshold is 0.6).
+_SAME_PERSON = 0.6
+# Landmark indices of the eye corners and mouth corners (iBUG 68-point scheme).
+_LEFT_EYE, _RIGHT_EYE = slice(36, 42), slice(42, 48)
+_MOUTH_L, _MOUTH_R = 48, 54
+
+
+def face_span(landmarks: np.ndarray) -> float:
+    """A size measure robust to rotation: max(eye-to-eye, eye-to-mouth) distance in pixels."""
+    eye_l = landmarks[_LEFT_EYE].mean(0)
+    eye_r = landmarks[_RIGHT_EYE].mean(0)
+    mouth = (landmarks[_MOUTH_L] + landmarks[_MOUTH_R]) / 2
+    return float(max(np.linalg.norm(eye_r - eye_l), np.linalg.norm(mouth - (eye_l + eye_r) / 2)))
+
+
+class FaceTracker:
+    """Feed frames in order with :meth:`update`; call :meth:`finish` for the :class:`FaceTrack`."""
+
+    def __init__(self, backend: FaceBackend, detect: DetectConfig = DetectConfig(), track: TrackConfig = TrackConfig()):
+        self.backend = backend
+        self.detect_cfg = detect
+        self.track_cfg = track
+        self._landmarks: list[np.ndarray | None] = []
+        self._prev: FaceObservation | None = None
+        self._reference: np.ndarray | None = None  # identity descriptor of the tracked person
+        self._frame_size: tuple[int, int] | None = None
+        self.stats: Counter = Counter()  # local / full detections, tiny faces, several faces ...
+        self.notes: list[str] = []
+
+    # -- per frame ---------------------------------------------------------------------
+    def update(self, frame: np.ndarray) -> FaceObservation | None:
+        h, w = frame.shape[:2]
+        self._frame_size = (w, h)
+        obs = self._local(frame) if self._prev is not None else None
+        if obs is None:
+            obs = self._full(frame)
+        if obs is not None and face_span(obs.landmarks) < self.detect_cfg.min_face:
+            self.stats["tiny"] += 1
+            obs = None
+        self._prev = obs
+        self._landmarks.append(None if obs is None else obs.landmarks.astype(np.float32))
+        return obs
+
+    def _local(self, frame: np.ndarray) -> FaceObservation | None:
+        self.stats["local"] += 1
+        candidates = self.backend.detect_near(frame, self._prev.box)
+        best = max(candidates, key=lambda f: box_iou(f.box, self._prev.box), default=None)
+        if best is not None and box_iou(best.box, self._prev.box) >= _MIN_IOU:
+            return best
+        return None
+
+    def _full(self, frame: np.ndarray) -> FaceObservation | None:
+        self.stats["full"] += 1
+        faces = self.backend.detect(frame)
+        if not faces:
+            return None
+        if self._prev is not None:  # lost in the window but maybe moved fast: same place, any size
+            near = [f for f in faces if box_iou(f.box, self._prev.box) >= _MIN_IOU]
+            if near:
+                return max(near, key=lambda f: box_iou(f.box, self._prev.box))
+        if self._reference is None:
+            return self._acquire(frame, faces)
+        return self._reacquire(frame, faces)
+
+    def _acquire(self, frame: np.ndarray, faces: list[FaceObservation]) -> FaceObservation | None:
+        index = self.detect_cfg.face_index
+        if index is None:
+            chosen = faces[0]  # largest
+            if len(faces) > 1:
+                self.notes.append(f"{len(faces)} faces found; editing the largest (choose another with --face-index)")
+        else:
+            by_x = sorted(faces, key=lambda f: f.box[0])
+            if index >= len(by_x):
+                self.notes.append(f"--face-index {index}: only {len(by_x)} face(s) in the first face frame; waiting")
+                return None
+            chosen = by_x[index]
+            self.notes.append(f"{len(faces)} faces found; editing face {index} (left to right)")
+        self._reference = self.backend.descriptor(frame, chosen)
+        return chosen
+
+    def _reacquire(self, frame: np.ndarray, faces: list[FaceObservation]) -> FaceObservation | None:
+        self.stats["reacquire_checks"] += 1
+        dists = [float(np.linalg.norm(self.backend.descriptor(frame, f) - self._reference)) for f in faces]
+        i = int(np.argmin(dists))
+        return faces[i] if dists[i] < _SAME_PERSON else None
+
+    # -- end -----------------------------------------------------------------------------
+    def finish(self) -> FaceTrack:
+        t = len(self._landmarks)
+        lms = np.full((t, 68, 2), np.nan, dtype=np.float32)
+        detected = np.zeros(t, dtype=bool)
+        for i, lm in enumerate(self._landmarks):
+            if lm is not None:
+                lms[i] = lm
+                detected[i] = True
+        filled, valid = interpolate_gaps(lms.reshape(t, -1), detected, self.track_cfg.max_gap)
+        notes = list(self.notes)
+        if self.stats["tiny"]:
+            notes.append(f"{self.stats['tiny']} frame(s) skipped: face smaller than {self.detect_cfg.min_face} px")
+        missing = int((~valid).sum())
+        if detected.any() and missing:
+            notes.append(f"{missing} of {t} frame(s) without the face pass through unchanged")
+        return FaceTrack(
+            landmarks=filled.reshape(t, 68, 2).astype(np.float32),
+            detected=detected,
+            valid=valid,
+            frame_size=self._frame_size or (0, 0),
+            notes=notes,
+        )
+
+
+def track_faces(frames, backend: FaceBackend, detect: DetectConfig = DetectConfig(), track: TrackConfig = TrackConfig()) -> FaceTrack:
+    """Run a :class:`FaceTracker` over an iterable of frames."""
+    tracker = FaceTracker(backend, detect, track)
+    for frame in frames:
+        tracker.update(frame)
+    return tracker.finish()

@@ -1,0 +1,56 @@
+"""The crop editor protocol: what the video pipeline asks of an edit.
+
+The pipeline hands an editor batches of aligned crops and receives, for each, the
+edit expressed as a **change of the crop** (``delta``, same shape, ``[0, 255]``
+units). Pasting adds ``mask * delta`` to the frame, so an editor that changes
+nothing leaves the video bit-identical (``--attr none`` is exactly that editor on
+the real path, not a special case).
+
+Editors that need to see the whole video first (inversion, per-video tuning,
+temporal smoothing of latents) implement :meth:`CropEditor.fit`, which the
+pipeline calls with a re-iterable source of crop batches before the render pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass
+class CropBatch:
+    """Aligned crops of consecutive face frames."""
+
+    frame_indices: torch.Tensor  # (B,) long: frame number of each crop
+    crops: torch.Tensor  # (B, 3, S, S) float in [0, 255]
+    masks: torch.Tensor  # (B, 1, S, S) float in [0, 1]
+
+
+CropSource = Callable[[], Iterator[CropBatch]]
+
+
+@runtime_checkable
+class CropEditor(Protocol):
+    needs_fit: bool  # True if fit() must see every crop before delta() is called
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        """See the whole video (``source()`` yields its crop batches, in frame order)."""
+        ...
+
+    def delta(self, batch: CropBatch) -> torch.Tensor:
+        """``(B, 3, S, S)`` change to add to each crop (``[0, 255]`` units)."""
+        ...
+
+
+class IdentityEditor:
+    """The empty edit: ``--attr none``."""
+
+    needs_fit = False
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        return None
+
+    def delta(self, batch: CropBatch) -> torch.Tensor:
+        return torch.zeros_like(batch.crops)

@@ -1,0 +1,54 @@
+"""Feathered face masks in crop space, from landmarks.
+
+The mask is the convex hull of the jaw line and the brows, with the brows pushed
+up towards the hairline (the 68-point scheme stops at the brows), filled and
+then blurred so the paste-back has no hard edge. Values are in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from stitchtime.config import MaskConfig
+
+_JAW = slice(0, 17)
+_BROWS = slice(17, 27)
+_NOSE_TOP, _CHIN = 27, 8
+
+
+def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np.ndarray:
+    """Hull points ``(N, 2)`` for one face: jaw + brows raised by ``forehead`` x (brow-to-chin)/2."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    up = lm[_NOSE_TOP] - lm[_CHIN]
+    length = np.linalg.norm(up)
+    up = up / max(length, 1e-6)
+    forehead = lm[_BROWS] + up * (config.forehead * length / 2)
+    pts = np.concatenate([lm[_JAW], lm[_BROWS], forehead], axis=0)
+    return cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2)
+
+
+def face_masks(crop_landmarks: np.ndarray, crop_size: int, config: MaskConfig = MaskConfig()) -> torch.Tensor:
+    """``(B, 1, S, S)`` float masks for ``(B, 68, 2)`` landmarks given in crop pixels."""
+    crop_landmarks = np.asarray(crop_landmarks)
+    if crop_landmarks.ndim != 3 or crop_landmarks.shape[1:] != (68, 2):
+        raise ValueError(f"crop_landmarks must be (B, 68, 2), got {crop_landmarks.shape}")
+    sigma = max(config.feather * crop_size, 0.5)
+    k = 2 * int(np.ceil(3 * sigma)) + 1
+    shrink = config.erode * crop_size
+    out = np.zeros((len(crop_landmarks), 1, crop_size, crop_size), dtype=np.float32)
+    shift = 4  # sub-pixel precision bits for cv2.fillConvexPoly
+    for i, lm in enumerate(crop_landmarks):
+        if not np.isfinite(lm).all():
+            continue
+        hull = mask_polygon(lm, config)
+        if shrink:
+            centre = hull.mean(0)
+            d = hull - centre
+            n = np.linalg.norm(d, axis=1, keepdims=True)
+            hull = centre + d * np.clip((n - shrink) / np.maximum(n, 1e-6), 0, None)
+        m = np.zeros((crop_size, crop_size), dtype=np.float32)
+        cv2.fillConvexPoly(m, np.round(hull * (1 << shift)).astype(np.int32), 1.0, lineType=cv2.LINE_AA, shift=shift)
+        out[i, 0] = cv2.GaussianBlur(m, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
+    return torch.from_numpy(out)

@@ -1,0 +1,93 @@
+"""Temporal smoothing: pure functions over per-frame arrays (no video, no models).
+
+Convention: ``values`` is ``(T, ...)`` with time first; ``valid`` is a ``(T,)`` bool
+mask. Invalid frames neither contribute nor receive values (they are returned
+unchanged), and smoothing never crosses an invalid frame, so a face that leaves
+and re-enters is smoothed as two independent segments. Near a segment's ends
+the Gaussian is renormalised over the frames that exist (no edge padding bias).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Gaussian kernels are truncated at this many sigmas.
+_TRUNCATE = 3.0
+
+
+def segments(valid: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``[start, stop)`` runs of True in ``valid``."""
+    valid = np.asarray(valid, dtype=bool)
+    edges = np.diff(np.concatenate([[0], valid.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    return list(zip(starts.tolist(), stops.tolist()))
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    radius = max(1, int(np.ceil(_TRUNCATE * sigma)))
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def _smooth_run(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Renormalised Gaussian smoothing of one contiguous run ``(n, D)`` along axis 0."""
+    n = x.shape[0]
+    k = gaussian_kernel(sigma)
+    r = (len(k) - 1) // 2
+    ones = np.ones(n)
+    num = np.stack([np.convolve(np.pad(x[:, d], r), k, mode="valid") for d in range(x.shape[1])], axis=1)
+    den = np.convolve(np.pad(ones, r), k, mode="valid")
+    return num / den[:, None]
+
+
+def gaussian_smooth(values: np.ndarray, valid: np.ndarray | None = None, sigma: float = 1.0) -> np.ndarray:
+    """Gaussian-smooth ``values`` ``(T, ...)`` over time within each valid segment.
+
+    ``sigma`` is in frames; ``sigma <= 0`` returns a copy unchanged.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 0:
+        raise ValueError("values must have a time axis: expected shape (T, ...), got a scalar")
+    out = values.copy()
+    if sigma <= 0 or values.shape[0] == 0:
+        return out
+    if valid is None:
+        valid = np.ones(values.shape[0], dtype=bool)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != (values.shape[0],):
+        raise ValueError(f"valid must have shape ({values.shape[0]},), got {valid.shape}")
+    flat = values.reshape(values.shape[0], -1)
+    out_flat = out.reshape(values.shape[0], -1)
+    for a, b in segments(valid):
+        out_flat[a:b] = _smooth_run(flat[a:b], sigma)
+    return out
+
+
+def gaussian_smooth_tensor(values: torch.Tensor, valid: torch.Tensor | None = None, sigma: float = 1.0) -> torch.Tensor:
+    """Torch twin of :func:`gaussian_smooth` (returns a tensor of the same dtype/device)."""
+    arr = gaussian_smooth(values.detach().cpu().double().numpy(), None if valid is None else valid.cpu().numpy(), sigma)
+    return torch.from_numpy(arr).to(dtype=values.dtype, device=values.device)
+
+
+def interpolate_gaps(values: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linearly fill interior runs of at most ``max_gap`` invalid frames.
+
+    Returns ``(values, valid)`` copies; gaps at the ends or longer than ``max_gap``
+    stay invalid.
+    """
+    values = np.array(values, dtype=np.float64, copy=True)
+    valid = np.array(valid, dtype=bool, copy=True)
+    invalid_runs = segments(~valid)
+    n = len(valid)
+    for a, b in invalid_runs:
+        if a == 0 or b == n or (b - a) > max_gap:
+            continue
+        left, right = values[a - 1], values[b]
+        for i in range(a, b):
+            w = (i - a + 1) / (b - a + 1)
+            values[i] = (1 - w) * left + w * right
+        valid[a:b] = True
+    return values, valid
