@@ -129,6 +129,10 @@ class DlibBackend(FaceBackend):
         shape = self._predictor(gray, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
+    def landmarks_in_box(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """68 landmarks for a face known to be inside ``box`` (no detection)."""
+        return self._landmarks(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), np.asarray(box, np.float32))
+
     def _run(self, gray: np.ndarray, upsample: int) -> list[tuple[np.ndarray, float]]:
         rects, scores, _ = self._detector.run(gray, upsample, 0.0)
         return [
