@@ -1,0 +1,211 @@
+"""DDPM family: a noise-prediction U-Net trained with the simple epsilon loss (Ho et al. 2020),
+optionally conditioned on an attribute vector with classifier-free guidance (Ho & Salimans 2022).
+
+Training: ``x_t = add_noise(x0, eps, t)`` with ``t ~ U[0, T)``; loss ``|| eps - unet(x_t, t, c) ||^2``;
+the condition is dropped (replaced by the learned null embedding) with probability
+``cond_drop_prob`` so the same network also learns ``p(x)``.
+
+Sampling (:meth:`DDPMFamily.sample`): ancestral DDPM over the given number of (strided) steps, or
+DDIM with ``eta``; guidance ``eps = eps_uncond + s * (eps_cond - eps_uncond)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from generative.models.unet import UNet, UNetConfig
+from generative.schedulers.ddpm import BetaSchedule, NoiseSchedule, TimestepSpacing, ddim_timesteps
+from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
+
+PRIOR_MOMENTUM = 0.01  # running estimate of attribute frequencies (used for unspecified cond at sampling)
+DEFAULT_PRIOR = 0.5  # attribute frequency before any training batch
+
+
+class Sampler(str, Enum):
+    DDPM = "ddpm"
+    DDIM = "ddim"
+
+
+@dataclass
+class DDPMConfig:
+    image_size: int = 64
+    # U-Net
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 2, 4)
+    layers_per_block: int = 2
+    attention_levels: tuple[int, ...] = (2, 3)  # 16x16 and 8x8 at 64 px
+    attention_head_dim: int = 32
+    num_groups: int = 32
+    dropout: float = 0.1
+    # conditioning (0 attributes: unconditional)
+    cond_names: list[str] = field(default_factory=list)
+    n_cond: int = 0
+    cond_drop_prob: float = 0.1  # classifier-free guidance: train the unconditional branch this often
+    # noise schedule
+    num_train_timesteps: int = 1000
+    beta_schedule: str = BetaSchedule.LINEAR.value
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    clip_sample: bool = True
+    # optimiser (diffusers' train_unconditional example: AdamW 1e-4, betas (0.95, 0.999), wd 1e-6)
+    lr: float = 1e-4
+    beta1: float = 0.95
+    beta2: float = 0.999
+    weight_decay: float = 1e-6
+    # sampling defaults
+    sample_steps: int = 50
+    sampler: str = Sampler.DDIM.value
+    eta: float = 0.0
+    guidance_scale: float = 2.0  # only used when conditional; 1.0 = no guidance
+    timestep_spacing: str = TimestepSpacing.TRAILING.value
+
+    def __post_init__(self) -> None:
+        self.channel_mults = tuple(self.channel_mults)
+        self.attention_levels = tuple(self.attention_levels)
+        self.cond_names = list(self.cond_names)
+        self.n_cond = len(self.cond_names)
+        BetaSchedule(self.beta_schedule)
+        Sampler(self.sampler)
+        TimestepSpacing(self.timestep_spacing)
+        down = 2 ** (len(self.channel_mults) - 1)
+        if self.image_size % down:
+            raise ValueError(f"image_size {self.image_size} must be divisible by {down} (channel_mults)")
+        if not 0.0 <= self.cond_drop_prob < 1.0:
+            raise ValueError(f"cond_drop_prob must be in [0, 1), got {self.cond_drop_prob}")
+
+    def unet_config(self) -> UNetConfig:
+        return UNetConfig(
+            in_channels=3,
+            out_channels=3,
+            base_channels=self.base_channels,
+            channel_mults=self.channel_mults,
+            layers_per_block=self.layers_per_block,
+            attention_levels=self.attention_levels,
+            attention_head_dim=self.attention_head_dim,
+            num_groups=self.num_groups,
+            dropout=self.dropout,
+            cond_dim=self.n_cond,
+        )
+
+
+class DDPMFamily(FamilyBase):
+    Config: ClassVar[type[DDPMConfig]] = DDPMConfig
+    family: ClassVar[str] = "ddpm"
+    data: ClassVar[DataKind] = DataKind.attributes  # an unconditional instance switches to images
+
+    def __init__(self, config: DDPMConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.n_cond == 0:
+            self.data = DataKind.images
+        self.unet = UNet(config.unet_config())
+        self.schedule = NoiseSchedule.create(
+            config.num_train_timesteps, config.beta_schedule, config.beta_start, config.beta_end, config.clip_sample
+        )
+        # attribute frequencies seen in training: fills NaN ("unspecified") entries of cond at sampling
+        self.register_buffer("cond_prior", torch.full((config.n_cond,), DEFAULT_PRIOR))
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {
+            "unet": torch.optim.AdamW(
+                self.unet.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+            )
+        }
+
+    def ema_modules(self) -> dict[str, torch.nn.Module]:
+        return {"unet": self.unet}
+
+    def loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Epsilon-prediction MSE for one batch (random timesteps, noise and condition dropout)."""
+        x0 = batch["image"]
+        b = x0.shape[0]
+        dev = x0.device
+        t = torch.randint(0, self.schedule.num_train_timesteps, (b,), device=dev, generator=generator)
+        noise = torch.randn(x0.shape, device=dev, generator=generator, dtype=x0.dtype)
+        x_t = self.schedule.add_noise(x0, noise, t)
+        cond, keep = None, None
+        if self.config.n_cond:
+            cond = batch["cond"]
+            keep = torch.rand(b, device=dev, generator=generator) >= self.config.cond_drop_prob
+        return F.mse_loss(self.unet(x_t, t, cond, keep), noise)
+
+    def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
+        opt = optimizers["unet"]
+        opt.zero_grad(set_to_none=True)
+        loss = self.loss(batch)
+        loss.backward()
+        opt.step()
+        if self.config.n_cond:
+            with torch.no_grad():
+                freq = batch["cond"].float().mean(dim=0)
+                self.cond_prior.lerp_(freq.to(self.cond_prior.device), PRIOR_MOMENTUM)
+        return StepOutput(losses={"loss": float(loss.detach())}, n_images=int(batch["image"].shape[0]))
+
+    # ------------------------------------------------------------------ sampling
+    def _guided_eps(self, x: torch.Tensor, t: int, cond: torch.Tensor | None, scale: float) -> torch.Tensor:
+        ts = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        if cond is None or scale == 1.0:
+            return self.unet(x, ts, cond)
+        # one batched forward for both branches, as diffusers' pipelines do
+        keep = torch.cat([torch.zeros(x.shape[0], dtype=torch.bool), torch.ones(x.shape[0], dtype=torch.bool)])
+        eps_uncond, eps_cond = self.unet(
+            torch.cat([x, x]), torch.cat([ts, ts]), torch.cat([cond, cond]), keep.to(x.device)
+        ).chunk(2)
+        return eps_uncond + scale * (eps_cond - eps_uncond)
+
+    @torch.no_grad()
+    def sample(self, n: int, cond: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+        """``n`` images ``(n, 3, H, W)`` in ``[-1, 1]``.
+
+        Keywords: ``steps`` (default ``config.sample_steps``), ``sampler`` ("ddpm" | "ddim"), ``eta``
+        (DDIM), ``guidance_scale``, ``timestep_spacing`` ("leading" | "trailing"), ``generator``.
+        ``cond`` is ``(n, n_cond)``; NaN entries (or ``cond=None``) are drawn from the attribute
+        frequencies seen in training. Others keywords are ignored.
+        """
+        c = self.config
+        steps = int(kwargs.get("steps") or c.sample_steps)
+        sampler = Sampler(kwargs.get("sampler") or c.sampler)
+        eta = float(kwargs.get("eta", c.eta))
+        scale = float(kwargs.get("guidance_scale", c.guidance_scale))
+        spacing = kwargs.get("timestep_spacing") or c.timestep_spacing
+        generator: torch.Generator | None = kwargs.get("generator")
+        dev = self.device
+        if c.n_cond:
+            cond = fill_unspecified_cond(cond, n, self.cond_prior, generator=_same_device(generator, dev)).to(dev)
+        elif cond is not None and cond.numel():
+            raise ValueError("this DDPM is unconditional (n_cond=0) but got cond")
+        else:
+            cond = None
+
+        schedule = self.schedule.to(dev)
+        timesteps = ddim_timesteps(schedule.num_train_timesteps, steps, spacing)
+        shape = (n, 3, c.image_size, c.image_size)
+        x = torch.randn(shape, generator=generator, device=generator.device if generator else dev).to(dev)
+        with eval_mode(self.unet):
+            for i, t in enumerate(timesteps):
+                eps = self._guided_eps(x, t, cond, scale)
+                prev_t = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+                if sampler is Sampler.DDIM:
+                    x = schedule.ddim_step(eps, t, prev_t, x, eta=eta, generator=generator).prev_sample
+                else:
+                    x = schedule.ddpm_step(eps, t, x, prev_t=prev_t, generator=generator).prev_sample
+        return x.clamp(-1.0, 1.0)
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+        """``n`` samples with the batch's first ``n`` attribute vectors (fixed seed, so grids are comparable)."""
+        cond = batch["cond"][:n] if self.config.n_cond and "cond" in batch else None
+        n = cond.shape[0] if cond is not None else n
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        return self.sample(n, cond, generator=generator)
+
+
+def _same_device(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    return generator if generator is not None and generator.device == device else None
