@@ -37,6 +37,8 @@ class VideoMeta:
     audio_codec: str | None = None
     codec: str = ""
     vfr: bool = False  # True when frame intervals differ by more than a small tolerance
+    audio_start_time: float | None = None  # audio stream start when ffmpeg reports one (else container start)
+    notes: tuple[str, ...] = ()  # user-facing remarks from probing (e.g. truncated file, frames decoded)
 
     @property
     def size(self) -> tuple[int, int]:
