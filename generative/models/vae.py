@@ -1,0 +1,227 @@
+"""Variational autoencoder and conditional VAE (the face editor's latent model).
+
+Convention as in ``autoencoder.py``: flat latents ``(B, latent_dim)``; images ``(B, 3, S, S)`` in
+``[-1, 1]``; ``cond`` is ``(B, n_cond)`` float in ``{0, 1}`` ordered as ``config.cond_names``.
+
+Loss per step: ``pixel + perceptual_weight * perceptual + beta(t) * KL / (3 * S * S)``, where
+``pixel`` is the mean absolute (or squared) error per pixel value and ``KL`` is the per-image KL in
+nats. With L1 this is the ELBO of a Laplace likelihood of scale ``beta`` (in ``[-1, 1]`` units), so
+small ``beta`` = sharp reconstructions, larger = smoother latent space. ``beta(t)`` ramps linearly
+from 0 over ``kl_warmup_steps``.
+
+cVAE: the attributes go into the encoder (concatenated to its flattened features, so the latent can
+drop what the attributes already say) and into the decoder (concatenated to the latent and added in
+every residual block). Editing = decode the same latent with a changed attribute vector, or add a
+linear direction to the latent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from generative.models.autoencoder import ConvDecoder, ConvEncoder, EncoderOutput, ReconstructionLoss, _inputs_over_reconstructions
+from generative.nn.losses import gaussian_kl
+from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
+
+LOGVAR_RANGE = (-30.0, 20.0)  # clamp the encoder's log-variance for numerical safety
+COND_PRIOR_MOMENTUM = 0.01  # running attribute frequencies, used for unspecified attributes when sampling
+DEFAULT_FACE_ATTRIBUTES = (
+    "Smiling", "Young", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs",
+    "No_Beard", "Mouth_Slightly_Open", "Heavy_Makeup", "Wearing_Lipstick", "Pale_Skin",
+)  # fmt: skip
+
+
+@dataclass
+class VAEEncoderOutput(EncoderOutput):
+    """Diagonal Gaussian posterior. ``latent`` is its mean (what editing uses)."""
+
+    logvar: torch.Tensor  # (B, latent_dim)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.latent
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(self.latent.shape, generator=generator, device=self.latent.device, dtype=self.latent.dtype)
+        return self.latent + self.std * noise
+
+    def kl(self) -> torch.Tensor:
+        """KL to N(0, I) per image, ``(B,)`` nats."""
+        return gaussian_kl(self.latent, self.logvar)
+
+
+@dataclass
+class VAEConfig:
+    image_size: int = 64
+    channels: tuple[int, ...] = (32, 64, 128, 256)
+    res_blocks: tuple[int, ...] = (0, 1, 1, 1)  # per level; none at full size (half the CPU cost)
+    latent_dim: int = 256
+    lr: float = 2e-4
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    beta: float = 0.1  # KL weight (see module docstring)
+    kl_warmup_steps: int = 2000
+    recon: str = "l1"
+    perceptual: str = "laplacian"  # "laplacian" | "random" | "none"
+    perceptual_weight: float = 1.0
+    ema: bool = True
+
+
+@dataclass
+class CVAEConfig(VAEConfig):
+    cond_names: list[str] = field(default_factory=lambda: list(DEFAULT_FACE_ATTRIBUTES))
+    n_cond: int = 0  # 0: len(cond_names)
+
+    def __post_init__(self) -> None:
+        self.cond_names = list(self.cond_names)
+        if self.n_cond == 0:
+            self.n_cond = len(self.cond_names)
+        if self.n_cond != len(self.cond_names) or self.n_cond < 1:
+            raise ValueError(f"n_cond ({self.n_cond}) must equal the number of cond_names ({len(self.cond_names)}) and be >= 1")
+
+
+class VAEFamily(FamilyBase):
+    Config = VAEConfig
+    family = "vae"
+    data = DataKind.images
+
+    def __init__(self, config: VAEConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or self.Config()
+        n_cond = getattr(config, "n_cond", 0)
+        self.encoder = ConvEncoder(config.image_size, tuple(config.channels), config.res_blocks, 2 * config.latent_dim, n_cond=n_cond)
+        self.decoder = ConvDecoder(config.image_size, tuple(config.channels), config.res_blocks, config.latent_dim, n_cond=n_cond)
+        self.loss = ReconstructionLoss(config.recon, config.perceptual, config.perceptual_weight)
+        self.register_buffer("num_steps", torch.zeros((), dtype=torch.long))
+
+    # -- the model ---------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> VAEEncoderOutput:
+        mean, logvar = self.encoder(x).chunk(2, dim=1)
+        return VAEEncoderOutput(latent=mean, logvar=logvar.clamp(*LOGVAR_RANGE))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def _encode(self, batch: dict[str, torch.Tensor]) -> VAEEncoderOutput:
+        return self.encode(batch["image"])
+
+    def _decode(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.decode(z)
+
+    # -- training ----------------------------------------------------------------------------
+    def kl_weight(self) -> float:
+        warmup = max(self.config.kl_warmup_steps, 1)
+        return self.config.beta * min(1.0, float(self.num_steps) / warmup)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return {"vae": torch.optim.Adam(params, lr=self.config.lr, betas=tuple(self.config.adam_betas))}
+
+    def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
+        x = batch["image"]
+        posterior = self._encode(batch)
+        reconstruction = self._decode(posterior.sample(), batch)
+        pixel, extra = self.loss(reconstruction, x)
+        kl = posterior.kl().mean()
+        beta = self.kl_weight()
+        loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel()
+        optimizer = optimizers["vae"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        self.num_steps += 1
+        return StepOutput({"loss": loss.item(), "recon": pixel.item(), "perceptual": extra.item(), "kl": kl.item(), "beta": beta}, len(x))
+
+    # -- inference ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean, clamped to ``[-1, 1]``."""
+        with eval_mode(self):
+            return self.decode(self.encode(x).latent).clamp(-1, 1)
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+        x = batch["image"][:n]
+        with eval_mode(self):
+            recon = self._decode(self._encode(batch).latent[:n], {k: v[:n] for k, v in batch.items()}).clamp(-1, 1)
+        return _inputs_over_reconstructions(x, recon)
+
+    @torch.no_grad()
+    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
+        with eval_mode(self):
+            return self.decode(z).clamp(-1, 1)
+
+    def ema_modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder} if self.config.ema else {}
+
+
+class CVAEFamily(VAEFamily):
+    """Conditional VAE: ``encode(x, cond)``, ``decode(z, cond)``; ``cond`` ordered as ``config.cond_names``."""
+
+    Config = CVAEConfig
+    family = "cvae"
+    data = DataKind.attributes
+
+    def __init__(self, config: CVAEConfig | None = None) -> None:
+        super().__init__(config or CVAEConfig())
+        self.register_buffer("cond_prior", torch.full((self.config.n_cond,), 0.5))
+
+    @property
+    def cond_names(self) -> list[str]:
+        return list(self.config.cond_names)
+
+    def _check_cond(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if cond is None or cond.shape != (batch, self.config.n_cond):
+            got = None if cond is None else tuple(cond.shape)
+            raise ValueError(f"cond must have shape ({batch}, {self.config.n_cond}) for attributes {self.config.cond_names}, got {got}")
+        return cond
+
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> VAEEncoderOutput:  # type: ignore[override]
+        mean, logvar = self.encoder(x, self._check_cond(cond, len(x))).chunk(2, dim=1)
+        return VAEEncoderOutput(latent=mean, logvar=logvar.clamp(*LOGVAR_RANGE))
+
+    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        return self.decoder(z, self._check_cond(cond, len(z)))
+
+    def _encode(self, batch: dict[str, torch.Tensor]) -> VAEEncoderOutput:
+        return self.encode(batch["image"], batch["cond"])
+
+    def _decode(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.decode(z, batch["cond"][: len(z)])
+
+    def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
+        with torch.no_grad():
+            self.cond_prior.lerp_(batch["cond"].float().mean(0), COND_PRIOR_MOMENTUM)
+        return super().training_step(batch, optimizers)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        with eval_mode(self):
+            return self.decode(self.encode(x, cond).latent, cond).clamp(-1, 1)
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+        """Inputs, reconstructions, then the same latents with the first attribute flipped."""
+        x, cond = batch["image"][:n], batch["cond"][:n]
+        with eval_mode(self):
+            z = self.encode(x, cond).latent
+            recon = self.decode(z, cond).clamp(-1, 1)
+            flipped = cond.clone()
+            flipped[:, 0] = 1 - flipped[:, 0]
+            edited = self.decode(z, flipped).clamp(-1, 1)
+        return torch.cat([_inputs_over_reconstructions(x, recon), edited])
+
+    @torch.no_grad()
+    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+        cond = fill_unspecified_cond(cond, n, self.cond_prior.cpu(), generator).to(self.device)
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
+        with eval_mode(self):
+            return self.decode(z, cond).clamp(-1, 1)
