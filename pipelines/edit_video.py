@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from stitchtime.config import AlignConfig, DetectConfig, EncodeConfig, MaskConfig, TrackConfig
 from stitchtime.errors import InputError, NoFaceError
-from stitchtime.faces.align import crop_matrices, quads_from_landmarks, smooth_quads, transform_points, warp_to_crops
+from stitchtime.faces.align import crop_matrices, crops_from_frames, quads_from_landmarks, smooth_quads, transform_points
 from stitchtime.faces.detect import make_backend
 from stitchtime.faces.track import FaceTracker
 from stitchtime.io.decode import VideoReader
@@ -28,7 +28,7 @@ from stitchtime.io.encode import VideoWriter
 from stitchtime.io.paths import check_output_path
 from stitchtime.io.probe import probe
 from stitchtime.latents.editor import CropBatch, CropEditor, IdentityEditor
-from stitchtime.render.blend import BlendMode, paste
+from stitchtime.render.blend import BlendMode, paste_frames
 from stitchtime.render.mask import face_masks
 from stitchtime.temporal.smooth import gaussian_smooth
 from stitchtime.types import EditResult, FaceTrack, VideoMeta
@@ -85,10 +85,6 @@ def plan_crops(track: FaceTrack, meta: VideoMeta, config: PipelineConfig) -> Cro
     return CropPlan(matrices=matrices, crop_landmarks=crop_lm, valid=v, crop_size=config.align.crop_size, notes=list(track.notes))
 
 
-def _to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()
-
-
 def _batches(path: Path, meta: VideoMeta, n: int, desc: str, progress: bool) -> Iterator[tuple[list[int], list[np.ndarray]]]:
     """Decode, yielding ``(frame_indices, frames)`` in groups of ``n``."""
     idx: list[int] = []
@@ -110,8 +106,7 @@ def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tup
     if not pos:
         return pos, None
     fi = np.array([idx[k] for k in pos])
-    mats = torch.from_numpy(plan.matrices[fi]).float()
-    crops = warp_to_crops(_to_tensor([frames[k] for k in pos]), mats, plan.crop_size)
+    crops = crops_from_frames([frames[k] for k in pos], plan.matrices[fi], plan.crop_size)
     masks = face_masks(plan.crop_landmarks[fi], plan.crop_size)
     return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops=crops, masks=masks)
 
@@ -150,10 +145,9 @@ def edit_video(
         for idx, frames in _batches(path, meta, config.batch_size, "render", config.progress):
             pos, batch = _crop_batch(plan, idx, frames)
             if batch is not None:
-                delta = editor.delta(batch)
-                sub = _to_tensor([frames[k] for k in pos])
-                paste(sub, delta, batch.masks, plan.matrices[batch.frame_indices.numpy()], config.blend)
-                out = sub.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                content = editor.delta(batch) if config.blend is BlendMode.delta else editor.edited(batch)
+                mats = plan.matrices[batch.frame_indices.numpy()]
+                out = paste_frames([frames[k] for k in pos], content, batch.masks, mats, config.blend)
                 for j, k in enumerate(pos):
                     frames[k] = out[j]
             for frame in frames:

@@ -43,6 +43,10 @@ class CropEditor(Protocol):
         """``(B, 3, S, S)`` change to add to each crop (``[0, 255]`` units)."""
         ...
 
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        """``(B, 3, S, S)`` whole edited crops (``[0, 255]``), for ``--blend replace``."""
+        ...
+
 
 class IdentityEditor:
     """The empty edit: ``--attr none``."""
@@ -54,3 +58,6 @@ class IdentityEditor:
 
     def delta(self, batch: CropBatch) -> torch.Tensor:
         return torch.zeros_like(batch.crops)
+
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        return batch.crops

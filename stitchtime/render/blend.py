@@ -29,10 +29,26 @@ class BlendMode(str, Enum):
     replace = "replace"
 
 
-def _covered_rect(matrices: np.ndarray, crop_size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
+# Mask values below this are treated as outside the face when bounding the paste region.
+_MASK_EPS = 1.0 / 512
+
+
+def _support(masks: torch.Tensor) -> tuple[float, float, float, float] | None:
+    """Crop-space box ``(u0, v0, u1, v1)`` holding every mask pixel above ``_MASK_EPS``."""
+    m = (masks > _MASK_EPS).any(dim=0)[0]
+    rows = torch.nonzero(m.any(dim=1)).flatten()
+    cols = torch.nonzero(m.any(dim=0)).flatten()
+    if rows.numel() == 0:
+        return None
+    return float(cols[0]) - 1, float(rows[0]) - 1, float(cols[-1]) + 1, float(rows[-1]) + 1
+
+
+def _covered_rect(
+    matrices: np.ndarray, box: tuple[float, float, float, float], width: int, height: int
+) -> tuple[int, int, int, int] | None:
     inv = invert_affine(matrices)
-    s = crop_size - 0.5
-    corners = np.array([[-0.5, -0.5], [s, -0.5], [-0.5, s], [s, s]])
+    u0, v0, u1, v1 = box
+    corners = np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]])
     pts = np.einsum("bij,nj->bni", inv[..., :2], corners) + inv[:, None, :, 2]
     x0 = int(np.floor(max(0, pts[..., 0].min() - 1)))
     y0 = int(np.floor(max(0, pts[..., 1].min() - 1)))
@@ -60,7 +76,8 @@ def paste(
     s = content.shape[-1]
     if content.shape[0] != b or masks.shape[0] != b or np.shape(matrices) != (b, 2, 3):
         raise ValueError("frames, content, masks and matrices must share the batch size")
-    rect = _covered_rect(np.asarray(matrices), s, w, h)
+    box = _support(masks)
+    rect = None if box is None else _covered_rect(np.asarray(matrices), box, w, h)
     if rect is None:
         return frames
     x0, y0, x1, y1 = rect
@@ -68,7 +85,8 @@ def paste(
     # crop -> roi: inverse(frame -> crop) followed by a shift to the rectangle's origin
     full = np.concatenate([np.asarray(matrices, np.float64), np.tile([[[0.0, 0.0, 1.0]]], (b, 1, 1))], axis=1)
     crop_to_roi = np.linalg.inv(full @ shift)[:, :2]
-    stacked = torch.cat([content * masks, masks], dim=1)
+    delta_mode = BlendMode(mode) is BlendMode.delta
+    stacked = content * masks if delta_mode else torch.cat([content * masks, masks], dim=1)
     warped = warp_affine(
         stacked,
         torch.as_tensor(crop_to_roi, dtype=stacked.dtype),
@@ -78,8 +96,36 @@ def paste(
         align_corners=True,
     )
     roi = frames[:, :, y0:y1, x0:x1]
-    if BlendMode(mode) is BlendMode.delta:
-        roi += warped[:, :3]
+    if delta_mode:
+        roi += warped
     else:
         roi.mul_(1 - warped[:, 3:]).add_(warped[:, :3])
     return frames
+
+
+def paste_frames(
+    frames: list[np.ndarray],
+    content: torch.Tensor,
+    masks: torch.Tensor,
+    matrices: np.ndarray,
+    mode: BlendMode = BlendMode.delta,
+) -> list[np.ndarray]:
+    """:func:`paste` for uint8 ``(H, W, 3)`` frames: only the rectangle the masks cover is
+    converted to float, blended, rounded and written back (the rest stays bit-identical)."""
+    h, w = frames[0].shape[:2]
+    box = _support(masks)
+    rect = None if box is None else _covered_rect(np.asarray(matrices), box, w, h)
+    if rect is None:
+        return frames
+    x0, y0, x1, y1 = rect
+    roi = torch.from_numpy(np.stack([f[y0:y1, x0:x1] for f in frames])).permute(0, 3, 1, 2).float()
+    shifted = np.array(matrices, dtype=np.float64, copy=True)
+    shifted[:, :, 2] += shifted[:, :, 0] * x0 + shifted[:, :, 1] * y0  # roi -> crop
+    paste(roi, content, masks, shifted, mode)
+    out = roi.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    result = []
+    for f, r in zip(frames, out):
+        f = f.copy() if not f.flags.writeable else f
+        f[y0:y1, x0:x1] = r
+        result.append(f)
+    return result
