@@ -1,9 +1,178 @@
-"""Model commands: prepare, train, sample."""
+"""Model commands: train, sample (and prepare, added separately).
+
+Multi-process training (DDP) runs the same command under torchrun, as a module:
+
+    torchrun --nproc_per_node 2 -m cli train cvae --data DIR --steps 20000 --out runs/cvae
+
+(``stitchtime`` must not import ``cli``, so there is no ``python -m stitchtime``; ``-m cli`` is
+the entry point for torchrun. ``--batch-size`` is the global batch, split over the processes.)
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, List, Optional
+
 import typer
+
+from commands._common import friendly_errors
+from stitchtime.errors import InputError, ModelError
+
+from generative.registry import FAMILIES
+
+FamilyName = Enum("FamilyName", {name: name for name in FAMILIES}, type=str)  # type: ignore[misc]
+FamilyName.__doc__ = "Registered model families (generative.registry.FAMILIES)."
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """generative's errors -> stitchtime's (one line on stderr, non-zero exit)."""
+    from generative.errors import CheckpointError, DatasetError
+
+    try:
+        yield
+    except CheckpointError as err:
+        raise ModelError(str(err)) from None
+    except DatasetError as err:
+        raise InputError(str(err)) from None
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise InputError("--attrs needs at least one attribute name, e.g. --attrs Smiling,Young")
+    return names
+
+
+@friendly_errors
+def train(
+    family: FamilyName = typer.Argument(..., case_sensitive=False, help="Model family to train."),
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Data folder (image folder, prepared/raw CelebA, paired or unpaired folders)."),
+    steps: int = typer.Option(..., "--steps", min=1, help="Total optimisation steps (a resumed run continues to this number)."),
+    out: Path = typer.Option(..., "--out", help="Run folder: config.json, model.safetensors, checkpoint/, samples/, metrics.csv."),
+    attrs: Optional[str] = typer.Option(None, "--attrs", help="Conditional families: comma-separated CelebA attributes, e.g. Smiling,Young,Male."),
+    domain: Optional[str] = typer.Option(None, "--domain", help="Unpaired families on CelebA: the attribute splitting domain A (0) from B (1)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Global batch size (over all torchrun processes)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: the family's)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Training resolution (default: the family's, 64)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
+    sample_every: int = typer.Option(500, "--sample-every", min=0, help="Write samples/step_N.png every N steps (0: only at the end)."),
+    ckpt_every: int = typer.Option(1000, "--ckpt-every", min=0, help="Checkpoint every N steps (0: only at the end)."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes (images are preloaded; 0 is usually fastest on CPU)."),
+) -> None:
+    """Train a model family on a data folder; the run folder ends with model.safetensors + config.json."""
+    import torch
+
+    from generative.data import build_dataset
+    from generative.registry import build_family, family_class
+    from generative.training import checkpoint as ckpt
+    from generative.training.trainer import TrainConfig, Trainer
+
+    with _user_errors():
+        name = family.value
+        cls = family_class(name)
+        torch.manual_seed(seed)
+        if resume and (out / ckpt.CONFIG_FILE).is_file():
+            fam = ckpt.family_from_record(ckpt.read_config(out / ckpt.CONFIG_FILE))
+            if fam.family != name:
+                raise ModelError(f"{out} holds a {fam.family} run, not {name}")
+        else:
+            overrides: dict = {"image_size": image_size, "lr": lr}
+            if "cond_names" in {f for f in cls.Config.__dataclass_fields__}:
+                overrides["cond_names"] = _split_names(attrs) or list(cls.Config().cond_names)
+            elif attrs:
+                raise InputError(f"--attrs is for conditional families; {name} is not one")
+            try:
+                fam = build_family(name, overrides)
+            except ValueError as err:
+                raise InputError(f"bad options for {name}: {err}") from None
+        cond_names = getattr(fam.config, "cond_names", None)
+        dataset = build_dataset(fam.data, data, fam.config.image_size, cond_names=cond_names, domain=domain)
+        if cond_names and list(dataset.cond_names) != list(cond_names):  # canonical spellings (smile -> Smiling)
+            fam = build_family(name, {**_config_dict(fam.config), "cond_names": list(dataset.cond_names)})
+        config = TrainConfig(
+            out=out, steps=steps, batch_size=batch_size, sample_every=sample_every, ckpt_every=ckpt_every,
+            seed=seed, workers=workers, device=device, resume=resume,
+        )  # fmt: skip
+        result = Trainer(fam, dataset, config).run()
+    if result.model_path is not None:
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+        typer.echo(f"trained {name} to step {result.step} ({result.images_per_second:.1f} img/s): {losses}")
+        typer.echo(f"model: {result.model_path}")
+
+
+def _config_dict(config: object) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(config)  # type: ignore[arg-type]
+
+
+def _parse_attr(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise InputError(f"--attr expects NAME=VALUE (e.g. Smiling=1), got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise InputError(f"--attr {text!r}: value must be a number (0 or 1)") from None
+
+
+@friendly_errors
+def sample(
+    run: Path = typer.Argument(..., exists=True, help="Run folder or model.safetensors (config.json beside it)."),
+    n: int = typer.Option(64, "-n", "--n", min=1, help="Number of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG grid to write."),
+    attr: List[str] = typer.Option([], "--attr", help="Conditional models: NAME=VALUE, repeatable (e.g. --attr smile=1). Others: drawn from training frequencies."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Sampler name, e.g. ddim (diffusion models)."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Draw N samples from a trained model into one PNG grid."""
+    import torch
+
+    from generative.data import match_names
+    from generative.data.images import save_grid
+    from generative.device import pick_device
+    from generative.errors import DatasetError
+    from generative.training.checkpoint import load_family
+
+    if output.exists() and not overwrite:
+        raise InputError(f"{output} exists; pass --overwrite to replace it")
+    if output.suffix.lower() != ".png":
+        raise InputError(f"output must be a .png file, got {output}")
+    with _user_errors():
+        family = load_family(run, device=pick_device(device))
+        names = list(getattr(family.config, "cond_names", []) or [])
+        cond = None
+        if attr:
+            if not names:
+                raise InputError(f"--attr: this {family.family} model is not conditional")
+            cond = torch.full((n, len(names)), float("nan"))
+            for text in attr:
+                name, value = _parse_attr(text)
+                try:
+                    (canonical,) = match_names([name], names)
+                except DatasetError as err:
+                    raise InputError(f"--attr: {err}") from None
+                cond[:, names.index(canonical)] = value
+        kwargs = {k: v for k, v in {"steps": steps, "sampler": sampler}.items() if v is not None}
+        generator = torch.Generator().manual_seed(seed)
+        images = family.sample(n, cond, generator=generator, **kwargs)
+    save_grid(images, output, nrow=math.ceil(math.sqrt(n)))
+    typer.echo(f"wrote {n} samples to {output}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("train")(train)
+    app.command("sample")(sample)
+    # `prepare` (stitchtime prepare celeba ...) is registered here by its own module, e.g.
+    # app.command("prepare")(prepare) -- keep one file per command group.
