@@ -164,8 +164,9 @@ class GANFamily(FamilyBase):
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(GRID_SEED)
-        z = torch.randn(n, self.config.z_dim, generator=generator)
         cond = self._cond(batch)
+        n = n if cond is None else min(n, len(cond))
+        z = torch.randn(n, self.config.z_dim, generator=generator)
         return self.generate(z, None if cond is None else cond[:n])
 
     @torch.no_grad()

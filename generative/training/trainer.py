@@ -134,7 +134,11 @@ class Trainer:
         return {key: torch.stack([item[key] for item in items]).to(self.device) for key in items[0]}
 
     def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        """Endless batches, continuing at ``self.step`` in the deterministic epoch order."""
+        """Endless batches, continuing at ``self.step`` in the deterministic epoch order.
+
+        Resume is bit-exact with ``workers=0`` (flips come from the checkpointed global RNG); with
+        workers, the data order is still exact but the flips of a resumed epoch differ.
+        """
         epoch, offset = divmod(self.step, self.steps_per_epoch)
         while True:
             self.sampler.set_epoch(epoch)
@@ -145,6 +149,8 @@ class Trainer:
                 num_workers=self.config.workers,
                 drop_last=True,
                 pin_memory=self.device.type == "cuda",
+                # its own generator: creating a loader must not consume the global RNG (exact resume)
+                generator=torch.Generator().manual_seed(self.config.seed + 7919 * epoch + self.dist.rank),
             )
             for batch in loader:
                 yield {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
@@ -204,9 +210,9 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             if self.ema is not None:
                 with self.ema.applied(self.family):  # type: ignore[arg-type]
-                    grid = self.family.sample_grid(self.grid_batch, self.config.sample_n)
+                    grid = self.family.sample_grid(self.grid_batch, len(next(iter(self.grid_batch.values()))))
             else:
-                grid = self.family.sample_grid(self.grid_batch, self.config.sample_n)
+                grid = self.family.sample_grid(self.grid_batch, len(next(iter(self.grid_batch.values()))))
         return save_grid(grid, path)
 
     def _log_metrics(self, losses: dict[str, float], rate: float) -> None:

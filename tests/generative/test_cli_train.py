@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+
+import cv2
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+TINY = ["--image-size", "16", "--batch-size", "4", "--sample-every", "0", "--ckpt-every", "0"]
+
+
+def test_train_then_sample_conditional(tmp_path, synthetic_celeba):
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "CVAE", "--data", str(synthetic_celeba), "--steps", "2", "--out", str(run), "--attrs", "smile,Male", *TINY])
+    assert result.exit_code == 0, result.output
+    record = json.loads((run / "config.json").read_text())
+    assert record["family"] == "cvae" and record["cond_names"] == ["Smiling", "Male"]
+
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(app, ["sample", str(run), "-n", "4", "-o", str(grid), "--attr", "smile=1"])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(grid)).shape[:2] == (2 * 16 + 3 * 2, 2 * 16 + 3 * 2)
+
+    again = runner.invoke(app, ["sample", str(run), "-n", "4", "-o", str(grid)])
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    bad = runner.invoke(app, ["sample", str(run), "-n", "4", "-o", str(tmp_path / "x.png"), "--attr", "Bald=1"])
+    assert bad.exit_code != 0 and "valid: Smiling, Male" in bad.output
+
+
+def test_train_resume_and_errors(tmp_path, synthetic_celeba):
+    run = tmp_path / "run"
+    args = ["train", "ae", "--data", str(synthetic_celeba), "--out", str(run), *TINY]
+    assert runner.invoke(app, [*args, "--steps", "1"]).exit_code == 0
+    refused = runner.invoke(app, [*args, "--steps", "2"])
+    assert refused.exit_code != 0 and "--resume" in refused.output
+    resumed = runner.invoke(app, [*args, "--steps", "2", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((run / "config.json").read_text())["step"] == 2
+
+    (run / "model.safetensors").write_bytes(b"garbage")
+    broken = runner.invoke(app, ["sample", str(run), "-o", str(tmp_path / "g.png")])
+    assert broken.exit_code == 5 and "safetensors" in broken.output
+    unknown = runner.invoke(app, ["train", "nope", "--data", str(synthetic_celeba), "--steps", "1", "--out", str(tmp_path / "n")])
+    assert unknown.exit_code != 0
+    not_cond = runner.invoke(app, ["train", "vae", "--data", str(synthetic_celeba), "--steps", "1", "--out", str(tmp_path / "v"), "--attrs", "Smiling"])
+    assert not_cond.exit_code == 2 and "not one" in not_cond.output
