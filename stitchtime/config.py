@@ -44,6 +44,6 @@ class MaskConfig:
 @dataclass(frozen=True)
 class EncodeConfig:
     codec: str = "libx264"
-    crf: int = 17
+    crf: int = 15  # measured: worst-frame PSNR >= 40 dB after a round trip on every shared clip (17 gave 39.6 on d9)
     preset: str = "medium"
     pix_fmt: str = "yuv420p"

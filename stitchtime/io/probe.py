@@ -43,6 +43,17 @@ _STREAM_START_RE = re.compile(r"\bstart (-?[\d.]+)")
 _FRAME_RE = re.compile(r"^\d+,\s*(-?\d+),\s*(-?\d+),\s*(\d+),")
 
 
+#: Box types that can open an ISO-BMFF (MP4/MOV) file.
+ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+def _looks_like_iso_media(path: Path) -> bool:
+    """True when the file starts like an MP4/MOV (so 'no moov' means truncated, not 'not a video')."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return len(head) == 8 and head[4:8] in ISO_BOXES
+
+
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -91,7 +102,7 @@ def probe(path: str | os.PathLike) -> VideoMeta:
     stderr = proc.stderr.decode("utf-8", errors="replace")
     section = _input_section(stderr)
     if not section:
-        if MOOV_MISSING in stderr:
+        if MOOV_MISSING in stderr and _looks_like_iso_media(path):
             raise VideoError(f"{path.name}: truncated or unfinished MP4/MOV (no 'moov' index), nothing decodable")
         raise VideoError(f"{path.name}: not a video file ({last_error_line(stderr)})")
 
