@@ -154,9 +154,12 @@ class CycleGANFamily(FamilyBase):
         """G step (both generators, discriminators frozen), then D step on pooled fakes."""
         c = self.config
         real_a, real_b = batch["a"], batch["b"]
-        fake_b = self.g_a(real_a)
+        use_idt = c.lambda_identity > 0
+        # G_A(A) and G_A(B) (identity) in one call, likewise for G_B: same maths when every sample
+        # is normalised on its own (instance norm), fewer and larger convolutions
+        fake_b, idt_a = self._run(self.g_a, real_a, real_b if use_idt else None)
+        fake_a, idt_b = self._run(self.g_b, real_b, real_a if use_idt else None)
         rec_a = self.g_b(fake_b)
-        fake_a = self.g_b(real_b)
         rec_b = self.g_a(fake_a)
 
         opt_g = optimizers["generator"]
@@ -165,10 +168,10 @@ class CycleGANFamily(FamilyBase):
             d.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
         losses: dict[str, torch.Tensor] = {}
-        if c.lambda_identity > 0:
+        if use_idt:
             idt_weight = c.lambda_cycle * c.lambda_identity
-            losses["idt_a"] = idt_weight * F.l1_loss(self.g_a(real_b), real_b)
-            losses["idt_b"] = idt_weight * F.l1_loss(self.g_b(real_a), real_a)
+            losses["idt_a"] = idt_weight * F.l1_loss(idt_a, real_b)
+            losses["idt_b"] = idt_weight * F.l1_loss(idt_b, real_a)
         losses["g_a"] = gan_loss(self.d_a(fake_b), True, c.gan_loss)
         losses["g_b"] = gan_loss(self.d_b(fake_a), True, c.gan_loss)
         losses["cycle_a"] = c.lambda_cycle * F.l1_loss(rec_a, real_a)
@@ -186,9 +189,23 @@ class CycleGANFamily(FamilyBase):
         opt_d.step()
         return StepOutput({k: float(v.detach()) for k, v in losses.items()}, n_images=int(real_a.shape[0]))
 
+    def _batchable(self, x: torch.Tensor, y: torch.Tensor) -> bool:
+        """Two inputs may share one forward when no layer mixes samples (no batch norm)."""
+        return Norm(self.config.norm) is not Norm.BATCH and x.shape[1:] == y.shape[1:]
+
+    def _run(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(net(x), net(y))``, in one call when that is the same maths; ``y = None`` skips it."""
+        if y is None:
+            return net(x), None
+        if not self._batchable(x, y):
+            return net(x), net(y)
+        out_x, out_y = net(torch.cat([x, y])).split([x.shape[0], y.shape[0]])
+        return out_x, out_y
+
     def _d_loss(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        loss_real = gan_loss(disc(real), True, self.config.gan_loss)
-        loss_fake = gan_loss(disc(fake.detach()), False, self.config.gan_loss)
+        pred_real, pred_fake = self._run(disc, real, fake.detach())
+        loss_real = gan_loss(pred_real, True, self.config.gan_loss)
+        loss_fake = gan_loss(pred_fake, False, self.config.gan_loss)
         return D_LOSS_SCALE * (loss_real + loss_fake)
 
     @torch.no_grad()

@@ -67,7 +67,11 @@ class Pix2PixConfig:
 
 class UNetGenerator(nn.Module):
     """Encoder C64-C128-C256-C512-... (4x4 stride-2 convs, LeakyReLU 0.2), mirrored decoder of
-    transposed convs (ReLU) taking the encoder feature of the same size as a skip connection."""
+    transposed convs (ReLU) taking the encoder feature of the same size as a skip connection.
+
+    Activations are in place, as in the reference: the next encoder layer's LeakyReLU also
+    rewrites the stored skip feature, so skips carry ``LeakyReLU(feature)`` exactly like junyanz's
+    ``UnetSkipConnectionBlock`` (and no extra copy of every feature map is made)."""
 
     def __init__(
         self,
@@ -89,7 +93,7 @@ class UNetGenerator(nn.Module):
             innermost = i == num_downs - 1
             self.down.append(
                 nn.Sequential(
-                    nn.LeakyReLU(LEAKY_SLOPE),
+                    nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
                     nn.Conv2d(widths[i - 1], width, UNET_KERNEL, 2, 1, bias=bias),
                     nn.Identity() if innermost else norm_layer(norm, width),
                 )
@@ -100,13 +104,13 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == num_downs - 1 else 2 * widths[i]
             if i == 0:
                 self.up.append(
-                    nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(in_ch, out_channels, UNET_KERNEL, 2, 1), nn.Tanh())
+                    nn.Sequential(nn.ReLU(inplace=True), nn.ConvTranspose2d(in_ch, out_channels, UNET_KERNEL, 2, 1), nn.Tanh())
                 )
                 continue
             dropout = 1 <= j <= n_dropout_layers
             self.up.append(
                 nn.Sequential(
-                    nn.ReLU(),
+                    nn.ReLU(inplace=True),
                     nn.ConvTranspose2d(in_ch, widths[i - 1], UNET_KERNEL, 2, 1, bias=bias),
                     norm_layer(norm, widths[i - 1]),
                     nn.Dropout(DROPOUT_P) if dropout else nn.Identity(),

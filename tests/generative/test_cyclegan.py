@@ -139,3 +139,14 @@ def test_sample_directions_and_grid():
         fam.sample(2)
     with pytest.raises(ValueError):
         fam.sample(2, batch=batch, direction="sideways")
+
+
+def test_shared_forward_equals_separate_forwards_with_instance_norm():
+    """The step runs G(A) and G(B) as one batch: with instance norm that is the same maths."""
+    fam = tiny_family()
+    batch = unpaired_batch()
+    with torch.no_grad():
+        joint_a, joint_b = fam._run(fam.g_a, batch["a"], batch["b"])
+        assert torch.allclose(joint_a, fam.g_a(batch["a"]), atol=1e-6)
+        assert torch.allclose(joint_b, fam.g_a(batch["b"]), atol=1e-6)
+    assert not tiny_family(norm="batch")._batchable(batch["a"], batch["b"])
