@@ -30,6 +30,7 @@ from generative.nn.blocks_translation import (
     init_weights,
     norm_layer,
 )
+from generative.nn.optim import adam
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode
 
 STEM_KERNEL = 7
@@ -140,8 +141,8 @@ class CycleGANFamily(FamilyBase):
         gens = [*self.g_a.parameters(), *self.g_b.parameters()]
         discs = [*self.d_a.parameters(), *self.d_b.parameters()]
         return {
-            "generator": torch.optim.Adam(gens, lr=c.lr, betas=betas),
-            "discriminator": torch.optim.Adam(discs, lr=c.lr, betas=betas),
+            "generator": adam(gens, c.lr, betas),
+            "discriminator": adam(discs, c.lr, betas),
         }
 
     def ema_modules(self) -> dict[str, nn.Module]:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from generative.models.unet import UNet, UNetConfig
+from generative.nn.optim import adam
 from generative.schedulers.ddpm import BetaSchedule, NoiseSchedule, TimestepSpacing, ddim_timesteps
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
 
@@ -114,9 +115,7 @@ class DDPMFamily(FamilyBase):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         return {
-            "unet": torch.optim.AdamW(
-                self.unet.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
-            )
+            "unet": adam(self.unet.parameters(), c.lr, (c.beta1, c.beta2), c.weight_decay, decoupled=True)
         }
 
     def ema_modules(self) -> dict[str, torch.nn.Module]:

@@ -30,6 +30,7 @@ from generative.nn.blocks_translation import (
     init_weights,
     norm_layer,
 )
+from generative.nn.optim import adam
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode
 
 UNET_KERNEL = 4
@@ -145,8 +146,8 @@ class Pix2PixFamily(FamilyBase):
         c = self.config
         betas = (c.beta1, c.beta2)
         return {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=betas),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas),
+            "generator": adam(self.generator.parameters(), c.lr, betas),
+            "discriminator": adam(self.discriminator.parameters(), c.lr, betas),
         }
 
     def translate(self, a: torch.Tensor) -> torch.Tensor:

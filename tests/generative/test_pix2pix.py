@@ -95,6 +95,7 @@ def test_family_protocol_and_optimisers():
     assert set(opts) == {"generator", "discriminator"}
     assert opts["generator"].defaults["lr"] == 2e-4 and opts["generator"].defaults["betas"] == (0.5, 0.999)
     assert fam.config.lambda_l1 == 100.0 and fam.config.gan_loss == "vanilla"
+    assert all(opt.defaults["fused"] for opt in opts.values())  # parameters on CPU: fused Adam
 
 
 def test_training_lowers_l1_on_fixed_batch():
