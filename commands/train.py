@@ -40,6 +40,24 @@ def _user_errors() -> Iterator[None]:
         raise InputError(str(err)) from None
 
 
+def _parse_sets(items: list[str], config_cls) -> dict:
+    """``KEY=JSON`` pairs for config fields (strings may be given bare)."""
+    import json
+
+    fields = set(config_cls.__dataclass_fields__)
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            raise InputError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
 def _split_names(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -66,6 +84,7 @@ def train(
     ckpt_every: int = typer.Option(1000, "--ckpt-every", min=0, help="Checkpoint every N steps (0: only at the end)."),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes (images are preloaded; 0 is usually fastest on CPU)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a model config field, KEY=JSON (repeatable), e.g. --set 'channels=[24,48,96,192]' --set beta=0.2."),
 ) -> None:
     """Train a model family on a data folder; the run folder ends with model.safetensors + config.json."""
     import torch
@@ -84,7 +103,7 @@ def train(
             if fam.family != name:
                 raise ModelError(f"{out} holds a {fam.family} run, not {name}")
         else:
-            overrides: dict = {"image_size": image_size, "lr": lr}
+            overrides: dict = {"image_size": image_size, "lr": lr, **_parse_sets(set_ or [], cls.Config)}
             if "cond_names" in {f for f in cls.Config.__dataclass_fields__}:
                 overrides["cond_names"] = _split_names(attrs) or list(cls.Config().cond_names)
             elif attrs:

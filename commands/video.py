@@ -12,7 +12,7 @@ from commands._common import friendly_errors
 from pipelines.align_video import align_video
 from pipelines.edit_video import PipelineConfig, edit_video
 from pipelines.editors import make_editor
-from stitchtime.config import AlignConfig, DetectConfig, DetectorBackend, EncodeConfig
+from stitchtime.config import AlignConfig, DetectConfig, DetectorBackend, EditConfig, EncodeConfig, InvertConfig
 from stitchtime.render.blend import BlendMode
 
 
@@ -77,6 +77,11 @@ def edit(
     face_index: Optional[int] = FACE_INDEX,
     sigma_center: float = SIGMA_CENTER,
     sigma_axis: float = SIGMA_AXIS,
+    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE run folder or model.safetensors from `stitchtime train cvae` (default: the shipped model)."),
+    tune_steps: int = typer.Option(InvertConfig.tune_steps, "--tune-steps", min=0, help="Per-video decoder tuning steps (0: off)."),
+    latent_sigma: float = typer.Option(EditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of the latents (frames)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda, mps."),
+    preview: bool = typer.Option(False, "--preview", help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (sheet)."),
     blend: BlendMode = typer.Option(BlendMode.delta, case_sensitive=False, help="delta: add the edit to the original; replace: paste the crop."),
     crf: int = typer.Option(EncodeConfig.crf, min=0, max=51, help="x264 quality (lower is better)."),
     preset: str = typer.Option(EncodeConfig.preset, help="x264 preset."),
@@ -85,14 +90,59 @@ def edit(
 ) -> None:
     """Edit the face in a video; same frames, timing, size and audio back."""
     config = _pipeline_config(detector, face_index, crop_size, sigma_center, sigma_axis, crf, preset, blend, quiet)
-    editor = make_editor(attr, strength)
-    result = edit_video(video, output, editor, config, overwrite=overwrite)
+    editor = make_editor(
+        attr,
+        strength,
+        model=model,
+        edit=None if attr.strip().lower() == "none" else EditConfig(attr=attr, strength=strength, latent_sigma=latent_sigma),
+        invert=InvertConfig(tune_steps=tune_steps),
+        device=device,
+        progress=config.progress,
+    )
+    result = edit_video(video, output, editor, config, overwrite=overwrite, preview=preview)
     _say(result.notes)
     print(
         f"{result.output}: {result.n_frames} frames ({result.n_face_frames} with the face) in {result.seconds:.1f} s"
+        + (f"; preview {result.preview}" if result.preview else "")
     )
+
+
+def attrs(
+    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE run folder (default: the shipped model)."),
+) -> None:
+    """The attributes the loaded model can edit (use them with `edit --attr`)."""
+    from stitchtime.latents.attributes import editable
+    from stitchtime.latents.model import load_editor_models
+
+    models = load_editor_models(model)
+    print("none            no edit (round trip through the face pipeline)")
+    for a in editable(models.attributes):
+        print(f"{a.name:<15} {a.help} [CelebA {a.celeba}{'' if a.sign > 0 else ', inverted'}]")
+
+
+def evaluate(
+    original: Path = typer.Argument(..., help="The original video."),
+    edited: Path = typer.Argument(..., help="The edited video."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    overwrite: bool = OVERWRITE,
+    quiet: bool = QUIET,
+) -> None:
+    """Quality numbers: TL-ID, TG-ID, identity distance, background PSNR, flicker ratio, integrity."""
+    import json
+
+    from stitchtime.evaluate import evaluate as run_evaluate
+    from stitchtime.io.paths import atomic_write_bytes, check_output_path
+
+    if json_out is not None:
+        check_output_path(json_out, overwrite=overwrite)
+    metrics = run_evaluate(original, edited, progress=not quiet and sys.stderr.isatty())
+    print(metrics.table())
+    if json_out is not None:
+        atomic_write_bytes(json_out, json.dumps(metrics.to_json(), indent=2).encode())
 
 
 def register(app: typer.Typer) -> None:
     app.command()(friendly_errors(align))
     app.command()(friendly_errors(edit))
+    app.command()(friendly_errors(attrs))
+    app.command()(friendly_errors(evaluate))

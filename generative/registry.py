@@ -18,6 +18,7 @@ FAMILIES: dict[str, str] = {
     "pix2pix": "generative.models.pix2pix:Pix2PixFamily",
     "cyclegan": "generative.models.cyclegan:CycleGANFamily",
     "ddpm": "generative.models.ddpm:DDPMFamily",
+    "classifier": "generative.models.classifier:AttributeClassifierFamily",
 }
 
 

@@ -9,11 +9,14 @@ streamed; only landmarks, matrices and whatever the editor keeps live across pas
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -30,8 +33,13 @@ from stitchtime.io.probe import probe
 from stitchtime.latents.editor import CropBatch, CropEditor, IdentityEditor
 from stitchtime.render.blend import BlendMode, paste_frames
 from stitchtime.render.mask import face_masks
+from stitchtime.render.sheet import grid, label, write_png
 from stitchtime.temporal.smooth import gaussian_smooth
 from stitchtime.types import EditResult, FaceTrack, VideoMeta
+
+PREVIEW_HEIGHT = 360  # side-by-side preview video height (px)
+PREVIEW_TILES = 4  # frames on the preview sheet
+PREVIEW_CROP = 192  # face crop size on the preview sheet
 
 # Landmarks used for the mask are smoothed this much (frames) so the mask edge does not jitter.
 MASK_LANDMARK_SIGMA = 1.0
@@ -119,17 +127,36 @@ def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConf
             yield batch
 
 
+def preview_paths(output: Path) -> tuple[Path, Path]:
+    """Side-by-side video and PNG sheet written next to ``output`` by ``--preview``."""
+    return output.with_name(output.stem + ".preview.mp4"), output.with_name(output.stem + ".preview.png")
+
+
+def _side_by_side_meta(meta: VideoMeta, path: Path) -> VideoMeta:
+    h = min(meta.height, PREVIEW_HEIGHT) // 2 * 2
+    w = round(meta.width * float(meta.sar) * h / meta.height) // 2 * 2
+    return replace(meta, path=path, width=2 * w, height=h, sar=Fraction(1, 1), has_audio=False, audio_codec=None)
+
+
 def edit_video(
     path: Path,
     output: Path,
     editor: CropEditor | None = None,
     config: PipelineConfig = PipelineConfig(),
     overwrite: bool = False,
+    preview: bool = False,
 ) -> EditResult:
-    """Edit the tracked face of ``path`` and write ``output`` (same frames, timing, size, audio)."""
+    """Edit the tracked face of ``path`` and write ``output`` (same frames, timing, size, audio).
+
+    With ``preview`` also writes a side-by-side video (original | edited) and a PNG sheet of
+    face crops (top: original, bottom: edited) next to ``output``."""
     start = time.perf_counter()
     path, output = Path(path), Path(output)
     check_output_path(output, overwrite=overwrite)
+    preview_video, preview_png = preview_paths(output)
+    if preview:
+        check_output_path(preview_video, overwrite=overwrite)
+        check_output_path(preview_png, overwrite=overwrite)
     if output.resolve() == path.resolve():
         raise InputError(f"{output}: output would overwrite the input; choose another path")
     editor = editor or IdentityEditor()
@@ -141,8 +168,19 @@ def edit_video(
     if editor.needs_fit:
         editor.fit(lambda: iter_crops(path, meta, plan, config, "invert"), meta.n_frames)
 
-    with VideoWriter(output, meta, config.encode, overwrite=overwrite, audio_from=path if meta.has_audio else None) as writer:
+    face_frames = np.flatnonzero(plan.valid)
+    sheet_at = set(face_frames[np.linspace(0, len(face_frames) - 1, min(PREVIEW_TILES, len(face_frames))).round().astype(int)].tolist())
+    sheet: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(
+            VideoWriter(output, meta, config.encode, overwrite=overwrite, audio_from=path if meta.has_audio else None)
+        )
+        side = None
+        if preview:
+            side_meta = _side_by_side_meta(meta, preview_video)
+            side = stack.enter_context(VideoWriter(preview_video, side_meta, config.encode, overwrite=overwrite))
         for idx, frames in _batches(path, meta, config.batch_size, "render", config.progress):
+            originals = list(frames) if preview else None
             pos, batch = _crop_batch(plan, idx, frames)
             if batch is not None:
                 content = editor.delta(batch) if config.blend is BlendMode.delta else editor.edited(batch)
@@ -152,10 +190,36 @@ def edit_video(
                     frames[k] = out[j]
             for frame in frames:
                 writer.write(frame)
+            if side is not None:
+                for i, a, b in zip(idx, originals, frames):
+                    side.write(_side_by_side(a, b, side_meta))
+                    if i in sheet_at:
+                        sheet[i] = (a, b)
+        if preview:
+            write_png(preview_png, _preview_sheet(sheet, plan))
     return EditResult(
         output=output,
         n_frames=meta.n_frames,
         n_face_frames=int(plan.valid.sum()),
         seconds=time.perf_counter() - start,
         notes=plan.notes,
+        preview=preview_video if preview else None,
     )
+
+
+def _side_by_side(original: np.ndarray, edited: np.ndarray, meta: VideoMeta) -> np.ndarray:
+    w, h = meta.width // 2, meta.height
+    a = cv2.resize(original, (w, h), interpolation=cv2.INTER_AREA)
+    b = cv2.resize(edited, (w, h), interpolation=cv2.INTER_AREA)
+    return np.concatenate([a, b], axis=1)
+
+
+def _preview_sheet(pairs: dict[int, tuple[np.ndarray, np.ndarray]], plan: CropPlan) -> np.ndarray:
+    """Face crops of a few frames: originals on the top row, edits below."""
+    order = sorted(pairs)
+    mats = plan.matrices[order]
+    top = crops_from_frames([pairs[i][0] for i in order], mats, PREVIEW_CROP)
+    bottom = crops_from_frames([pairs[i][1] for i in order], mats, PREVIEW_CROP)
+    tiles = [t.round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for t in torch.cat([top, bottom])]
+    tiles = [label(t, f"frame {i}") for t, i in zip(tiles[: len(order)], order)] + [label(t, "edited") for t in tiles[len(order) :]]
+    return grid(tiles, cols=len(order))

@@ -47,3 +47,22 @@ class EncodeConfig:
     crf: int = 15  # measured: worst-frame PSNR >= 40 dB after a round trip on every shared clip (17 gave 39.6 on d9)
     preset: str = "medium"
     pix_fmt: str = "yuv420p"
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    """Encoder inversion + optional per-video decoder tuning ("pivotal tuning", STIT)."""
+
+    tune_steps: int = 60  # decoder fine-tuning steps on this video's crops (0: off)
+    tune_lr: float = 1e-4
+    tune_frames: int = 64  # crops kept (evenly spaced) for tuning
+    tune_batch: int = 16
+    batch_size: int = 32  # encoder batch
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    attr: str = "none"
+    strength: float = 1.0
+    latent_sigma: float = 2.0  # temporal smoothing of the per-frame latents (frames)
+    cond_sigma: float = 4.0  # temporal smoothing of the classifier's attribute estimates (frames)

@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 import torch
 from kornia.filters import gaussian_blur2d
-from kornia.geometry.transform import warp_affine
+
+from stitchtime.faces.warp import warp_affine, warp_affine_uint8
 
 from stitchtime.config import AlignConfig
 from stitchtime.temporal.smooth import gaussian_smooth
@@ -126,9 +127,7 @@ def warp_to_crops(frames: torch.Tensor, matrices: torch.Tensor, crop_size: int, 
         if sigma > 0.3:
             k = 2 * int(np.ceil(3 * sigma)) + 1
             frames = gaussian_blur2d(frames, (k, k), (sigma, sigma), border_type="reflect")
-    return warp_affine(
-        frames, matrices.to(frames), dsize=(crop_size, crop_size), mode="bilinear", padding_mode="reflection", align_corners=True
-    )
+    return warp_affine(frames, matrices, (crop_size, crop_size), "reflection")
 
 
 def source_rect(matrices: np.ndarray, crop_size: int, width: int, height: int, margin: int = 2) -> tuple[int, int, int, int]:
@@ -145,14 +144,13 @@ def source_rect(matrices: np.ndarray, crop_size: int, width: int, height: int, m
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def crops_from_frames(frames: list[np.ndarray], matrices: np.ndarray, crop_size: int) -> torch.Tensor:
-    """Aligned ``(B, 3, S, S)`` float crops of uint8 ``(H, W, 3)`` frames.
+def crops_from_frames(frames: list[np.ndarray], matrices: np.ndarray, crop_size: int, engine: str = "auto") -> torch.Tensor:
+    """Aligned ``(B, 3, S, S)`` float crops (``[0, 255]``) of uint8 ``(H, W, 3)`` frames.
 
-    Fast path for the video pipeline: only the frame rectangle the crops read is
-    converted to float; the anti-alias low-pass runs per frame with OpenCV on that
-    rectangle; the warp itself is kornia's batched ``warp_affine``. When the crops
-    reach outside the frame the full frame is used so reflection padding matches
-    :func:`warp_to_crops`.
+    Fast path for the video pipeline: only the frame rectangle the crops read is touched;
+    the anti-alias low-pass runs per frame with OpenCV on that rectangle; the warp is
+    OpenCV's on the CPU (uint8 in, uint8 out: crops are 8-bit like the video) and kornia's
+    batched warp on an accelerator (see :mod:`stitchtime.faces.warp`).
     """
     matrices = np.asarray(matrices, dtype=np.float64)
     h, w = frames[0].shape[:2]
@@ -166,14 +164,15 @@ def crops_from_frames(frames: list[np.ndarray], matrices: np.ndarray, crop_size:
     for f in frames:
         roi = f[y0:y1, x0:x1]
         if sigma > 0.3:
-            roi = cv2.GaussianBlur(roi, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+            roi = cv2.GaussianBlur(roi, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
         rois.append(roi)
-    t = torch.from_numpy(np.stack(rois)).permute(0, 3, 1, 2).float()
     shifted = matrices.copy()
     shifted[:, :, 2] += shifted[:, :, 0] * x0 + shifted[:, :, 1] * y0  # roi -> crop
-    return warp_affine(
-        t, torch.from_numpy(shifted).float(), dsize=(crop_size, crop_size), mode="bilinear", padding_mode="reflection", align_corners=True
-    )
+    if engine == "kornia":  # frames live in host memory: OpenCV unless asked
+        t = torch.from_numpy(np.stack(rois)).permute(0, 3, 1, 2).float()
+        return warp_affine(t, shifted, (crop_size, crop_size), "reflection", engine="kornia")
+    crops = warp_affine_uint8([np.ascontiguousarray(r) for r in rois], shifted, (crop_size, crop_size))
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float()
 
 
 def _reads_inside(matrices: np.ndarray, crop_size: int, width: int, height: int) -> bool:

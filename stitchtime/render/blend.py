@@ -19,9 +19,8 @@ from enum import Enum
 
 import numpy as np
 import torch
-from kornia.geometry.transform import warp_affine
-
 from stitchtime.faces.align import invert_affine
+from stitchtime.faces.warp import warp_affine
 
 
 class BlendMode(str, Enum):
@@ -87,14 +86,7 @@ def paste(
     crop_to_roi = np.linalg.inv(full @ shift)[:, :2]
     delta_mode = BlendMode(mode) is BlendMode.delta
     stacked = content * masks if delta_mode else torch.cat([content * masks, masks], dim=1)
-    warped = warp_affine(
-        stacked,
-        torch.as_tensor(crop_to_roi, dtype=stacked.dtype),
-        dsize=(y1 - y0, x1 - x0),
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=True,
-    )
+    warped = warp_affine(stacked, crop_to_roi, (y1 - y0, x1 - x0), border="zeros")
     roi = frames[:, :, y0:y1, x0:x1]
     if delta_mode:
         roi += warped

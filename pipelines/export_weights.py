@@ -1,0 +1,39 @@
+"""Copy a trained run into ``stitchtime/weights/<name>/`` as fp16 safetensors + config.json.
+
+    python -m pipelines.export_weights runs/cvae64 cvae
+    python -m pipelines.export_weights runs/attrclf64 classifier
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+
+from generative.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_family, save_tensors
+from stitchtime.latents.model import WEIGHTS_DIR
+
+
+def export_weights(run: Path, name: str, half: bool = True) -> Path:
+    family = load_family(run)
+    out = WEIGHTS_DIR / name
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in family.state_dict().items()}
+    save_tensors(state, out / MODEL_FILE, {"format": "generative-family", "family": family.family, "dtype": "float16" if half else "float32"})
+    shutil.copyfile(Path(run) / CONFIG_FILE, out / CONFIG_FILE)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--fp32", action="store_true")
+    args = parser.parse_args()
+    print(export_weights(args.run, args.name, half=not args.fp32))
+
+
+if __name__ == "__main__":
+    main()

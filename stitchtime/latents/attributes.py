@@ -1,0 +1,60 @@
+"""Friendly attribute names -> CelebA attributes (with the sign that means "more of it")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str  # what users type: smile, age, ...
+    celeba: str  # the model's attribute
+    sign: float  # +1: strength > 0 adds the CelebA attribute; -1: it removes it (age = less Young)
+    help: str
+
+
+ATTRIBUTES: dict[str, Attribute] = {
+    a.name: a
+    for a in (
+        Attribute("smile", "Smiling", 1.0, "smiling"),
+        Attribute("age", "Young", -1.0, "older (negative: younger)"),
+        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses"),
+        Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)"),
+        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair"),
+        Attribute("black_hair", "Black_Hair", 1.0, "black hair"),
+        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair"),
+        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair"),
+        Attribute("bangs", "Bangs", 1.0, "bangs"),
+        Attribute("beard", "No_Beard", -1.0, "beard"),
+        Attribute("mustache", "Mustache", 1.0, "mustache"),
+        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open"),
+        Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup"),
+        Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick"),
+        Attribute("bald", "Bald", 1.0, "bald"),
+        Attribute("pale", "Pale_Skin", 1.0, "pale skin"),
+    )
+}
+
+
+def resolve(name: str, model_attributes: list[str]) -> Attribute:
+    """The attribute a user asked for, if the model can edit it: a friendly name or a
+    CelebA name (any case, '-' or '_'). Raises KeyError listing the valid names."""
+    key = name.strip().lower().replace("-", "_")
+    available = {a.celeba for a in ATTRIBUTES.values()} & set(model_attributes)
+    if key in ATTRIBUTES and ATTRIBUTES[key].celeba in model_attributes:
+        return ATTRIBUTES[key]
+    for celeba in model_attributes:
+        if celeba.lower() == key:
+            friendly = next((a for a in ATTRIBUTES.values() if a.celeba == celeba), None)
+            return friendly or Attribute(celeba.lower(), celeba, 1.0, celeba)
+    valid = [a.name for a in ATTRIBUTES.values() if a.celeba in available]
+    valid += [c for c in model_attributes if c not in {ATTRIBUTES[v].celeba for v in valid}]
+    raise KeyError(f"unknown attribute {name!r}; valid: none, {', '.join(valid)}")
+
+
+def editable(model_attributes: list[str]) -> list[Attribute]:
+    """Attributes the model can edit, friendly ones first."""
+    out = [a for a in ATTRIBUTES.values() if a.celeba in model_attributes]
+    known = {a.celeba for a in out}
+    out += [Attribute(c.lower(), c, 1.0, c) for c in model_attributes if c not in known]
+    return out
