@@ -47,28 +47,34 @@ IMAGE_SIZE = 64
 class Row:
     name: str
     setting: str
-    ours_steps_s: float
+    ours_steps_s: float  # float32, same precision as the reference
+    ours_bf16_steps_s: float  # with the family's bf16 autocast option
     ref_steps_s: float
     reference: str
 
-    @property
-    def ratio(self) -> float:
-        return self.ours_steps_s / self.ref_steps_s
 
-
-def interleaved_timing(ours: Callable[[], None], ref: Callable[[], None], warmup: int, steps: int) -> tuple[float, float]:
-    """Median seconds per step of ``ours`` and ``ref``, run alternately."""
+def interleaved_timing(fns: dict[str, Callable[[], None]], warmup: int, steps: int) -> dict[str, float]:
+    """Steps per second (from the median step time) of each function, run in rotating order."""
     for _ in range(warmup):
-        ours()
-        ref()
-    t_ours, t_ref = [], []
-    for i in range(steps):
-        order = [(ours, t_ours), (ref, t_ref)] if i % 2 == 0 else [(ref, t_ref), (ours, t_ours)]
-        for fn, times in order:
-            start = time.perf_counter()
+        for fn in fns.values():
             fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(t_ours), statistics.median(t_ref)
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(steps):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1.0 / statistics.median(ts) for name, ts in times.items()}
+
+
+def ours_pair(family_cls, config_kwargs: dict, data: dict[str, torch.Tensor]) -> tuple[object, dict[str, Callable[[], None]]]:
+    """Our family in float32 and the same weights with bf16 autocast, as step functions."""
+    fp32 = family_cls(family_cls.Config(**config_kwargs))
+    bf16 = family_cls(family_cls.Config(**config_kwargs, bf16=True))
+    bf16.load_state_dict(fp32.state_dict())
+    opt32, opt16 = fp32.configure_optimizers(), bf16.configure_optimizers()
+    return fp32, {"ours": lambda: fp32.training_step(data, opt32), "ours_bf16": lambda: bf16.training_step(data, opt16)}
 
 
 def images(batch: int, seed: int) -> torch.Tensor:
@@ -82,7 +88,8 @@ def images(batch: int, seed: int) -> torch.Tensor:
 def bench_ddpm(batch: int, warmup: int, steps: int) -> Row:
     from diffusers import DDPMScheduler, UNet2DModel
 
-    ours = DDPMFamily(DDPMFamily.Config(image_size=IMAGE_SIZE, dropout=0.0))
+    data = {"image": images(batch, 0)}
+    ours, fns = ours_pair(DDPMFamily, {"image_size": IMAGE_SIZE, "dropout": 0.0}, data)
     c = ours.config
     widths = tuple(c.base_channels * m for m in c.channel_mults)
     down = tuple("AttnDownBlock2D" if i in c.attention_levels else "DownBlock2D" for i in range(len(widths)))
@@ -99,11 +106,6 @@ def bench_ddpm(batch: int, warmup: int, steps: int) -> Row:
     )
     scheduler = DDPMScheduler(num_train_timesteps=c.num_train_timesteps, beta_schedule="linear")
     ref_opt = torch.optim.AdamW(ref.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay)
-    ours_opts = ours.configure_optimizers()
-    data = {"image": images(batch, 0)}
-
-    def ours_step() -> None:
-        ours.training_step(data, ours_opts)
 
     def ref_step() -> None:  # diffusers' train_unconditional loop body
         x0 = data["image"]
@@ -117,9 +119,9 @@ def bench_ddpm(batch: int, warmup: int, steps: int) -> Row:
 
     n_ours = sum(p.numel() for p in ours.unet.parameters())
     n_ref = sum(p.numel() for p in ref.parameters())
-    t_ours, t_ref = interleaved_timing(ours_step, ref_step, warmup, steps)
+    speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
     setting = f"U-Net {widths}, {c.layers_per_block} res/level, attn {c.attention_levels}, batch {batch}, {n_ours / 1e6:.1f}M vs {n_ref / 1e6:.1f}M params"
-    return Row("DDPM", setting, 1 / t_ours, 1 / t_ref, "diffusers UNet2DModel + DDPMScheduler")
+    return Row("DDPM", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "diffusers UNet2DModel + DDPMScheduler")
 
 
 # --------------------------------------------------------------------------- junyanz reference, as published
@@ -213,7 +215,8 @@ def _set_requires_grad(nets, flag: bool) -> None:
 
 
 def bench_pix2pix(batch: int, warmup: int, steps: int) -> Row:
-    ours = Pix2PixFamily(Pix2PixFamily.Config(image_size=IMAGE_SIZE))
+    data = {"a": images(batch, 1), "b": images(batch, 2)}
+    ours, fns = ours_pair(Pix2PixFamily, {"image_size": IMAGE_SIZE}, data)
     c = ours.config
     norm = _ref_norm(c.norm)
     net_g, net_d = ref_unet(c.num_downs, c.ngf, norm), ref_patchgan(6, c.ndf, c.n_layers_d, norm)
@@ -222,8 +225,6 @@ def bench_pix2pix(batch: int, warmup: int, steps: int) -> Row:
     opt_g = torch.optim.Adam(net_g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
     opt_d = torch.optim.Adam(net_d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
     bce = nn.BCEWithLogitsLoss()
-    data = {"a": images(batch, 1), "b": images(batch, 2)}
-    ours_opts = ours.configure_optimizers()
 
     def ref_step() -> None:
         real_a, real_b = data["a"], data["b"]
@@ -242,13 +243,14 @@ def bench_pix2pix(batch: int, warmup: int, steps: int) -> Row:
         loss_g.backward()
         opt_g.step()
 
-    t_ours, t_ref = interleaved_timing(lambda: ours.training_step(data, ours_opts), ref_step, warmup, steps)
+    speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
     setting = f"U-Net {c.num_downs} downs ngf {c.ngf}, PatchGAN {c.n_layers_d} layers, batch {batch}"
-    return Row("pix2pix", setting, 1 / t_ours, 1 / t_ref, "junyanz pix2pix_model (re-implemented as published)")
+    return Row("pix2pix", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "junyanz pix2pix_model (re-implemented as published)")
 
 
 def bench_cyclegan(batch: int, warmup: int, steps: int) -> Row:
-    ours = CycleGANFamily(CycleGANFamily.Config(image_size=IMAGE_SIZE))
+    data = {"a": images(batch, 3), "b": images(batch, 4)}
+    ours, fns = ours_pair(CycleGANFamily, {"image_size": IMAGE_SIZE}, data)
     c = ours.config
     norm = _ref_norm(c.norm)
     g_a, g_b = ref_resnet(c.ngf, c.n_blocks, norm), ref_resnet(c.ngf, c.n_blocks, norm)
@@ -257,8 +259,6 @@ def bench_cyclegan(batch: int, warmup: int, steps: int) -> Row:
         init_weights(net)
     opt_g = torch.optim.Adam(itertools.chain(g_a.parameters(), g_b.parameters()), lr=c.lr, betas=(c.beta1, c.beta2))
     opt_d = torch.optim.Adam(itertools.chain(d_a.parameters(), d_b.parameters()), lr=c.lr, betas=(c.beta1, c.beta2))
-    data = {"a": images(batch, 3), "b": images(batch, 4)}
-    ours_opts = ours.configure_optimizers()
     lam, idt = c.lambda_cycle, c.lambda_identity
 
     def mse_to(pred: torch.Tensor, value: float) -> torch.Tensor:
@@ -284,12 +284,22 @@ def bench_cyclegan(batch: int, warmup: int, steps: int) -> Row:
             loss_d.backward()
         opt_d.step()
 
-    t_ours, t_ref = interleaved_timing(lambda: ours.training_step(data, ours_opts), ref_step, warmup, steps)
+    speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
     setting = f"ResNet {c.n_blocks} blocks ngf {c.ngf}, PatchGAN {c.n_layers_d} layers, instance norm, batch {batch}"
-    return Row("CycleGAN", setting, 1 / t_ours, 1 / t_ref, "junyanz cycle_gan_model (re-implemented as published)")
+    return Row("CycleGAN", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "junyanz cycle_gan_model (re-implemented as published)")
 
 
 # --------------------------------------------------------------------------- report
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def markdown(rows: list[Row], command: str, threads: int) -> str:
@@ -298,14 +308,20 @@ def markdown(rows: list[Row], command: str, threads: int) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, {threads} threads, "
-        f"{IMAGE_SIZE}x{IMAGE_SIZE} images; median of interleaved steps (ours and reference alternate), one run.",
+        f"CPU: {cpu_name()}, torch {torch.__version__}, {threads} threads, "
+        f"{IMAGE_SIZE}x{IMAGE_SIZE} images; steps/s from the median step time, ours and the reference run in "
+        "rotating order within one run. *ours* is float32 like the reference; *ours bf16* is the same "
+        "family with its `bf16=True` config option (bfloat16 autocast of the forwards; weights, "
+        "optimiser and losses float32).",
         "",
-        "| model | setting | ours steps/s | reference steps/s | ratio | reference |",
-        "|---|---|---:|---:|---:|---|",
+        "| model | setting | ours steps/s | ours bf16 steps/s | reference steps/s | ratio | ratio bf16 | reference |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        lines.append(f"| {r.name} | {r.setting} | {r.ours_steps_s:.3f} | {r.ref_steps_s:.3f} | {r.ratio:.2f}x | {r.reference} |")
+        lines.append(
+            f"| {r.name} | {r.setting} | {r.ours_steps_s:.3f} | {r.ours_bf16_steps_s:.3f} | {r.ref_steps_s:.3f} "
+            f"| {r.ours_steps_s / r.ref_steps_s:.2f}x | {r.ours_bf16_steps_s / r.ref_steps_s:.2f}x | {r.reference} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -342,7 +358,8 @@ def main() -> None:
     rows = []
     for name in args.models:
         rows.append(benches[name]())
-        print(f"{name}: ours {rows[-1].ours_steps_s:.3f} steps/s, reference {rows[-1].ref_steps_s:.3f} steps/s", flush=True)
+        r = rows[-1]
+        print(f"{name}: ours {r.ours_steps_s:.3f}, ours bf16 {r.ours_bf16_steps_s:.3f}, reference {r.ref_steps_s:.3f} steps/s", flush=True)
     command = ".venv/bin/python benchmarks/train_speed.py " + " ".join(sys.argv[1:])
     table = markdown(rows, command.strip(), args.threads)
     print(table)

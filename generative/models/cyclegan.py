@@ -30,7 +30,7 @@ from generative.nn.blocks_translation import (
     init_weights,
     norm_layer,
 )
-from generative.nn.optim import adam
+from generative.nn.optim import adam, autocast
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode
 
 STEM_KERNEL = 7
@@ -59,6 +59,7 @@ class CycleGANConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    bf16: bool = False  # bfloat16 autocast for the training forwards (1.8-2.7x on AMX CPUs)
 
     def __post_init__(self) -> None:
         Norm(self.norm)
@@ -158,10 +159,12 @@ class CycleGANFamily(FamilyBase):
         use_idt = c.lambda_identity > 0
         # G_A(A) and G_A(B) (identity) in one call, likewise for G_B: same maths when every sample
         # is normalised on its own (instance norm), fewer and larger convolutions
-        fake_b, idt_a = self._run(self.g_a, real_a, real_b if use_idt else None)
-        fake_a, idt_b = self._run(self.g_b, real_b, real_a if use_idt else None)
-        rec_a = self.g_b(fake_b)
-        rec_b = self.g_a(fake_a)
+        amp = autocast(real_a.device, c.bf16)
+        with amp:
+            fake_b, idt_a = self._run(self.g_a, real_a, real_b if use_idt else None)
+            fake_a, idt_b = self._run(self.g_b, real_b, real_a if use_idt else None)
+            rec_a = self.g_b(fake_b)
+            rec_b = self.g_a(fake_a)
 
         opt_g = optimizers["generator"]
         discs = (self.d_a, self.d_b)
@@ -169,14 +172,15 @@ class CycleGANFamily(FamilyBase):
             d.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
         losses: dict[str, torch.Tensor] = {}
-        if use_idt:
-            idt_weight = c.lambda_cycle * c.lambda_identity
-            losses["idt_a"] = idt_weight * F.l1_loss(idt_a, real_b)
-            losses["idt_b"] = idt_weight * F.l1_loss(idt_b, real_a)
-        losses["g_a"] = gan_loss(self.d_a(fake_b), True, c.gan_loss)
-        losses["g_b"] = gan_loss(self.d_b(fake_a), True, c.gan_loss)
-        losses["cycle_a"] = c.lambda_cycle * F.l1_loss(rec_a, real_a)
-        losses["cycle_b"] = c.lambda_cycle * F.l1_loss(rec_b, real_b)
+        with amp:
+            if use_idt:
+                idt_weight = c.lambda_cycle * c.lambda_identity
+                losses["idt_a"] = idt_weight * F.l1_loss(idt_a.float(), real_b)
+                losses["idt_b"] = idt_weight * F.l1_loss(idt_b.float(), real_a)
+            losses["g_a"] = gan_loss(self.d_a(fake_b), True, c.gan_loss)
+            losses["g_b"] = gan_loss(self.d_b(fake_a), True, c.gan_loss)
+            losses["cycle_a"] = c.lambda_cycle * F.l1_loss(rec_a.float(), real_a)
+            losses["cycle_b"] = c.lambda_cycle * F.l1_loss(rec_b.float(), real_b)
         sum(losses.values()).backward()
         opt_g.step()
 
@@ -184,8 +188,9 @@ class CycleGANFamily(FamilyBase):
         for d in discs:
             d.requires_grad_(True)
         opt_d.zero_grad(set_to_none=True)
-        losses["d_a"] = self._d_loss(self.d_a, real_b, self.fake_b_pool.query(fake_b))
-        losses["d_b"] = self._d_loss(self.d_b, real_a, self.fake_a_pool.query(fake_a))
+        with amp:
+            losses["d_a"] = self._d_loss(self.d_a, real_b, self.fake_b_pool.query(fake_b.float()))
+            losses["d_b"] = self._d_loss(self.d_b, real_a, self.fake_a_pool.query(fake_a.float()))
         (losses["d_a"] + losses["d_b"]).backward()
         opt_d.step()
         return StepOutput({k: float(v.detach()) for k, v in losses.items()}, n_images=int(real_a.shape[0]))

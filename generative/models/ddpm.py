@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from generative.models.unet import UNet, UNetConfig
-from generative.nn.optim import adam
+from generative.nn.optim import adam, autocast
 from generative.schedulers.ddpm import BetaSchedule, NoiseSchedule, TimestepSpacing, ddim_timesteps
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
 
@@ -58,6 +58,7 @@ class DDPMConfig:
     beta1: float = 0.95
     beta2: float = 0.999
     weight_decay: float = 1e-6
+    bf16: bool = False  # bfloat16 autocast for the training forward (1.8x on AMX CPUs)
     # sampling defaults
     sample_steps: int = 50
     sampler: str = Sampler.DDIM.value
@@ -133,7 +134,9 @@ class DDPMFamily(FamilyBase):
         if self.config.n_cond:
             cond = batch["cond"]
             keep = torch.rand(b, device=dev, generator=generator) >= self.config.cond_drop_prob
-        return F.mse_loss(self.unet(x_t, t, cond, keep), noise)
+        with autocast(x0.device, self.config.bf16):
+            pred = self.unet(x_t, t, cond, keep)
+        return F.mse_loss(pred.float(), noise)
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
         opt = optimizers["unet"]

@@ -30,7 +30,7 @@ from generative.nn.blocks_translation import (
     init_weights,
     norm_layer,
 )
-from generative.nn.optim import adam
+from generative.nn.optim import adam, autocast
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode
 
 UNET_KERNEL = 4
@@ -56,6 +56,7 @@ class Pix2PixConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    bf16: bool = False  # bfloat16 autocast for the training forwards (1.8-2.7x on AMX CPUs)
 
     def __post_init__(self) -> None:
         Norm(self.norm)
@@ -157,22 +158,25 @@ class Pix2PixFamily(FamilyBase):
         """D step on (A, B) vs (A, G(A)), then G step: fool D + lambda * L1 (junyanz's order)."""
         c = self.config
         real_a, real_b = batch["a"], batch["b"]
-        fake_b = self.generator(real_a)
+        with autocast(real_a.device, c.bf16):
+            fake_b = self.generator(real_a).float()
 
         opt_d = optimizers["discriminator"]
         self.discriminator.requires_grad_(True)
         opt_d.zero_grad(set_to_none=True)
-        fake_ab = self.pool.query(torch.cat([real_a, fake_b], dim=1))
-        loss_d_fake = gan_loss(self.discriminator(fake_ab.detach()), False, c.gan_loss)
-        loss_d_real = gan_loss(self.discriminator(torch.cat([real_a, real_b], dim=1)), True, c.gan_loss)
-        loss_d = D_LOSS_SCALE * (loss_d_fake + loss_d_real)
+        with autocast(real_a.device, c.bf16):
+            fake_ab = self.pool.query(torch.cat([real_a, fake_b], dim=1))
+            loss_d_fake = gan_loss(self.discriminator(fake_ab.detach()), False, c.gan_loss)
+            loss_d_real = gan_loss(self.discriminator(torch.cat([real_a, real_b], dim=1)), True, c.gan_loss)
+            loss_d = D_LOSS_SCALE * (loss_d_fake + loss_d_real)
         loss_d.backward()
         opt_d.step()
 
         opt_g = optimizers["generator"]
         self.discriminator.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        loss_g_gan = gan_loss(self.discriminator(torch.cat([real_a, fake_b], dim=1)), True, c.gan_loss)
+        with autocast(real_a.device, c.bf16):
+            loss_g_gan = gan_loss(self.discriminator(torch.cat([real_a, fake_b], dim=1)), True, c.gan_loss)
         loss_g_l1 = F.l1_loss(fake_b, real_b)
         loss_g = loss_g_gan + c.lambda_l1 * loss_g_l1
         loss_g.backward()

@@ -61,6 +61,7 @@ def init_weights(module: nn.Module, std: float = INIT_STD) -> None:
 
 def gan_loss(logits: torch.Tensor, target_is_real: bool, kind: GANLoss | str) -> torch.Tensor:
     """Mean GAN loss of the discriminator's (patch) outputs against an all-real or all-fake target."""
+    logits = logits.float()  # losses in float32, also under bf16 autocast
     target = torch.full_like(logits, 1.0 if target_is_real else 0.0)
     if GANLoss(kind) is GANLoss.VANILLA:
         return F.binary_cross_entropy_with_logits(logits, target)

@@ -150,3 +150,11 @@ def test_shared_forward_equals_separate_forwards_with_instance_norm():
         assert torch.allclose(joint_a, fam.g_a(batch["a"]), atol=1e-6)
         assert torch.allclose(joint_b, fam.g_a(batch["b"]), atol=1e-6)
     assert not tiny_family(norm="batch")._batchable(batch["a"], batch["b"])
+
+
+def test_bf16_autocast_step_keeps_float32_weights_and_pool():
+    fam = tiny_family(bf16=True)
+    out = fam.training_step(unpaired_batch(), fam.configure_optimizers())
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.losses.values())
+    assert all(p.dtype == torch.float32 for p in fam.parameters())
+    assert all(img.dtype == torch.float32 for img in fam.fake_a_pool.images)

@@ -310,3 +310,13 @@ def test_sample_grid_uses_batch_conditions():
     fam = tiny_family(cond_names=["a", "b"], sample_steps=2)
     grid = fam.sample_grid(fixed_batch(), 4)
     assert grid.shape == (4, 3, 8, 8)
+
+
+def test_bf16_autocast_training_lowers_loss_and_keeps_float32_weights():
+    fam = tiny_family(cond_names=["a", "b"], lr=2e-3, bf16=True)
+    batch = fixed_batch()
+    opts = fam.configure_optimizers()
+    first = fam.training_step(batch, opts).losses["loss"]
+    losses = [fam.training_step(batch, opts).losses["loss"] for _ in range(30)]
+    assert all(p.dtype == torch.float32 for p in fam.parameters())
+    assert sum(losses[-5:]) / 5 < 0.8 * first

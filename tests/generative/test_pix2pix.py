@@ -175,3 +175,11 @@ def test_image_pool_detaches():
     assert not any(img.requires_grad for img in pool.images)
     with pytest.raises(ValueError):
         ImagePool(-1)
+
+
+def test_bf16_autocast_step_keeps_float32_weights_and_finite_losses():
+    fam = tiny_family(bf16=True)
+    out = fam.training_step(paired_batch(), fam.configure_optimizers())
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.losses.values())
+    assert all(p.dtype == torch.float32 for p in fam.parameters())
+    assert fam.sample(2, batch=paired_batch()).dtype == torch.float32
