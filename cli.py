@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from commands import prepare as prepare_commands
 from commands import train as train_commands
 from commands import video as video_commands
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 video_commands.register(app)
 train_commands.register(app)
+prepare_commands.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

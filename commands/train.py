@@ -1,4 +1,4 @@
-"""Model commands: train, sample (and prepare, added separately).
+"""Model commands: train, sample (`prepare` is in commands/prepare.py).
 
 Multi-process training (DDP) runs the same command under torchrun, as a module:
 
@@ -193,5 +193,4 @@ def sample(
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("sample")(sample)
-    # `prepare` (stitchtime prepare celeba ...) is registered here by its own module, e.g.
-    # app.command("prepare")(prepare) -- keep one file per command group.
+    # `prepare` lives in commands/prepare.py (one file per command group).
