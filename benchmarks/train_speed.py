@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import os
 import platform
 import re
 import statistics
@@ -302,17 +303,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown(rows: list[Row], command: str, threads: int) -> str:
+def markdown(rows: list[Row], command: str, threads: int, load: float) -> str:
     lines = [
         SECTION,
         "",
         f"Command: `{command}`",
         "",
-        f"CPU: {cpu_name()}, torch {torch.__version__}, {threads} threads, "
+        f"CPU: {cpu_name()} ({os.cpu_count()} cores; 1-min load average {load:.1f} when the run started, "
+        f"from other jobs), torch {torch.__version__}, {threads} threads, "
         f"{IMAGE_SIZE}x{IMAGE_SIZE} images; steps/s from the median step time, ours and the reference run in "
         "rotating order within one run. *ours* is float32 like the reference; *ours bf16* is the same "
         "family with its `bf16=True` config option (bfloat16 autocast of the forwards; weights, "
-        "optimiser and losses float32).",
+        "optimiser and losses float32). The reference CycleGAN step leaves out the 50-image pool "
+        "(a list shuffle, negligible next to the convolutions); ours includes it.",
         "",
         "| model | setting | ours steps/s | ours bf16 steps/s | reference steps/s | ratio | ratio bf16 | reference |",
         "|---|---|---:|---:|---:|---:|---:|---|",
@@ -348,6 +351,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print only, do not touch BENCHMARKS.md")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     benches = {
@@ -361,7 +365,7 @@ def main() -> None:
         r = rows[-1]
         print(f"{name}: ours {r.ours_steps_s:.3f}, ours bf16 {r.ours_bf16_steps_s:.3f}, reference {r.ref_steps_s:.3f} steps/s", flush=True)
     command = ".venv/bin/python benchmarks/train_speed.py " + " ".join(sys.argv[1:])
-    table = markdown(rows, command.strip(), args.threads)
+    table = markdown(rows, command.strip(), args.threads, load)
     print(table)
     if not args.no_write:
         write_section(REPO / "BENCHMARKS.md", table)

@@ -169,14 +169,19 @@ class DDPMFamily(FamilyBase):
         Keywords: ``steps`` (default ``config.sample_steps``), ``sampler`` ("ddpm" | "ddim"), ``eta``
         (DDIM), ``guidance_scale``, ``timestep_spacing`` ("leading" | "trailing"), ``generator``.
         ``cond`` is ``(n, n_cond)``; NaN entries (or ``cond=None``) are drawn from the attribute
-        frequencies seen in training. Others keywords are ignored.
+        frequencies seen in training. Other keywords are ignored.
         """
         c = self.config
-        steps = int(kwargs.get("steps") or c.sample_steps)
-        sampler = Sampler(kwargs.get("sampler") or c.sampler)
-        eta = float(kwargs.get("eta", c.eta))
-        scale = float(kwargs.get("guidance_scale", c.guidance_scale))
-        spacing = kwargs.get("timestep_spacing") or c.timestep_spacing
+
+        def option(name: str, default: Any) -> Any:  # a keyword given as None means "the default"
+            value = kwargs.get(name)
+            return default if value is None else value
+
+        steps = int(option("steps", c.sample_steps))
+        sampler = Sampler(option("sampler", c.sampler))
+        eta = float(option("eta", c.eta))
+        scale = float(option("guidance_scale", c.guidance_scale))
+        spacing = option("timestep_spacing", c.timestep_spacing)
         generator: torch.Generator | None = kwargs.get("generator")
         dev = self.device
         if c.n_cond:
