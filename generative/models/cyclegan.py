@@ -27,6 +27,7 @@ from generative.nn.blocks_translation import (
     PatchDiscriminator,
     conv_bias,
     gan_loss,
+    grid_rows,
     init_weights,
     norm_layer,
 )
@@ -231,8 +232,8 @@ class CycleGANFamily(FamilyBase):
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
-        """Rows of ``n``: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))."""
+        """Rows of A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B)) (8 per row, one above the other)."""
         a, b = batch["a"][:n], batch["b"][:n]
         with eval_mode(self):
             fake_b, fake_a = self.g_a(a), self.g_b(b)
-            return torch.cat([a, fake_b, self.g_b(fake_b), b, fake_a, self.g_a(fake_a)])
+            return grid_rows([a, fake_b, self.g_b(fake_b), b, fake_a, self.g_a(fake_a)])

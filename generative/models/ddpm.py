@@ -65,6 +65,7 @@ class DDPMConfig:
     eta: float = 0.0
     guidance_scale: float = 2.0  # only used when conditional; 1.0 = no guidance
     timestep_spacing: str = TimestepSpacing.TRAILING.value
+    grid_steps: int = 20  # DDIM steps for the trainer's progress grid (kept cheap: it runs often)
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(self.channel_mults)
@@ -211,7 +212,7 @@ class DDPMFamily(FamilyBase):
         cond = batch["cond"][:n] if self.config.n_cond and "cond" in batch else None
         n = cond.shape[0] if cond is not None else n
         generator = torch.Generator(device="cpu").manual_seed(0)
-        return self.sample(n, cond, generator=generator)
+        return self.sample(n, cond, steps=self.config.grid_steps, sampler=Sampler.DDIM.value, generator=generator)
 
 
 def _same_device(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:

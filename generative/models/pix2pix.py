@@ -27,6 +27,7 @@ from generative.nn.blocks_translation import (
     PatchDiscriminator,
     conv_bias,
     gan_loss,
+    grid_rows,
     init_weights,
     norm_layer,
 )
@@ -200,6 +201,6 @@ class Pix2PixFamily(FamilyBase):
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
-        """Rows of ``n``: inputs A, translations G(A), targets B."""
+        """Rows of inputs A, translations G(A), targets B (8 per row, one above the other)."""
         a, b = batch["a"][:n], batch["b"][:n]
-        return torch.cat([a, self.sample(n, batch=batch), b])
+        return grid_rows([a, self.sample(n, batch=batch), b])

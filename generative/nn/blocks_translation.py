@@ -19,7 +19,8 @@ INIT_STD = 0.02  # N(0, 0.02) weights (DCGAN / pix2pix / CycleGAN)
 LEAKY_SLOPE = 0.2
 PATCH_KERNEL = 4
 MAX_CHANNEL_MULT = 8  # discriminator widths stop growing at 8 * ndf
-POOL_SWAP_PROB = 0.5  # chance that a full pool returns an old image (and keeps the new one)
+POOL_SWAP_PROB = 0.5
+GRID_ROW = 8  # images per row of the trainer's progress grid  # chance that a full pool returns an old image (and keeps the new one)
 
 
 class Norm(str, Enum):
@@ -146,3 +147,10 @@ class ImagePool:
             else:
                 out.append(image)
         return torch.stack(out)
+
+
+def grid_rows(groups: list[torch.Tensor], row: int = GRID_ROW) -> torch.Tensor:
+    """Stack image groups (inputs, outputs, targets, ...) ``row`` items at a time, so that in a grid
+    ``row`` images wide each input sits directly above its outputs."""
+    n = groups[0].shape[0]
+    return torch.cat([g[i : i + row] for i in range(0, n, row) for g in groups])

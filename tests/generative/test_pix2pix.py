@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from generative.models.pix2pix import Pix2PixFamily, UNetGenerator
-from generative.nn.blocks_translation import ImagePool, PatchDiscriminator, patchgan_receptive_field
+from generative.nn.blocks_translation import ImagePool, PatchDiscriminator, grid_rows, patchgan_receptive_field
 from generative.training.family import DataKind, Family
 
 TINY = dict(image_size=16, ngf=8, ndf=8, num_downs=4, n_layers_d=2)
@@ -183,3 +183,9 @@ def test_bf16_autocast_step_keeps_float32_weights_and_finite_losses():
     assert all(torch.isfinite(torch.tensor(v)) for v in out.losses.values())
     assert all(p.dtype == torch.float32 for p in fam.parameters())
     assert fam.sample(2, batch=paired_batch()).dtype == torch.float32
+
+
+def test_grid_rows_put_outputs_under_their_inputs():
+    a, b = torch.arange(10.0), -torch.arange(10.0)
+    out = grid_rows([a, b], row=4)
+    assert out.tolist() == [0, 1, 2, 3, 0, -1, -2, -3, 4, 5, 6, 7, -4, -5, -6, -7, 8, 9, -8, -9]
