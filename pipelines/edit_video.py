@@ -66,6 +66,7 @@ class CropPlan:
     valid: np.ndarray  # (T,) bool
     crop_size: int
     notes: list[str] = field(default_factory=list)
+    mask: MaskConfig = MaskConfig()
 
 
 def _bar(it, total: int, desc: str, enabled: bool):
@@ -90,7 +91,9 @@ def plan_crops(track: FaceTrack, meta: VideoMeta, config: PipelineConfig) -> Cro
     crop_lm = np.full_like(smooth_lm, np.nan)
     v = quads.valid
     crop_lm[v] = transform_points(matrices[v], smooth_lm[v])
-    return CropPlan(matrices=matrices, crop_landmarks=crop_lm, valid=v, crop_size=config.align.crop_size, notes=list(track.notes))
+    return CropPlan(
+        matrices=matrices, crop_landmarks=crop_lm, valid=v, crop_size=config.align.crop_size, notes=list(track.notes), mask=config.mask
+    )
 
 
 def _batches(path: Path, meta: VideoMeta, n: int, desc: str, progress: bool) -> Iterator[tuple[list[int], list[np.ndarray]]]:
@@ -115,7 +118,7 @@ def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tup
         return pos, None
     fi = np.array([idx[k] for k in pos])
     crops = crops_from_frames([frames[k] for k in pos], plan.matrices[fi], plan.crop_size)
-    masks = face_masks(plan.crop_landmarks[fi], plan.crop_size)
+    masks = face_masks(plan.crop_landmarks[fi], plan.crop_size, plan.mask)
     return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops=crops, masks=masks)
 
 
@@ -160,6 +163,8 @@ def edit_video(
     if output.resolve() == path.resolve():
         raise InputError(f"{output}: output would overwrite the input; choose another path")
     editor = editor or IdentityEditor()
+    if getattr(editor, "mask", None) is not None:
+        config = replace(config, mask=editor.mask)
     meta = probe(path)
     track = analyse(path, meta, config)
     if not track.valid.any():

@@ -36,9 +36,13 @@ class AlignConfig:
 
 @dataclass(frozen=True)
 class MaskConfig:
-    forehead: float = 0.6  # forehead extension above the brows, as a fraction of brow-to-chin... see mask.py
+    forehead: float = 0.6  # brows are raised by forehead x (nose-top-to-chin)/2 to reach the forehead
     feather: float = 0.06  # blur sigma of the mask edge, as a fraction of the crop size
     erode: float = 0.0  # shrink (>0) or grow (<0) the hull, fraction of crop size
+
+
+# The larger region used by hair attributes: forehead raised to the hairline and the hull grown.
+HEAD_MASK = MaskConfig(forehead=1.6, feather=0.07, erode=-0.07)
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,4 @@ class EditConfig:
     strength: float = 1.0
     latent_sigma: float = 2.0  # temporal smoothing of the per-frame latents (frames)
     cond_sigma: float = 4.0  # temporal smoothing of the classifier's attribute estimates (frames)
+    method: str = "cond"  # "cond": change the cVAE's attribute input; "direction": move z along a fitted linear direction

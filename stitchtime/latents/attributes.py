@@ -11,6 +11,7 @@ class Attribute:
     celeba: str  # the model's attribute
     sign: float  # +1: strength > 0 adds the CelebA attribute; -1: it removes it (age = less Young)
     help: str
+    region: str = "face"  # where the edit may act: "face" (face + forehead) or "head" (with hair)
 
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -20,17 +21,17 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute("age", "Young", -1.0, "older (negative: younger)"),
         Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses"),
         Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)"),
-        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair"),
-        Attribute("black_hair", "Black_Hair", 1.0, "black hair"),
-        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair"),
-        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair"),
-        Attribute("bangs", "Bangs", 1.0, "bangs"),
+        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", "head"),
+        Attribute("black_hair", "Black_Hair", 1.0, "black hair", "head"),
+        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", "head"),
+        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", "head"),
+        Attribute("bangs", "Bangs", 1.0, "bangs", "head"),
         Attribute("beard", "No_Beard", -1.0, "beard"),
         Attribute("mustache", "Mustache", 1.0, "mustache"),
         Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open"),
         Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup"),
         Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick"),
-        Attribute("bald", "Bald", 1.0, "bald"),
+        Attribute("bald", "Bald", 1.0, "bald", "head"),
         Attribute("pale", "Pale_Skin", 1.0, "pale skin"),
     )
 }

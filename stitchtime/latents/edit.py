@@ -18,11 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stitchtime.config import EditConfig, InvertConfig
+from stitchtime.config import HEAD_MASK, EditConfig, InvertConfig, MaskConfig
 from stitchtime.latents.attributes import Attribute
 from stitchtime.latents.editor import CropBatch, CropSource
 from stitchtime.latents.invert import LatentTrack, invert, to_model, tune_decoder
-from stitchtime.latents.model import EditorModels
+from stitchtime.errors import ModelError
+from stitchtime.latents.model import DIRECTIONS_FILE, EditorModels
 from stitchtime.temporal.smooth import gaussian_smooth
 
 
@@ -53,10 +54,12 @@ class CVAEEditor:
         self.invert_config = invert_config
         self.progress = progress
         self.column = models.attributes.index(attribute.celeba)
+        self.mask: MaskConfig | None = HEAD_MASK if attribute.region == "head" else None
         self.track: LatentTrack | None = None
         self._z: torch.Tensor | None = None
         self._c: torch.Tensor | None = None
         self._c_edit: torch.Tensor | None = None
+        self._z_edit: torch.Tensor | None = None
         self.decoder: torch.nn.Module | None = None
 
     @property
@@ -68,9 +71,20 @@ class CVAEEditor:
         z = gaussian_smooth(track.latents, track.valid, self.edit.latent_sigma).astype(np.float32)
         c = gaussian_smooth(track.cond, track.valid, self.edit.cond_sigma).astype(np.float32)
         self.decoder = tune_decoder(self.models, track, z, c, self.invert_config, self.progress)
-        c_edit = edited_condition(c, self.column, self.attribute.sign * self.edit.strength)
+        strength = self.attribute.sign * self.edit.strength
+        if self.edit.method == "direction":
+            if self.models.directions is None:
+                raise ModelError(f"{self.models.source} has no {DIRECTIONS_FILE}: use --method cond")
+            z_edit = z + self.models.directions.shift(self.attribute.celeba, strength)[None]
+            c_edit = c
+        elif self.edit.method == "cond":
+            z_edit = z
+            c_edit = edited_condition(c, self.column, strength)
+        else:
+            raise ValueError(f"unknown edit method {self.edit.method!r}; valid: cond, direction")
         self.track = track
         self._z = torch.from_numpy(np.nan_to_num(z))
+        self._z_edit = torch.from_numpy(np.nan_to_num(z_edit))
         self._c = torch.from_numpy(np.nan_to_num(c))
         self._c_edit = torch.from_numpy(np.nan_to_num(c_edit))
 
@@ -78,10 +92,9 @@ class CVAEEditor:
         if self.decoder is None:
             raise RuntimeError("CVAEEditor.fit must run before delta/edited")
         idx = batch.frame_indices
-        z = self._z[idx].to(self.device)
         with torch.no_grad():
-            rec = self.decoder(z, self._c[idx].to(self.device))
-            out = self.decoder(z, self._c_edit[idx].to(self.device))
+            rec = self.decoder(self._z[idx].to(self.device), self._c[idx].to(self.device))
+            out = self.decoder(self._z_edit[idx].to(self.device), self._c_edit[idx].to(self.device))
         return rec.cpu(), out.cpu()
 
     def delta(self, batch: CropBatch) -> torch.Tensor:

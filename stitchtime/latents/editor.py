@@ -18,6 +18,8 @@ from typing import Callable, Iterator, Protocol, runtime_checkable
 
 import torch
 
+from stitchtime.config import MaskConfig
+
 
 @dataclass
 class CropBatch:
@@ -34,6 +36,7 @@ CropSource = Callable[[], Iterator[CropBatch]]
 @runtime_checkable
 class CropEditor(Protocol):
     needs_fit: bool  # True if fit() must see every crop before delta() is called
+    mask: "MaskConfig | None"  # the region this edit needs (None: the pipeline's default)
 
     def fit(self, source: CropSource, n_frames: int) -> None:
         """See the whole video (``source()`` yields its crop batches, in frame order)."""
@@ -52,6 +55,7 @@ class IdentityEditor:
     """The empty edit: ``--attr none``."""
 
     needs_fit = False
+    mask = None
 
     def fit(self, source: CropSource, n_frames: int) -> None:
         return None

@@ -17,6 +17,9 @@ import torch
 from generative.errors import GenerativeError
 from generative.training.checkpoint import load_family
 from stitchtime.errors import ModelError
+from stitchtime.latents.directions import Directions
+
+DIRECTIONS_FILE = "directions.safetensors"
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EDITOR_FAMILIES = ("cvae",)
@@ -27,6 +30,7 @@ class EditorModels:
     cvae: torch.nn.Module  # generative.models.vae.CVAEFamily
     classifier: torch.nn.Module  # generative.models.classifier.AttributeClassifierFamily
     source: Path
+    directions: "Directions | None" = None  # linear latent directions fitted for this cVAE, if any
 
     @property
     def attributes(self) -> list[str]:
@@ -69,7 +73,8 @@ def load_editor_models(model: Path | None = None, device: torch.device | None = 
     base = cvae_path if cvae_path.is_dir() else cvae_path.parent
     clf_path = base / "classifier" if (base / "classifier").exists() else WEIGHTS_DIR / "classifier"
     classifier = _load(clf_path, ("classifier",), "attribute classifier", device)
-    models = EditorModels(cvae=cvae, classifier=classifier, source=cvae_path)
+    directions = Directions.load(base / DIRECTIONS_FILE) if (base / DIRECTIONS_FILE).exists() else None
+    models = EditorModels(cvae=cvae, classifier=classifier, source=cvae_path, directions=directions)
     models.classifier_columns()
     for p in list(cvae.parameters()) + list(classifier.parameters()):
         p.requires_grad_(False)
