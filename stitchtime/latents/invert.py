@@ -91,7 +91,7 @@ def tune_decoder(models: EditorModels, track: LatentTrack, latents: np.ndarray, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.set_postfix(loss=f"{loss.item():.4f}")
     for p in decoder.parameters():
         p.requires_grad_(False)
     return decoder.eval()

@@ -20,7 +20,7 @@ def _batch(n: int = 8, size: int = 16, seed: int = 0) -> dict[str, torch.Tensor]
 
 
 def test_registry_names_and_lazy_classes():
-    assert set(FAMILIES) == {"ae", "vae", "cvae", "gan", "cgan", "pix2pix", "cyclegan", "ddpm"}
+    assert set(FAMILIES) == {"ae", "vae", "cvae", "gan", "cgan", "pix2pix", "cyclegan", "ddpm", "classifier"}
     for name in OURS:
         cls = family_class(name.upper())
         assert cls.family == name and hasattr(cls, "Config")
