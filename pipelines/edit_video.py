@@ -64,6 +64,7 @@ class CropPlan:
     matrices: np.ndarray  # (T, 2, 3), NaN where invalid
     crop_landmarks: np.ndarray  # (T, 68, 2) in crop pixels (smoothed), NaN where invalid
     valid: np.ndarray  # (T,) bool
+    detected: np.ndarray  # (T,) bool: face observed (valid but not detected = bridged gap)
     crop_size: int
     notes: list[str] = field(default_factory=list)
     mask: MaskConfig = MaskConfig()
@@ -92,7 +93,7 @@ def plan_crops(track: FaceTrack, meta: VideoMeta, config: PipelineConfig) -> Cro
     v = quads.valid
     crop_lm[v] = transform_points(matrices[v], smooth_lm[v])
     return CropPlan(
-        matrices=matrices, crop_landmarks=crop_lm, valid=v, crop_size=config.align.crop_size, notes=list(track.notes), mask=config.mask
+        matrices=matrices, crop_landmarks=crop_lm, valid=v, detected=track.detected & v, crop_size=config.align.crop_size, notes=list(track.notes), mask=config.mask
     )
 
 
@@ -119,7 +120,7 @@ def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tup
     fi = np.array([idx[k] for k in pos])
     crops = crops_from_frames([frames[k] for k in pos], plan.matrices[fi], plan.crop_size)
     masks = face_masks(plan.crop_landmarks[fi], plan.crop_size, plan.mask)
-    return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops=crops, masks=masks)
+    return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops=crops, masks=masks, detected=torch.from_numpy(plan.detected[fi]))
 
 
 def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, desc: str = "crops") -> Iterator[CropBatch]:

@@ -28,6 +28,7 @@ class CropBatch:
     frame_indices: torch.Tensor  # (B,) long: frame number of each crop
     crops: torch.Tensor  # (B, 3, S, S) float in [0, 255]
     masks: torch.Tensor  # (B, 1, S, S) float in [0, 1]
+    detected: torch.Tensor | None = None  # (B,) bool: face seen (False: bridged by interpolation)
 
 
 CropSource = Callable[[], Iterator[CropBatch]]

@@ -34,6 +34,7 @@ class LatentTrack:
     latents: np.ndarray  # (T, D)
     cond: np.ndarray  # (T, C) classifier probabilities for the cVAE's attributes
     valid: np.ndarray  # (T,) bool
+    detected: np.ndarray  # (T,) bool: the face was seen (not a bridged gap)
     tune_images: torch.Tensor  # (K, 3, s, s) model-space crops kept for decoder tuning
     tune_frames: np.ndarray  # (K,) their frame indices
 
@@ -48,6 +49,7 @@ def invert(models: EditorModels, source: CropSource, n_frames: int, config: Inve
     latents = np.full((n_frames, d), np.nan, np.float32)
     cond = np.full((n_frames, len(cols)), np.nan, np.float32)
     valid = np.zeros(n_frames, bool)
+    detected = np.zeros(n_frames, bool)
     keep: dict[int, torch.Tensor] = {}
     stride = max(1, n_frames // max(1, config.tune_frames))
     for batch in source():
@@ -58,12 +60,20 @@ def invert(models: EditorModels, source: CropSource, n_frames: int, config: Inve
         latents[idx] = z.cpu().numpy()
         cond[idx] = c.cpu().numpy()
         valid[idx] = True
+        detected[idx] = True if batch.detected is None else batch.detected.numpy()
         for j, i in enumerate(idx):
-            if i % stride == 0 and len(keep) < config.tune_frames:
+            if i % stride == 0 and len(keep) < config.tune_frames and detected[i]:
                 keep[int(i)] = x[j].cpu()
     frames = np.array(sorted(keep), dtype=np.int64)
     images = torch.stack([keep[i] for i in frames]) if len(frames) else torch.zeros(0, 3, size, size)
-    return LatentTrack(latents=latents, cond=cond, valid=valid, tune_images=images, tune_frames=frames)
+    # bridged gaps (the face hidden or missed): latents from the neighbours, not from the occluder
+    gap = valid & ~detected
+    if gap.any() and detected.any():
+        known = np.flatnonzero(detected)
+        for arr in (latents, cond):
+            for col in range(arr.shape[1]):
+                arr[gap, col] = np.interp(np.flatnonzero(gap), known, arr[known, col])
+    return LatentTrack(latents=latents, cond=cond, valid=valid, detected=detected, tune_images=images, tune_frames=frames)
 
 
 def tune_decoder(models: EditorModels, track: LatentTrack, latents: np.ndarray, cond: np.ndarray, config: InvertConfig, progress: bool = False) -> torch.nn.Module:
