@@ -141,8 +141,43 @@ def evaluate(
         atomic_write_bytes(json_out, json.dumps(metrics.to_json(), indent=2).encode())
 
 
+def batch(
+    in_dir: Path = typer.Argument(..., help="Folder of videos (searched recursively)."),
+    out_dir: Path = typer.Argument(..., help="Output folder (mirrors the input tree; report.json)."),
+    attr: str = typer.Option(..., "--attr", help="Attribute to edit (see `stitchtime attrs`)."),
+    strength: float = typer.Option(1.0, "--strength", help="Signed edit strength."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Files processed in parallel (threads are split between them)."),
+    pattern: Optional[str] = typer.Option(None, "--pattern", help="Glob for input files, e.g. '*.mp4' (default: common video suffixes)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE run folder (default: the shipped model)."),
+    tune_steps: Optional[int] = typer.Option(None, "--tune-steps", min=0, help="Per-video decoder tuning steps."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry files that failed in an earlier run."),
+    evaluate_: bool = typer.Option(False, "--evaluate", help="Also measure each output (slower)."),
+    overwrite: bool = OVERWRITE,
+    quiet: bool = QUIET,
+) -> None:
+    """Edit every video in a folder tree; rerun to resume (finished files are skipped)."""
+    from tqdm import tqdm
+
+    from pipelines.batch import BatchJob, find_videos, run_batch
+
+    job = BatchJob(attr=attr, strength=strength, model=str(model) if model else None, tune_steps=tune_steps, overwrite=overwrite, evaluate=evaluate_)
+    total = len(find_videos(in_dir, pattern)) if in_dir.is_dir() else 0
+    bar = tqdm(total=total, desc="files", unit="file", disable=quiet or not sys.stderr.isatty())
+    results = run_batch(in_dir, out_dir, job, jobs=jobs, pattern=pattern, retry_failed=retry_failed, on_result=lambda r: bar.update())
+    bar.close()
+    width = max(len(str(Path(r.file).relative_to(in_dir))) for r in results)
+    for r in results:
+        name = str(Path(r.file).relative_to(in_dir))
+        print(f"{name:<{width}}  {r.status:<7}  {r.frames:>6} frames  {r.seconds:7.1f} s  {r.error}")
+    failed = sum(r.status == "failed" for r in results)
+    print(f"{len(results) - failed} ok, {failed} failed; report: {out_dir / 'report.json'}")
+    if failed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(friendly_errors(align))
     app.command()(friendly_errors(edit))
     app.command()(friendly_errors(attrs))
     app.command()(friendly_errors(evaluate))
+    app.command()(friendly_errors(batch))

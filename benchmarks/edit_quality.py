@@ -1,0 +1,104 @@
+"""Edit quality on the shared clips: ours vs a naive baseline, measured with `stitchtime evaluate`.
+
+    .venv/bin/python benchmarks/edit_quality.py [--frames 100] [--attrs smile,age,glasses] [--clips d3,d0] [--write]
+
+Each clip is cut to its first ``--frames`` frames (re-encoded losslessly enough: CRF 10) so the
+run fits in minutes; both systems edit the same cut. "naive" = per-frame edit with no temporal
+smoothing (quads, latents, attributes), no decoder tuning, and the decoded crop pasted in
+(``--blend replace``). Targets (issue 4): TL-ID >= 0.99, TG-ID >= 0.97, identity distance <= 0.35,
+background PSNR >= 40 dB, flicker ratio <= 1.15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipelines.edit_video import PipelineConfig, edit_video  # noqa: E402
+from pipelines.editors import make_editor  # noqa: E402
+from stitchtime.config import AlignConfig, EditConfig, EncodeConfig, InvertConfig  # noqa: E402
+from stitchtime.errors import StitchtimeError  # noqa: E402
+from stitchtime.evaluate import evaluate  # noqa: E402
+from stitchtime.io import VideoReader, VideoWriter, probe  # noqa: E402
+from stitchtime.render.blend import BlendMode  # noqa: E402
+
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
+SECTION = "## Edit quality on the shared clips (issue 4)"
+
+
+def cut(src: Path, dst: Path, frames: int) -> Path:
+    meta = probe(src)
+    n = min(frames, meta.n_frames)
+    short = replace(meta, n_frames=n, timestamps=meta.timestamps[:n], duration=meta.timestamps[n - 1] + 1.0 / meta.fps)
+    with VideoReader(src, meta, stop=n) as r, VideoWriter(dst, short, EncodeConfig(crf=10), overwrite=True) as w:
+        for f in r:
+            w.write(f)
+    return dst
+
+
+def systems(attr: str):
+    ours = (PipelineConfig(progress=False), EditConfig(attr=attr), InvertConfig())
+    naive = (
+        PipelineConfig(align=AlignConfig(sigma_center=0, sigma_axis=0), blend=BlendMode.replace, progress=False),
+        EditConfig(attr=attr, latent_sigma=0, cond_sigma=0),
+        InvertConfig(tune_steps=0),
+    )
+    return {"ours": ours, "naive": naive}
+
+
+def fmt(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--attrs", default="smile,age,glasses")
+    parser.add_argument("--clips", default="")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    clips = sorted(VIDEOS.glob("*.mp4"))
+    if args.clips:
+        clips = [c for c in clips if any(k in c.name for k in args.clips.split(","))]
+    rows = ["| clip | attr | system | TL-ID | TG-ID | id. dist | bg PSNR | flicker | s/frame |", "|---|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for clip in clips:
+            short = cut(clip, tmp / f"cut_{clip.name}", args.frames)
+            for attr in args.attrs.split(","):
+                for name, (pcfg, ecfg, icfg) in systems(attr).items():
+                    out = tmp / f"{name}_{attr}_{clip.name}"
+                    try:
+                        editor = make_editor(attr, 1.0, edit=ecfg, invert=icfg)
+                        t = time.perf_counter()
+                        res = edit_video(short, out, editor, pcfg, overwrite=True)
+                        dt = (time.perf_counter() - t) / res.n_frames
+                        m = evaluate(short, out)
+                    except StitchtimeError as err:
+                        rows.append(f"| {clip.name} | {attr} | {name} | failed: {err} |||||")
+                        continue
+                    row = f"| {clip.name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} | {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {dt:.3f} |"
+                    rows.append(row)
+                    print(row, flush=True)
+    table = "\n".join(rows)
+    if args.write:
+        cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs} --write`"
+        text = f"{SECTION}\n\nCommand: {cmd} (2 cores, shipped model, strength 1).\n\n{table}\n"
+        bench = REPO / "BENCHMARKS.md"
+        old = bench.read_text() if bench.exists() else "# Benchmarks\n"
+        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

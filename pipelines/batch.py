@@ -1,0 +1,179 @@
+"""`stitchtime batch IN_DIR OUT_DIR`: edit every video of a folder tree, resumably.
+
+* Outputs mirror the input tree (``IN/a/b.mov`` -> ``OUT/a/b.mp4``).
+* Each file's state lives in ``OUT/.stitchtime/<relative path>.json`` (written atomically):
+  ``started`` before work begins, then ``done`` (with its numbers) or ``failed`` (with the
+  reason). Outputs themselves appear atomically (temporary name, then rename), so after a
+  ``kill -9`` at any moment a rerun finds either a finished output or none; it removes stale
+  temporary files, skips finished files, retries failed ones only with ``retry_failed``.
+* One bad file never stops the batch; ``OUT/report.json`` lists every file's status.
+* ``jobs`` processes run in parallel, each with ``cores // jobs`` torch threads, so the
+  machine is not oversubscribed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from stitchtime.errors import InputError, StitchtimeError
+from stitchtime.io.paths import atomic_write_bytes, check_output_path
+
+STATE_DIR = ".stitchtime"
+REPORT = "report.json"
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+@dataclass
+class FileResult:
+    file: str
+    status: str  # done | failed | skipped
+    frames: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """Everything one file's edit needs (picklable: it crosses into worker processes)."""
+
+    attr: str
+    strength: float = 1.0
+    model: str | None = None
+    tune_steps: int | None = None
+    overwrite: bool = False
+    evaluate: bool = False
+    threads: int = 1
+
+
+def find_videos(in_dir: Path, pattern: str | None = None) -> list[Path]:
+    if pattern:
+        return sorted(p for p in in_dir.rglob(pattern) if p.is_file() and STATE_DIR not in p.parts)
+    return sorted(p for p in in_dir.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def output_for(in_dir: Path, out_dir: Path, src: Path) -> Path:
+    return (out_dir / src.relative_to(in_dir)).with_suffix(".mp4")
+
+
+def _state_path(out_dir: Path, rel: Path) -> Path:
+    return out_dir / STATE_DIR / (str(rel) + ".json")
+
+
+def _write_state(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(record).encode())
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def remove_stale_partials(out_dir: Path) -> int:
+    """Temporary files left by a killed run (outputs are renamed into place only when complete)."""
+    n = 0
+    for p in out_dir.rglob("*.partial*"):
+        if p.is_file() and p.name.startswith("."):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
+    """Worker: edit one file; never raises for a user error (it becomes a failed result)."""
+    import torch
+
+    torch.set_num_threads(max(1, job.threads))
+    from pipelines.edit_video import PipelineConfig, edit_video
+    from pipelines.editors import make_editor
+    from stitchtime.config import InvertConfig
+
+    rel = Path(state).name
+    t = time.perf_counter()
+    try:
+        check_output_path(Path(out), overwrite=job.overwrite) if Path(out).parent.exists() else None
+        _write_state(Path(state), {"status": "started", "output": out, "time": time.time()})
+        invert = InvertConfig() if job.tune_steps is None else InvertConfig(tune_steps=job.tune_steps)
+        editor = make_editor(job.attr, job.strength, model=Path(job.model) if job.model else None, invert=invert)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        res = edit_video(Path(src), Path(out), editor, PipelineConfig(progress=False), overwrite=job.overwrite)
+        metrics = {}
+        if job.evaluate:
+            from stitchtime.evaluate import evaluate
+
+            metrics = evaluate(Path(src), Path(out)).to_json()
+        result = FileResult(src, "done", res.n_frames, time.perf_counter() - t, metrics=metrics)
+    except StitchtimeError as err:
+        result = FileResult(src, "failed", 0, time.perf_counter() - t, error=str(err).splitlines()[0])
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
+        result = FileResult(src, "failed", 0, time.perf_counter() - t, error=f"{type(err).__name__}: {err}".splitlines()[0])
+    _write_state(Path(state), {**asdict(result), "output": out, "name": rel})
+    return result
+
+
+def run_batch(
+    in_dir: Path,
+    out_dir: Path,
+    job: BatchJob,
+    jobs: int = 1,
+    pattern: str | None = None,
+    retry_failed: bool = False,
+    on_result=None,
+) -> list[FileResult]:
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if not in_dir.is_dir():
+        raise InputError(f"{in_dir}: not a directory")
+    if out_dir.resolve() == in_dir.resolve() or in_dir.resolve() in out_dir.resolve().parents:
+        raise InputError(f"{out_dir}: the output folder must not be inside the input folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise InputError(f"{out_dir}: output directory is not writable")
+    remove_stale_partials(out_dir)
+    videos = find_videos(in_dir, pattern)
+    if not videos:
+        raise InputError(f"{in_dir}: no videos found" + (f" matching {pattern!r}" if pattern else ""))
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(jobs, cores, len(videos)))
+    job = BatchJob(**{**asdict(job), "threads": max(1, cores // jobs)})
+    results: list[FileResult] = []
+    todo = []
+    for src in videos:
+        rel = src.relative_to(in_dir)
+        out = output_for(in_dir, out_dir, src)
+        state = _read_state(_state_path(out_dir, rel)) or {}
+        status = state.get("status")
+        if status == "done" and out.exists():
+            results.append(FileResult(str(src), "skipped", state.get("frames", 0), 0.0, "already done"))
+            continue
+        if status == "failed" and not retry_failed:
+            results.append(FileResult(str(src), "failed", 0, 0.0, state.get("error", "") + " (use --retry-failed)"))
+            continue
+        if status == "started" and out.exists():  # killed after the rename, before the record: ours, redo
+            out.unlink()
+        todo.append((str(src), str(out), str(_state_path(out_dir, rel)), job))
+    if jobs == 1:
+        for args in todo:
+            r = _edit_one(*args)
+            results.append(r)
+            if on_result:
+                on_result(r)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_edit_one, *args) for args in todo]
+            for fut in as_completed(futures):
+                r = fut.result()
+                results.append(r)
+                if on_result:
+                    on_result(r)
+    order = {str(v): i for i, v in enumerate(videos)}
+    results.sort(key=lambda r: order.get(r.file, 0))
+    atomic_write_bytes(out_dir / REPORT, json.dumps([asdict(r) for r in results], indent=2).encode())
+    return results
