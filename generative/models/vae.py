@@ -25,6 +25,7 @@ from torch import nn
 
 from generative.models.autoencoder import ConvDecoder, ConvEncoder, EncoderOutput, ReconstructionLoss, _inputs_over_reconstructions
 from generative.nn.losses import gaussian_kl
+from generative.nn.optim import autocast
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
 
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp the encoder's log-variance for numerical safety
@@ -72,6 +73,7 @@ class VAEConfig:
     perceptual: str = "laplacian"  # "laplacian" | "random" | "none"
     perceptual_weight: float = 1.0
     ema: bool = True
+    bf16: bool = False  # bfloat16 autocast of the training forwards (CPU with AMX/AVX512-BF16, CUDA)
 
 
 @dataclass
@@ -126,9 +128,11 @@ class VAEFamily(FamilyBase):
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
         x = batch["image"]
-        posterior = self._encode(batch)
-        reconstruction = self._decode(posterior.sample(), batch)
-        pixel, extra = self.loss(reconstruction, x)
+        with autocast(x.device, self.config.bf16):
+            posterior = self._encode(batch)
+            reconstruction = self._decode(posterior.sample(), batch)
+        posterior = VAEEncoderOutput(latent=posterior.latent.float(), logvar=posterior.logvar.float())
+        pixel, extra = self.loss(reconstruction.float(), x)
         kl = posterior.kl().mean()
         beta = self.kl_weight()
         loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel()

@@ -64,3 +64,17 @@ def test_save_load_identical(tmp_path):
     x = _batch(4)["image"]
     assert loaded.family == "classifier"
     assert torch.allclose(loaded.predict(x), fam.predict(x), atol=1e-6)
+
+
+def test_cvae_bf16_step_keeps_float32_weights_and_learns():
+    from generative.models.vae import CVAEConfig, CVAEFamily
+
+    torch.manual_seed(0)
+    fam = CVAEFamily(CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["a"], bf16=True))
+    opt = fam.configure_optimizers()
+    batch = {"image": torch.rand(8, 3, 16, 16) * 2 - 1, "cond": torch.ones(8, 1)}
+    first = fam.training_step(batch, opt).losses["recon"]
+    for _ in range(20):
+        last = fam.training_step(batch, opt).losses["recon"]
+    assert all(p.dtype == torch.float32 for p in fam.parameters())
+    assert last < first
