@@ -54,6 +54,12 @@ def main() -> None:
     positives = np.zeros(len(names))
     total = 0
     psnrs = []
+    from stitchtime.latents.directions import Directions
+
+    dfile = (args.cvae if args.cvae.is_dir() else args.cvae.parent) / "directions.safetensors"
+    directions = Directions.load(dfile) if dfile.exists() else None
+    d_on_hits = np.zeros(len(names))
+    d_on_n = np.zeros(len(names))
     on_hits = np.zeros(len(names))
     on_n = np.zeros(len(names))
     off_hits = np.zeros(len(names))
@@ -83,15 +89,21 @@ def main() -> None:
                 q = clf.predict(out)[:, clf_cols[k]]
                 hits[k] += float(((q > 0.5).float() == target).sum())
                 n[k] += int(rows.sum())
+                if directions is not None and target == 1.0:
+                    z2 = z[rows] + torch.from_numpy(directions.shift(names[k], 1.0))
+                    q2 = clf.predict(cvae.decode(z2, c[rows]).clamp(-1, 1))[:, clf_cols[k]]
+                    d_on_hits[k] += float((q2 > 0.5).sum())
+                    d_on_n[k] += int(rows.sum())
     acc = correct / total
     base = np.maximum(positives, total - positives) / total
     lines.append(f"Test images: {total}; cVAE test reconstruction PSNR: {np.mean(psnrs):.2f} dB (64x64).\n")
-    lines.append("| attribute | classifier acc | majority baseline | edit on: attribute seen | edit off: attribute gone |")
-    lines.append("|---|---|---|---|---|")
+    lines.append("| attribute | classifier acc | majority baseline | edit on (cond): attribute seen | edit on (direction): seen | edit off (cond): attribute gone |")
+    lines.append("|---|---|---|---|---|---|")
     for k, a in enumerate(names):
         on = f"{on_hits[k] / on_n[k]:.2f} (n={int(on_n[k])})" if on_n[k] else "-"
         off = f"{off_hits[k] / off_n[k]:.2f} (n={int(off_n[k])})" if off_n[k] else "-"
-        lines.append(f"| {a} | {acc[k]:.3f} | {base[k]:.3f} | {on} | {off} |")
+        don = f"{d_on_hits[k] / d_on_n[k]:.2f}" if d_on_n[k] else "-"
+        lines.append(f"| {a} | {acc[k]:.3f} | {base[k]:.3f} | {on} | {don} | {off} |")
     table = "\n".join(lines)
     print(table)
     if args.write:
