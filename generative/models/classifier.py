@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode
+from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, settle_cond_names
 
 
 @dataclass
@@ -29,11 +29,7 @@ class ClassifierConfig:
     n_cond: int = 0  # 0: len(cond_names)
 
     def __post_init__(self) -> None:
-        self.cond_names = list(self.cond_names)
-        if self.n_cond == 0:
-            self.n_cond = len(self.cond_names)
-        if self.n_cond != len(self.cond_names) or self.n_cond < 1:
-            raise ValueError(f"n_cond ({self.n_cond}) must equal the number of cond_names ({len(self.cond_names)}) and be >= 1")
+        settle_cond_names(self)
 
 
 def _stage(cin: int, cout: int) -> nn.Sequential:

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from generative.nn.losses import gan_d_loss, gan_g_loss
-from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
+from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond, settle_cond_names
 
 BASE_SIZE = 4  # G starts from, and D ends at, a 4x4 feature map
 LEAKY_SLOPE = 0.2
@@ -103,11 +103,7 @@ class CGANConfig(GANConfig):
     n_cond: int = 0  # 0: len(cond_names)
 
     def __post_init__(self) -> None:
-        self.cond_names = list(self.cond_names)
-        if self.n_cond == 0:
-            self.n_cond = len(self.cond_names)
-        if self.n_cond != len(self.cond_names) or self.n_cond < 1:
-            raise ValueError(f"n_cond ({self.n_cond}) must equal the number of cond_names ({len(self.cond_names)}) and be >= 1")
+        settle_cond_names(self)
 
 
 class GANFamily(FamilyBase):

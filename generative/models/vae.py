@@ -26,7 +26,7 @@ from torch import nn
 from generative.models.autoencoder import ConvDecoder, ConvEncoder, EncoderOutput, ReconstructionLoss, _inputs_over_reconstructions
 from generative.nn.losses import gaussian_kl
 from generative.nn.optim import autocast
-from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond
+from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond, settle_cond_names
 
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp the encoder's log-variance for numerical safety
 COND_PRIOR_MOMENTUM = 0.01  # running attribute frequencies, used for unspecified attributes when sampling
@@ -82,11 +82,7 @@ class CVAEConfig(VAEConfig):
     n_cond: int = 0  # 0: len(cond_names)
 
     def __post_init__(self) -> None:
-        self.cond_names = list(self.cond_names)
-        if self.n_cond == 0:
-            self.n_cond = len(self.cond_names)
-        if self.n_cond != len(self.cond_names) or self.n_cond < 1:
-            raise ValueError(f"n_cond ({self.n_cond}) must equal the number of cond_names ({len(self.cond_names)}) and be >= 1")
+        settle_cond_names(self)
 
 
 class VAEFamily(FamilyBase):

@@ -169,3 +169,13 @@ def fill_unspecified_cond(cond: torch.Tensor | None, n: int, prior: torch.Tensor
     if cond.shape != (n, prior.numel()):
         raise ValueError(f"cond must have shape ({n}, {prior.numel()}), got {tuple(cond.shape)}")
     return torch.where(torch.isnan(cond), draws, cond)
+
+
+def settle_cond_names(config: Any) -> None:
+    """``__post_init__`` helper for conditional configs: ``cond_names`` becomes a list and
+    ``n_cond`` (0 = derive it) must equal its length."""
+    config.cond_names = list(config.cond_names)
+    if config.n_cond == 0:
+        config.n_cond = len(config.cond_names)
+    if config.n_cond != len(config.cond_names) or config.n_cond < 1:
+        raise ValueError(f"n_cond ({config.n_cond}) must equal the number of cond_names ({len(config.cond_names)}) and be >= 1")
