@@ -186,7 +186,7 @@ def edit_video(
             side_meta = _side_by_side_meta(meta, preview_video)
             side = stack.enter_context(VideoWriter(preview_video, side_meta, config.encode, overwrite=overwrite))
         for idx, frames in _batches(path, meta, config.batch_size, "render", config.progress):
-            originals = list(frames) if preview else None
+            originals = [f.copy() for f in frames] if preview else None
             pos, batch = _crop_batch(plan, idx, frames)
             if batch is not None:
                 content = editor.delta(batch) if config.blend is BlendMode.delta else editor.edited(batch)

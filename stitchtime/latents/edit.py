@@ -14,6 +14,7 @@ is touched, the original detail stays.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,41 @@ def edited_condition(cond: np.ndarray, column: int, strength: float) -> np.ndarr
     c = out[:, column]
     out[:, column] = c + strength * (1.0 - c) if strength >= 0 else c + strength * c
     return out
+
+
+# Farneback optical flow on the decoder's small images (pyramid scale, levels, window, iterations,
+# polynomial neighbourhood and sigma): small windows, the edits move features by a few pixels.
+_FLOW_ARGS = (0.5, 3, 9, 5, 5, 1.1, 0)
+
+
+def _gray(img: torch.Tensor) -> np.ndarray:
+    """``(3, s, s)`` in ``[-1, 1]`` -> uint8 grey for OpenCV's optical flow."""
+    g = ((img.clamp(-1, 1) + 1) * 127.5).mean(0)
+    return g.round().byte().numpy()
+
+
+def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Carry a model-space edit (``rec`` -> ``out``, ``(B, 3, s, s)`` in ``[-1, 1]``) onto sharp
+    crops ``(B, 3, S, S)`` in ``[0, 255]``: move the crop's pixels by the flow that maps ``out``
+    back to ``rec`` (so the shape change is made with the original's own detail), then add the
+    colour change the motion does not explain. Returns the change of each crop."""
+    b, _, size, _ = crops.shape
+    s = rec.shape[-1]
+    scale = size / s
+    grid_x, grid_y = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    small_x, small_y = np.meshgrid(np.arange(s, dtype=np.float32), np.arange(s, dtype=np.float32))
+    deltas = torch.empty_like(crops)
+    for i in range(b):
+        flow = cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS)  # out(p) ~ rec(p + flow)
+        rec_np = rec[i].permute(1, 2, 0).numpy()
+        moved_rec = cv2.remap(rec_np, small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        colour = torch.from_numpy(out[i].permute(1, 2, 0).numpy() - moved_rec).permute(2, 0, 1)[None] * 127.5
+        colour = F.interpolate(colour, size=(size, size), mode="bicubic", align_corners=False)[0]
+        big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * scale
+        crop_np = crops[i].permute(1, 2, 0).numpy()
+        moved = cv2.remap(crop_np, grid_x + big[..., 0], grid_y + big[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        deltas[i] = torch.from_numpy(moved - crop_np).permute(2, 0, 1) + colour
+    return deltas
 
 
 class CVAEEditor:
@@ -79,7 +115,7 @@ class CVAEEditor:
             c_edit = c
         elif self.edit.method == "cond":
             z_edit = z
-            c_edit = edited_condition(c, self.column, strength)
+            c_edit = edited_condition(c, self.column, strength * self.edit.cond_gain)
         else:
             raise ValueError(f"unknown edit method {self.edit.method!r}; valid: cond, direction")
         self.track = track
@@ -100,7 +136,11 @@ class CVAEEditor:
     def delta(self, batch: CropBatch) -> torch.Tensor:
         rec, out = self._decode_pair(batch)
         size = batch.crops.shape[-1]
-        return F.interpolate((out - rec) * 127.5, size=(size, size), mode="bicubic", align_corners=False)
+        if self.edit.transfer == "residual":
+            return F.interpolate((out - rec) * 127.5, size=(size, size), mode="bicubic", align_corners=False)
+        if self.edit.transfer != "flow":
+            raise ValueError(f"unknown transfer {self.edit.transfer!r}; valid: flow, residual")
+        return flow_transfer(batch.crops, rec, out)
 
     def edited(self, batch: CropBatch) -> torch.Tensor:
         _, out = self._decode_pair(batch)
