@@ -80,7 +80,7 @@ class AttributeClassifierFamily(FamilyBase):
         loss.backward()
         opt.step()
         acc = ((logits > 0).float() == y).float().mean()
-        return StepOutput(losses={"loss": float(loss), "acc": float(acc)}, n_images=x.shape[0])
+        return StepOutput(losses={"loss": loss.item(), "acc": acc.item()}, n_images=x.shape[0])
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
