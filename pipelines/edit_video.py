@@ -118,9 +118,10 @@ def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tup
     if not pos:
         return pos, None
     fi = np.array([idx[k] for k in pos])
-    crops = crops_from_frames([frames[k] for k in pos], plan.matrices[fi], plan.crop_size)
+    sub = [frames[k] for k in pos]
+    crops = lambda: crops_from_frames(sub, plan.matrices[fi], plan.crop_size)  # noqa: E731 - computed if an editor reads them
     masks = face_masks(plan.crop_landmarks[fi], plan.crop_size, plan.mask)
-    return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops=crops, masks=masks, detected=torch.from_numpy(plan.detected[fi]))
+    return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops_source=crops, masks=masks, detected=torch.from_numpy(plan.detected[fi]))
 
 
 def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, desc: str = "crops") -> Iterator[CropBatch]:

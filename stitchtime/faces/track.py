@@ -1,8 +1,10 @@
 """Follow one person through a video, frame by frame, with bounded memory.
 
-Per frame the tracker looks for the face only in a small window around where it
-was (HOG in the window + the 68-point predictor: a few ms); the full-frame
-detector runs only when the face is lost or not yet found. A second person
+Per frame the tracker runs only the 68-point predictor in the box the face had in
+the previous frame (~1 ms) and moves the box with the landmarks; every
+``DetectConfig.redetect_every`` frames, or when the landmarks jump, it confirms the
+face with HOG in a small window around it (a few ms); the full-frame detector runs
+only when the face is lost or not yet found. A second person
 cannot steal the track: in-window candidates must overlap the previous box,
 and after a loss the face is re-acquired only if its dlib identity descriptor
 matches the person first tracked.
@@ -25,6 +27,10 @@ from stitchtime.types import FaceObservation, FaceTrack
 _MIN_IOU = 0.3
 # dlib descriptors closer than this are the same person (dlib's documented threshold is 0.6).
 _SAME_PERSON = 0.6
+# Following by landmarks alone is refused (window detection instead) when, between two frames,
+# the face span changes by more than this fraction or the face moves by more than this many spans.
+_MAX_SIZE_CHANGE = 0.15
+_MAX_SHIFT = 0.5
 # Landmark indices of the eye corners and mouth corners (iBUG 68-point scheme).
 _LEFT_EYE, _RIGHT_EYE = slice(36, 42), slice(42, 48)
 _MOUTH_L, _MOUTH_R = 48, 54
@@ -49,6 +55,7 @@ class FaceTracker:
         self._prev: FaceObservation | None = None
         self._reference: np.ndarray | None = None  # identity descriptor of the tracked person
         self._frame_size: tuple[int, int] | None = None
+        self._since_detect = 0  # frames followed by landmarks alone since the last detection
         self.stats: Counter = Counter()  # local / full detections, tiny faces, several faces ...
         self.notes: list[str] = []
 
@@ -67,12 +74,32 @@ class FaceTracker:
         return obs
 
     def _local(self, frame: np.ndarray) -> FaceObservation | None:
+        self._since_detect += 1
+        if self._since_detect < self.detect_cfg.redetect_every and hasattr(self.backend, "landmarks_in_box"):
+            follow = self._follow(frame)
+            if follow is not None:
+                return follow
+        self._since_detect = 0
         self.stats["local"] += 1
         candidates = self.backend.detect_near(frame, self._prev.box)
         best = max(candidates, key=lambda f: box_iou(f.box, self._prev.box), default=None)
         if best is not None and box_iou(best.box, self._prev.box) >= _MIN_IOU:
             return best
         return None
+
+    def _follow(self, frame: np.ndarray) -> FaceObservation | None:
+        """Landmarks only (no detector): the predictor in last frame's box, the box then moved
+        with the landmarks. Refused (-> window detection) if the face jumped or changed size."""
+        self.stats["follow"] += 1
+        prev = self._prev
+        lm = self.backend.landmarks_in_box(frame, prev.box)
+        c0, c1 = prev.landmarks.mean(0), lm.mean(0)
+        s0, s1 = face_span(prev.landmarks), face_span(lm)
+        if s0 <= 0 or not (1 - _MAX_SIZE_CHANGE < s1 / s0 < 1 + _MAX_SIZE_CHANGE) or np.linalg.norm(c1 - c0) > _MAX_SHIFT * s0:
+            return None
+        centre = (prev.box[:2] + prev.box[2:]) / 2 + (c1 - c0)
+        half = (prev.box[2:] - prev.box[:2]) / 2 * (s1 / s0)
+        return FaceObservation(box=np.concatenate([centre - half, centre + half]).astype(np.float32), landmarks=lm, score=prev.score)
 
     def _full(self, frame: np.ndarray) -> FaceObservation | None:
         self.stats["full"] += 1

@@ -59,6 +59,9 @@ def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor) -> 
     small_x, small_y = np.meshgrid(np.arange(s, dtype=np.float32), np.arange(s, dtype=np.float32))
     deltas = torch.empty_like(crops)
     for i in range(b):
+        if torch.equal(out[i], rec[i]):  # no edit (strength 0): no motion, no colour change
+            deltas[i] = 0
+            continue
         flow = cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS)  # out(p) ~ rec(p + flow)
         rec_np = rec[i].permute(1, 2, 0).numpy()
         moved_rec = cv2.remap(rec_np, small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -150,7 +153,7 @@ class CVAEEditor:
     @torch.no_grad()
     def reconstruct(self, crops: torch.Tensor, frame_indices: torch.Tensor) -> torch.Tensor:
         """Model-space reconstructions of crops (for previews/diagnostics)."""
-        rec, _ = self._decode_pair(CropBatch(frame_indices=frame_indices, crops=crops, masks=torch.ones_like(crops[:, :1])))
+        rec, _ = self._decode_pair(CropBatch(frame_indices=frame_indices, crops_source=crops, masks=torch.ones_like(crops[:, :1])))
         return rec
 
     def model_input(self, crops: torch.Tensor) -> torch.Tensor:

@@ -23,12 +23,26 @@ from stitchtime.config import MaskConfig
 
 @dataclass
 class CropBatch:
-    """Aligned crops of consecutive face frames."""
+    """Aligned crops of consecutive face frames.
+
+    ``crops`` may be given as a zero-argument function: it is then computed on first use, so an
+    editor that never looks at the pixels (the empty edit) does not pay for the warps."""
 
     frame_indices: torch.Tensor  # (B,) long: frame number of each crop
-    crops: torch.Tensor  # (B, 3, S, S) float in [0, 255]
+    crops_source: "torch.Tensor | Callable[[], torch.Tensor]"  # (B, 3, S, S) float in [0, 255], or how to make it
     masks: torch.Tensor  # (B, 1, S, S) float in [0, 1]
     detected: torch.Tensor | None = None  # (B,) bool: face seen (False: bridged by interpolation)
+
+    @property
+    def crops(self) -> torch.Tensor:
+        if callable(self.crops_source):
+            self.crops_source = self.crops_source()
+        return self.crops_source
+
+    @property
+    def crop_shape(self) -> tuple[int, int, int, int]:
+        b, _, s, _ = self.masks.shape
+        return (b, 3, s, s)
 
 
 CropSource = Callable[[], Iterator[CropBatch]]
@@ -62,7 +76,7 @@ class IdentityEditor:
         return None
 
     def delta(self, batch: CropBatch) -> torch.Tensor:
-        return torch.zeros_like(batch.crops)
+        return torch.zeros(batch.crop_shape)
 
     def edited(self, batch: CropBatch) -> torch.Tensor:
         return batch.crops

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+import cv2
 import numpy as np
 import torch
 from stitchtime.faces.align import invert_affine
@@ -110,14 +111,34 @@ def paste_frames(
     if rect is None:
         return frames
     x0, y0, x1, y1 = rect
-    roi = torch.from_numpy(np.stack([f[y0:y1, x0:x1] for f in frames])).permute(0, 3, 1, 2).float()
     shifted = np.array(matrices, dtype=np.float64, copy=True)
     shifted[:, :, 2] += shifted[:, :, 0] * x0 + shifted[:, :, 1] * y0  # roi -> crop
+    if BlendMode(mode) is BlendMode.delta and content.device.type == "cpu":
+        return _add_delta_cpu(frames, content, masks, shifted, rect)
+    roi = torch.from_numpy(np.stack([f[y0:y1, x0:x1] for f in frames])).permute(0, 3, 1, 2).float()
     paste(roi, content, masks, shifted, mode)
     out = roi.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     result = []
     for f, r in zip(frames, out):
         f = f.copy() if not f.flags.writeable else f
         f[y0:y1, x0:x1] = r
+        result.append(f)
+    return result
+
+
+def _add_delta_cpu(
+    frames: list[np.ndarray], content: torch.Tensor, masks: torch.Tensor, crop_from_roi: np.ndarray, rect: tuple[int, int, int, int]
+) -> list[np.ndarray]:
+    """The CPU fast path of ``frame + mask * delta`` (OpenCV per frame, same convention as
+    :func:`paste`): warp the masked delta into the rectangle and add it with saturating rounding."""
+    x0, y0, x1, y1 = rect
+    masked = (content * masks).permute(0, 2, 3, 1).contiguous().numpy()
+    roi_to_crop_inv = invert_affine(crop_from_roi)  # crop -> roi
+    result = []
+    for f, d, m in zip(frames, masked, roi_to_crop_inv):
+        warped = cv2.warpAffine(d, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        f = f.copy() if not f.flags.writeable else f
+        roi = f[y0:y1, x0:x1]
+        roi[...] = cv2.add(roi, warped, dtype=cv2.CV_8U)
         result.append(f)
     return result

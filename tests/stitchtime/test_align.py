@@ -209,3 +209,17 @@ class TestWarpEngines:
             warp(torch.zeros(1, 3, 4, 4), np.zeros((1, 2, 3)), (4, 4), engine="magic")
         with pytest.raises(ValueError, match="border"):
             warp(torch.zeros(1, 3, 4, 4), np.zeros((1, 2, 3)), (4, 4), border="wrap")
+
+
+def test_cpu_delta_fast_path_matches_the_tensor_paste():
+    from stitchtime.render.blend import paste_frames
+
+    frame = _test_image().round().clamp(0, 255)
+    lm = _track(1)
+    m = crop_matrices(quads_from_landmarks(lm), 64)
+    masks = face_masks(transform_points(m, lm), 64)
+    delta = torch.linspace(-40, 40, 64).expand(1, 3, 64, 64).contiguous()
+    ref = paste(frame.clone(), delta, masks, m, BlendMode.delta).round().clamp(0, 255)
+    fast = paste_frames([frame[0].permute(1, 2, 0).byte().numpy().copy()], delta, masks, m, BlendMode.delta)[0]
+    diff = (torch.from_numpy(fast).permute(2, 0, 1).float() - ref[0]).abs()
+    assert diff.max() <= 2 and diff.mean() < 0.05
