@@ -126,7 +126,8 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
         bar = tqdm(zip(ra, rb), total=m_src.n_frames, desc="evaluate", unit="frame", leave=False, disable=not progress)
         for a, b in bar:
             obs = tracker.update(a)
-            diff = a.astype(np.float32) - b.astype(np.float32)
+            af, bf = a.astype(np.float32), b.astype(np.float32)
+            diff = af - bf
             if obs is None:
                 region = np.zeros(a.shape[:2], bool)
                 prev = None
@@ -137,10 +138,10 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
                 if prev is not None:
                     both = region & prev[2]
                     if both.any():
-                        flick_src += float(np.abs(a.astype(np.float32) - prev[0])[both].mean())
-                        flick_edit += float(np.abs(b.astype(np.float32) - prev[1])[both].mean())
+                        flick_src += float(np.abs(af - prev[0])[both].mean())
+                        flick_edit += float(np.abs(bf - prev[1])[both].mean())
                         flick_n += 1
-                prev = (a.astype(np.float32), b.astype(np.float32), region)
+                prev = (af, bf, region)
             bg = ~region
             bg_se += float((diff[bg] ** 2).sum())
             bg_n += int(bg.sum()) * 3

@@ -8,6 +8,7 @@ from tests.generative.helpers import write_prepared_celeba
 
 @pytest.fixture(autouse=True)
 def _few_threads():
+    """Tiny models gain nothing from threads, and spinning threads crawl on a shared 2-core box."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

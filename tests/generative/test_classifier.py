@@ -9,7 +9,6 @@ from generative.models.classifier import AttributeClassifierFamily, ClassifierCo
 from generative.training.checkpoint import load_family
 from generative.training.trainer import TrainConfig, Trainer
 
-torch.set_num_threads(1)
 
 
 def _tiny() -> AttributeClassifierFamily:

@@ -17,15 +17,6 @@ from generative.training.family import DataKind, Family
 TINY = dict(image_size=16, ngf=8, ndf=8, n_blocks=2, n_layers_d=2, pool_size=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a shared 2-core box."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_family(**overrides) -> CycleGANFamily:
     torch.manual_seed(0)
     return CycleGANFamily(CycleGANFamily.Config(**{**TINY, **overrides}))

@@ -16,15 +16,6 @@ from generative.training.family import DataKind, Family
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a shared 2-core box."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 TINY = dict(
     image_size=8,
     base_channels=8,
