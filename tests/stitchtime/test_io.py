@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +17,8 @@ from stitchtime.errors import InputError, VideoError
 from stitchtime.io import VideoReader, VideoWriter, probe, read_frames
 from stitchtime.io.ffmpeg import ffmpeg_exe
 from tests.conftest import shared_video
+
+probe_module = importlib.import_module("stitchtime.io.probe")
 
 MIN_PSNR_DB = 38.0  # re-encoded vs decoded original at the default CRF
 
@@ -70,6 +73,18 @@ def test_probe_vfr_clip():
     assert m.vfr and m.n_frames == 135 and (m.width, m.height) == (700, 700)
     assert m.fps == pytest.approx(135 / m.duration)
     assert len(set(np.round(np.diff(m.timestamps), 4))) > 1
+
+
+@pytest.mark.parametrize(
+    "name", ["retalking_face_1.mp4", "face_recognition_short_hamilton_clip.mp4", "liveportrait_driving_d10.mp4", "liveportrait_source_s13.mp4"]
+)
+def test_packet_probe_matches_decode_probe(name, monkeypatch):
+    """The fast packet pass gives exactly the decode pass's frames and timestamps (VFR, edit-list
+    start offset, a metadata warning, portrait)."""
+    path = shared_video(name)
+    fast = probe(path)
+    monkeypatch.setattr(probe_module, "_packets_trusted", lambda *a: False)
+    assert probe(path) == fast
 
 
 def test_probe_non_square_pixels():
