@@ -104,7 +104,7 @@ def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
         invert = InvertConfig() if job.tune_steps is None else InvertConfig(tune_steps=job.tune_steps)
         editor = make_editor(job.attr, job.strength, model=Path(job.model) if job.model else None, invert=invert)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        res = edit_video(Path(src), Path(out), editor, PipelineConfig(progress=False), overwrite=job.overwrite)
+        res = edit_video(Path(src), Path(out), editor, PipelineConfig(progress=False, track_workers=job.threads), overwrite=job.overwrite)
         metrics = {}
         if job.evaluate:
             from stitchtime.evaluate import evaluate

@@ -10,7 +10,9 @@ streamed; only landmarks, matrices and whatever the editor keeps live across pas
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +27,7 @@ from stitchtime.config import AlignConfig, DetectConfig, EncodeConfig, MaskConfi
 from stitchtime.errors import InputError, NoFaceError
 from stitchtime.faces.align import crop_matrices, crops_from_frames, quads_from_landmarks, smooth_quads, transform_points
 from stitchtime.faces.detect import make_backend
-from stitchtime.faces.track import FaceTracker
+from stitchtime.faces.track import FaceTracker, TrackPart
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.encode import VideoWriter
 from stitchtime.io.paths import check_output_path
@@ -43,6 +45,8 @@ PREVIEW_CROP = 192  # face crop size on the preview sheet
 
 # Landmarks used for the mask are smoothed this much (frames) so the mask edge does not jitter.
 MASK_LANDMARK_SIGMA = 1.0
+# Videos shorter than this are tracked by one process (forking costs more than it saves).
+MIN_SPLIT_FRAMES = 48
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class PipelineConfig:
     blend: BlendMode = BlendMode.delta
     batch_size: int = 16
     progress: bool = True
+    track_workers: int = 2  # processes for pass 1 (tracking); 1 in batch jobs that share the cores
 
 
 @dataclass
@@ -74,12 +79,40 @@ def _bar(it, total: int, desc: str, enabled: bool):
     return tqdm(it, total=total, desc=desc, unit="frame", leave=False, disable=not enabled, dynamic_ncols=True)
 
 
-def analyse(path: Path, meta: VideoMeta, config: PipelineConfig) -> FaceTrack:
-    """Pass 1: landmarks of the tracked face in every frame."""
-    tracker = FaceTracker(make_backend(config.detect), config.detect, config.track)
-    with VideoReader(path, meta) as reader:
-        for frame in _bar(reader, meta.n_frames, "track faces", config.progress):
+def _track_stretch(tracker: FaceTracker, path: Path, meta: VideoMeta, start: int, stop: int, bar: bool) -> FaceTracker:
+    with VideoReader(path, meta, start, stop) as reader:
+        for frame in _bar(reader, stop - start, "track faces", bar):
             tracker.update(frame)
+    return tracker
+
+
+def _track_tail(path: Path, meta: VideoMeta, config: PipelineConfig, start: int) -> TrackPart:
+    """Child process: track ``[start, end)`` with a fresh tracker (inherits the loaded models)."""
+    tracker = FaceTracker(make_backend(config.detect), config.detect, config.track)
+    return _track_stretch(tracker, path, meta, start, meta.n_frames, False).part()
+
+
+def analyse(path: Path, meta: VideoMeta, config: PipelineConfig) -> FaceTrack:
+    """Pass 1: landmarks of the tracked face in every frame.
+
+    Tracking is single-threaded (dlib), so with ``config.track_workers >= 2`` a forked child
+    tracks the second half while this process tracks the first (pass 1 takes ~half the time).
+    The halves are joined only if the child followed the same person (dlib descriptor);
+    otherwise this process tracks the second half too, exactly as a single worker would."""
+    tracker = FaceTracker(make_backend(config.detect), config.detect, config.track)
+    n = meta.n_frames
+    split = config.track_workers >= 2 and n >= MIN_SPLIT_FRAMES and "fork" in multiprocessing.get_all_start_methods()
+    if not split:
+        return _track_stretch(tracker, path, meta, 0, n, config.progress).finish()
+    mid = n // 2
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        tail = pool.submit(_track_tail, path, meta, config, mid)
+        _track_stretch(tracker, path, meta, 0, mid, config.progress)
+        part = tail.result()
+    if tracker.same_person(part):
+        tracker.extend(part)
+    else:
+        _track_stretch(tracker, path, meta, mid, n, config.progress)
     return tracker.finish()
 
 

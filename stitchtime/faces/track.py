@@ -15,6 +15,7 @@ Only landmarks are kept (``T x 68 x 2`` floats), never frames.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,6 +43,17 @@ def face_span(landmarks: np.ndarray) -> float:
     eye_r = landmarks[_RIGHT_EYE].mean(0)
     mouth = (landmarks[_MOUTH_L] + landmarks[_MOUTH_R]) / 2
     return float(max(np.linalg.norm(eye_r - eye_l), np.linalg.norm(mouth - (eye_l + eye_r) / 2)))
+
+
+@dataclass
+class TrackPart:
+    """Per-frame landmarks (None: no face) and facts of one stretch of a video."""
+
+    landmarks: list[np.ndarray | None]
+    stats: Counter
+    notes: list[str]
+    reference: np.ndarray | None  # identity descriptor of the person followed
+    frame_size: tuple[int, int] | None
 
 
 class FaceTracker:
@@ -135,6 +147,27 @@ class FaceTracker:
         dists = [float(np.linalg.norm(self.backend.descriptor(frame, f) - self._reference)) for f in faces]
         i = int(np.argmin(dists))
         return faces[i] if dists[i] < _SAME_PERSON else None
+
+    # -- splitting a video between processes ------------------------------------------------
+    def part(self) -> TrackPart:
+        """What this tracker found so far, as plain picklable data."""
+        return TrackPart(list(self._landmarks), Counter(self.stats), list(self.notes), self._reference, self._frame_size)
+
+    def same_person(self, other: TrackPart) -> bool:
+        """Whether ``other`` (a later stretch tracked separately) followed the person this tracker
+        follows: true when either has no face yet, else by dlib descriptor distance."""
+        if self._reference is None or other.reference is None:
+            return True
+        return float(np.linalg.norm(other.reference - self._reference)) < _SAME_PERSON
+
+    def extend(self, other: TrackPart) -> None:
+        """Append a later stretch (checked with :meth:`same_person`) as if tracked here."""
+        self._landmarks.extend(other.landmarks)
+        self.stats.update(other.stats)
+        if self._reference is None:
+            self._reference = other.reference
+            self.notes.extend(other.notes)
+        self._frame_size = other.frame_size or self._frame_size
 
     # -- end -----------------------------------------------------------------------------
     def finish(self) -> FaceTrack:

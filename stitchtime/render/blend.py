@@ -29,13 +29,15 @@ class BlendMode(str, Enum):
     replace = "replace"
 
 
-# Mask values below this are treated as outside the face when bounding the paste region.
+# Mask values (replace mode) or masked deltas (delta mode, in grey levels) below this are
+# treated as nothing to paste when bounding the region: they cannot change a rounded pixel.
 _MASK_EPS = 1.0 / 512
 
 
-def _support(masks: torch.Tensor) -> tuple[float, float, float, float] | None:
-    """Crop-space box ``(u0, v0, u1, v1)`` holding every mask pixel above ``_MASK_EPS``."""
-    m = (masks > _MASK_EPS).any(dim=0)[0]
+def _support(weights: torch.Tensor) -> tuple[float, float, float, float] | None:
+    """Crop-space box ``(u0, v0, u1, v1)`` holding every pixel of ``weights`` ``(B, C, S, S)``
+    (masks, or masked deltas) whose magnitude is above ``_MASK_EPS`` in some image/channel."""
+    m = (weights.abs() > _MASK_EPS).flatten(0, 1).any(dim=0)
     rows = torch.nonzero(m.any(dim=1)).flatten()
     cols = torch.nonzero(m.any(dim=0)).flatten()
     if rows.numel() == 0:
@@ -76,7 +78,9 @@ def paste(
     s = content.shape[-1]
     if content.shape[0] != b or masks.shape[0] != b or np.shape(matrices) != (b, 2, 3):
         raise ValueError("frames, content, masks and matrices must share the batch size")
-    box = _support(masks)
+    delta_mode = BlendMode(mode) is BlendMode.delta
+    weighted = content * masks
+    box = _support(weighted if delta_mode else masks)
     rect = None if box is None else _covered_rect(np.asarray(matrices), box, w, h)
     if rect is None:
         return frames
@@ -85,8 +89,7 @@ def paste(
     # crop -> roi: inverse(frame -> crop) followed by a shift to the rectangle's origin
     full = np.concatenate([np.asarray(matrices, np.float64), np.tile([[[0.0, 0.0, 1.0]]], (b, 1, 1))], axis=1)
     crop_to_roi = np.linalg.inv(full @ shift)[:, :2]
-    delta_mode = BlendMode(mode) is BlendMode.delta
-    stacked = content * masks if delta_mode else torch.cat([content * masks, masks], dim=1)
+    stacked = weighted if delta_mode else torch.cat([weighted, masks], dim=1)
     warped = warp_affine(stacked, crop_to_roi, (y1 - y0, x1 - x0), border="zeros")
     roi = frames[:, :, y0:y1, x0:x1]
     if delta_mode:
@@ -104,17 +107,21 @@ def paste_frames(
     mode: BlendMode = BlendMode.delta,
 ) -> list[np.ndarray]:
     """:func:`paste` for uint8 ``(H, W, 3)`` frames: only the rectangle the masks cover is
-    converted to float, blended, rounded and written back (the rest stays bit-identical)."""
+    converted to float, blended, rounded and written back (the rest stays bit-identical).
+    In delta mode that rectangle bounds where the masked delta is non-zero (for a smile,
+    mostly the mouth), not the whole mask; an all-zero delta leaves the frames untouched."""
     h, w = frames[0].shape[:2]
-    box = _support(masks)
+    delta_mode = BlendMode(mode) is BlendMode.delta
+    weighted = content * masks if delta_mode else None
+    box = _support(weighted if delta_mode else masks)
     rect = None if box is None else _covered_rect(np.asarray(matrices), box, w, h)
     if rect is None:
         return frames
     x0, y0, x1, y1 = rect
     shifted = np.array(matrices, dtype=np.float64, copy=True)
     shifted[:, :, 2] += shifted[:, :, 0] * x0 + shifted[:, :, 1] * y0  # roi -> crop
-    if BlendMode(mode) is BlendMode.delta and content.device.type == "cpu":
-        return _add_delta_cpu(frames, content, masks, shifted, rect)
+    if delta_mode and content.device.type == "cpu":
+        return _add_delta_cpu(frames, weighted, shifted, rect)
     roi = torch.from_numpy(np.stack([f[y0:y1, x0:x1] for f in frames])).permute(0, 3, 1, 2).float()
     paste(roi, content, masks, shifted, mode)
     out = roi.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -127,12 +134,13 @@ def paste_frames(
 
 
 def _add_delta_cpu(
-    frames: list[np.ndarray], content: torch.Tensor, masks: torch.Tensor, crop_from_roi: np.ndarray, rect: tuple[int, int, int, int]
+    frames: list[np.ndarray], weighted: torch.Tensor, crop_from_roi: np.ndarray, rect: tuple[int, int, int, int]
 ) -> list[np.ndarray]:
     """The CPU fast path of ``frame + mask * delta`` (OpenCV per frame, same convention as
-    :func:`paste`): warp the masked delta into the rectangle and add it with saturating rounding."""
+    :func:`paste`): warp the masked delta ``weighted`` into the rectangle and add it with
+    saturating rounding."""
     x0, y0, x1, y1 = rect
-    masked = (content * masks).permute(0, 2, 3, 1).contiguous().numpy()
+    masked = weighted.permute(0, 2, 3, 1).contiguous().numpy()
     roi_to_crop_inv = invert_affine(crop_from_roi)  # crop -> roi
     result = []
     for f, d, m in zip(frames, masked, roi_to_crop_inv):

@@ -109,23 +109,57 @@ def _astronaut_frames(n: int = 12) -> list[np.ndarray]:
     return [np.ascontiguousarray(np.roll(img, 2 * i, axis=1)) for i in range(n)]
 
 
-def test_second_larger_face_does_not_steal_the_track():
+def _two_people(n: int = 12, joins_at: int = 6) -> list[np.ndarray]:
+    """The astronaut, joined from frame ``joins_at`` by a larger face on the right."""
     photo = SHARED_DATA / "photos" / "face_recognition_obama.jpg"
     if not photo.exists():
         pytest.skip(f"real data not found at {photo}")
     other = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
-    frames = _astronaut_frames()
-    canvas = [np.concatenate([f, np.zeros((f.shape[0], 420, 3), np.uint8)], axis=1) for f in frames]
+    canvas = [np.concatenate([f, np.zeros((f.shape[0], 420, 3), np.uint8)], axis=1) for f in _astronaut_frames(n)]
     big = cv2.resize(other, (400, int(400 * other.shape[0] / other.shape[1])))[:300]
-    for f in canvas[6:]:
+    for f in canvas[joins_at:]:
         f[: big.shape[0], 340 : 340 + big.shape[1]] = big
+    return canvas
+
+
+def test_second_larger_face_does_not_steal_the_track():
     tracker = FaceTracker(make_backend())
-    for f in canvas:
+    for f in _two_people():
         tracker.update(f)
     track = tracker.finish()
     assert track.valid.all()
     centres = track.landmarks.mean(1)
     assert (centres[:, 0] < 340).all(), "the track jumped to the other person"
+
+
+def test_split_tracking_keeps_the_person_and_matches_one_process(tmp_path):
+    """Pass 1 in two processes: the second half is tracked apart and joined only if it followed
+    the same person; here the larger second face owns the second half, so it is re-tracked."""
+    from pipelines.edit_video import MIN_SPLIT_FRAMES, PipelineConfig, analyse
+    from stitchtime.io import VideoWriter
+    from stitchtime.types import VideoMeta
+
+    n = MIN_SPLIT_FRAMES + 12
+    frames = _two_people(n, joins_at=n // 4)
+    h, w = frames[0].shape[:2]
+    meta = VideoMeta(path=tmp_path / "two.mp4", width=w, height=h, n_frames=n, fps=25.0, timestamps=tuple(i / 25 for i in range(n)), duration=n / 25)
+    with VideoWriter(tmp_path / "two.mp4", meta) as writer:
+        for f in frames:
+            writer.write(f)
+    meta = probe(tmp_path / "two.mp4")
+    split = analyse(tmp_path / "two.mp4", meta, PipelineConfig(progress=False, track_workers=2))
+    single = analyse(tmp_path / "two.mp4", meta, PipelineConfig(progress=False, track_workers=1))
+    assert split.valid.all() and (split.landmarks.mean(1)[:, 0] < 340).all(), "the track jumped to the other person"
+    np.testing.assert_allclose(split.landmarks, single.landmarks, atol=1e-3)
+
+    clip = shared_video("retalking_face_3.mp4")
+    meta = probe(clip)
+    split = analyse(clip, meta, PipelineConfig(progress=False, track_workers=2))
+    single = analyse(clip, meta, PipelineConfig(progress=False, track_workers=1))
+    assert np.array_equal(split.valid, single.valid)
+    iod = np.linalg.norm(single.landmarks[:, 36:42].mean(1) - single.landmarks[:, 42:48].mean(1), axis=1)
+    err = np.linalg.norm(split.landmarks - single.landmarks, axis=2).mean(1) / iod
+    assert err.max() < 0.05
 
 
 def test_gaps_are_bridged_and_absences_pass_through():

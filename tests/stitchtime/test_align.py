@@ -223,3 +223,25 @@ def test_cpu_delta_fast_path_matches_the_tensor_paste():
     fast = paste_frames([frame[0].permute(1, 2, 0).byte().numpy().copy()], delta, masks, m, BlendMode.delta)[0]
     diff = (torch.from_numpy(fast).permute(2, 0, 1).float() - ref[0]).abs()
     assert diff.max() <= 2 and diff.mean() < 0.05
+
+
+def test_delta_paste_bounded_by_the_nonzero_delta_matches_a_whole_frame_warp():
+    """The paste rectangle follows where mask * delta is non-zero (a local edit warps a small
+    region), and the result equals warping the masked delta over the whole frame."""
+    from stitchtime.faces.warp import warp_affine as warp
+    from stitchtime.render.blend import paste_frames
+
+    frame = _test_image().round().clamp(0, 255)
+    lm = _track(1)
+    m = crop_matrices(quads_from_landmarks(lm), 64)
+    masks = face_masks(transform_points(m, lm), 64)
+    delta = torch.zeros(1, 3, 64, 64)
+    delta[..., 40:50, 20:44] = 30.0  # a "mouth" edit
+    h, w = frame.shape[-2:]
+    whole = warp(delta * masks, invert_affine(m), (h, w), border="zeros")
+    ref = (frame + whole).round().clamp(0, 255)
+    out = paste_frames([frame[0].permute(1, 2, 0).byte().numpy().copy()], delta, masks, m, BlendMode.delta)[0]
+    diff = (torch.from_numpy(out).permute(2, 0, 1).float() - ref[0]).abs()
+    assert diff.max() <= 1 and (ref[0] != frame[0]).any()
+    zero = paste_frames([frame[0].permute(1, 2, 0).byte().numpy().copy()], torch.zeros_like(delta), masks, m, BlendMode.delta)[0]
+    assert np.array_equal(zero, frame[0].permute(1, 2, 0).byte().numpy())
