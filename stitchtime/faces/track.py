@@ -15,12 +15,12 @@ Only landmarks are kept (``T x 68 x 2`` floats), never frames.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from stitchtime.config import DetectConfig, TrackConfig
-from stitchtime.faces.detect import FaceBackend, box_iou
+from stitchtime.faces.detect import FaceBackend, box_from_landmarks, box_iou
 from stitchtime.temporal.smooth import interpolate_gaps
 from stitchtime.types import FaceObservation, FaceTrack
 
@@ -52,8 +52,24 @@ class TrackPart:
     landmarks: list[np.ndarray | None]
     stats: Counter
     notes: list[str]
-    reference: np.ndarray | None  # identity descriptor of the person followed
+    first: FirstSight | None  # where the person followed was first seen
     frame_size: tuple[int, int] | None
+
+
+@dataclass
+class FirstSight:
+    """The frame and face where a tracker first chose its person (``index``: frame in the
+    stretch); the identity descriptor is computed from it on first use."""
+
+    frame: np.ndarray
+    face: FaceObservation
+    index: int
+    _descriptor: np.ndarray | None = None
+
+    def descriptor(self, backend: FaceBackend) -> np.ndarray:
+        if self._descriptor is None:
+            self._descriptor = backend.descriptor(self.frame, self.face)
+        return self._descriptor
 
 
 class FaceTracker:
@@ -65,7 +81,9 @@ class FaceTracker:
         self.track_cfg = track
         self._landmarks: list[np.ndarray | None] = []
         self._prev: FaceObservation | None = None
-        self._reference: np.ndarray | None = None  # identity descriptor of the tracked person
+        # The person followed: where they were first seen (one frame kept); their dlib identity
+        # descriptor (~0.1 s) is computed only when needed (re-acquisition, joining stretches).
+        self._first: FirstSight | None = None
         self._frame_size: tuple[int, int] | None = None
         self._since_detect = 0  # frames followed by landmarks alone since the last detection
         self.stats: Counter = Counter()  # local / full detections, tiny faces, several faces ...
@@ -122,7 +140,7 @@ class FaceTracker:
             near = [f for f in faces if box_iou(f.box, self._prev.box) >= _MIN_IOU]
             if near:
                 return max(near, key=lambda f: box_iou(f.box, self._prev.box))
-        if self._reference is None:
+        if self._first is None:
             return self._acquire(frame, faces)
         return self._reacquire(frame, faces)
 
@@ -139,33 +157,43 @@ class FaceTracker:
                 return None
             chosen = by_x[index]
             self.notes.append(f"{len(faces)} faces found; editing face {index} (left to right)")
-        self._reference = self.backend.descriptor(frame, chosen)
+        self._first = FirstSight(frame, chosen, len(self._landmarks))
         return chosen
+
+    def _reference(self) -> np.ndarray:
+        return self._first.descriptor(self.backend)
 
     def _reacquire(self, frame: np.ndarray, faces: list[FaceObservation]) -> FaceObservation | None:
         self.stats["reacquire_checks"] += 1
-        dists = [float(np.linalg.norm(self.backend.descriptor(frame, f) - self._reference)) for f in faces]
+        ref = self._reference()
+        dists = [float(np.linalg.norm(self.backend.descriptor(frame, f) - ref)) for f in faces]
         i = int(np.argmin(dists))
         return faces[i] if dists[i] < _SAME_PERSON else None
 
     # -- splitting a video between processes ------------------------------------------------
     def part(self) -> TrackPart:
         """What this tracker found so far, as plain picklable data."""
-        return TrackPart(list(self._landmarks), Counter(self.stats), list(self.notes), self._reference, self._frame_size)
+        return TrackPart(list(self._landmarks), Counter(self.stats), list(self.notes), self._first, self._frame_size)
 
     def same_person(self, other: TrackPart) -> bool:
-        """Whether ``other`` (a later stretch tracked separately) followed the person this tracker
-        follows: true when either has no face yet, else by dlib descriptor distance."""
-        if self._reference is None or other.reference is None:
+        """Whether ``other`` (the stretch right after this one, tracked separately) followed the
+        person this tracker follows: true when either has no face; when this stretch's last face
+        and the other's first overlap (the track simply continues); else by dlib descriptor."""
+        if self._first is None or other.first is None:
             return True
-        return float(np.linalg.norm(other.reference - self._reference)) < _SAME_PERSON
+        last = self._landmarks[-1] if self._landmarks else None
+        if last is not None and other.first.index == 0:
+            if box_iou(box_from_landmarks(last), box_from_landmarks(other.first.face.landmarks)) >= _MIN_IOU:
+                return True
+        ref = self._reference()
+        return float(np.linalg.norm(other.first.descriptor(self.backend) - ref)) < _SAME_PERSON
 
     def extend(self, other: TrackPart) -> None:
         """Append a later stretch (checked with :meth:`same_person`) as if tracked here."""
         self._landmarks.extend(other.landmarks)
         self.stats.update(other.stats)
-        if self._reference is None:
-            self._reference = other.reference
+        if self._first is None and other.first is not None:
+            self._first = replace(other.first, index=other.first.index + len(self._landmarks) - len(other.landmarks))
             self.notes.extend(other.notes)
         self._frame_size = other.frame_size or self._frame_size
 
