@@ -106,7 +106,7 @@ def _astronaut_frames(n: int = 12) -> list[np.ndarray]:
     from skimage import data
 
     img = data.astronaut()[:300, 60:400]
-    return [np.ascontiguousarray(np.roll(img, 2 * i, axis=1)) for i in range(n)]
+    return [np.ascontiguousarray(np.roll(img, 2 * min(i % 40, 40 - i % 40), axis=1)) for i in range(n)]  # pans back and forth
 
 
 def _two_people(n: int = 12, joins_at: int = 6) -> list[np.ndarray]:
