@@ -17,6 +17,7 @@ class DetectConfig:
     max_side: int = 640  # frames are downscaled so their longer side is at most this for detection
     upsample: int = 1  # dlib HOG pyramid upsampling on the (downscaled) frame; finds small faces
     redetect_every: int = 5  # confirm the face by detection (in a window) every N frames; between, follow the landmarks
+    lost_detect_every: int = 3  # while no face is tracked, run the full detector every N frames (found: followed back)
     min_face: int = 24  # faces whose eye-to-mouth span (px, full frame) is smaller are skipped
     face_index: int | None = None  # None: the largest face; N: the N-th face left-to-right on the first face frame
 

@@ -14,9 +14,10 @@ Only landmarks are kept (``T x 68 x 2`` floats), never frames.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from stitchtime.config import DetectConfig, TrackConfig
@@ -32,6 +33,10 @@ _SAME_PERSON = 0.6
 # the face span changes by more than this fraction or the face moves by more than this many spans.
 _MAX_SIZE_CHANGE = 0.15
 _MAX_SHIFT = 0.5
+# Following by landmarks alone is also refused when the face box's small grey thumbnail correlates
+# less than this with the last frame's (a cut; the face left; a blank frame).
+_MIN_THUMB_SIMILARITY = 0.5
+_THUMB = 16
 # Landmark indices of the eye corners and mouth corners (iBUG 68-point scheme).
 _LEFT_EYE, _RIGHT_EYE = slice(36, 42), slice(42, 48)
 _MOUTH_L, _MOUTH_R = 48, 54
@@ -72,6 +77,26 @@ class FirstSight:
         return self._descriptor
 
 
+def _thumb(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """A ``_THUMB`` x ``_THUMB`` grey float image of ``box`` (clipped to the frame)."""
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((_THUMB, _THUMB), np.float32)
+    patch = frame[y0:y1, x0:x1]
+    if patch.ndim == 3:
+        patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(patch, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two thumbnails (0 when either is flat)."""
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-6 * a.size else 0.0
+
+
 class FaceTracker:
     """Feed frames in order with :meth:`update`; call :meth:`finish` for the :class:`FaceTrack`."""
 
@@ -86,6 +111,11 @@ class FaceTracker:
         self._first: FirstSight | None = None
         self._frame_size: tuple[int, int] | None = None
         self._since_detect = 0  # frames followed by landmarks alone since the last detection
+        # While lost, the full detector runs only every DetectConfig.lost_detect_every frames; the
+        # frames in between wait here (at most that many - 1) to be followed back once it is found.
+        self._lost = 0
+        self._prev_thumb: np.ndarray | None = None  # small grey image of the face box in the last frame
+        self._unsearched: deque[tuple[int, np.ndarray]] = deque(maxlen=max(0, detect.lost_detect_every - 1))
         self.stats: Counter = Counter()  # local / full detections, tiny faces, several faces ...
         self.notes: list[str] = []
 
@@ -93,15 +123,45 @@ class FaceTracker:
     def update(self, frame: np.ndarray) -> FaceObservation | None:
         h, w = frame.shape[:2]
         self._frame_size = (w, h)
-        obs = self._local(frame) if self._prev is not None else None
+        was_lost = self._prev is None
+        obs = self._local(frame) if not was_lost else None
         if obs is None:
+            if was_lost and self._lost % self.detect_cfg.lost_detect_every:
+                self._lost += 1
+                self._unsearched.append((len(self._landmarks), frame))
+                self._landmarks.append(None)
+                return None
             obs = self._full(frame)
         if obs is not None and face_span(obs.landmarks) < self.detect_cfg.min_face:
             self.stats["tiny"] += 1
             obs = None
         self._prev = obs
+        self._prev_thumb = None if obs is None else _thumb(frame, obs.box)
         self._landmarks.append(None if obs is None else obs.landmarks.astype(np.float32))
+        if obs is None:
+            self._lost += 1
+        else:
+            self._backfill(obs)
+            self._lost = 0
         return obs
+
+    def _backfill(self, found: FaceObservation) -> None:
+        """The face was just found after frames where, lost, we did not search: follow it back
+        through them (landmarks only), so it is not picked up late."""
+        prev, prev_thumb = found, self._prev_thumb
+        expected = len(self._landmarks) - 2  # the frame before the one where it was found
+        while self._unsearched:
+            index, frame = self._unsearched.pop()
+            if index != expected or self._landmarks[index] is not None:
+                break
+            expected -= 1
+            back = self._follow_from(prev, prev_thumb, frame)
+            if back is None or face_span(back.landmarks) < self.detect_cfg.min_face:
+                break
+            self.stats["backfill"] += 1
+            self._landmarks[index] = back.landmarks.astype(np.float32)
+            prev, prev_thumb = back, _thumb(frame, back.box)
+        self._unsearched.clear()
 
     def _local(self, frame: np.ndarray) -> FaceObservation | None:
         self._since_detect += 1
@@ -121,7 +181,9 @@ class FaceTracker:
         """Landmarks only (no detector): the predictor in last frame's box, the box then moved
         with the landmarks. Refused (-> window detection) if the face jumped or changed size."""
         self.stats["follow"] += 1
-        prev = self._prev
+        return self._follow_from(self._prev, self._prev_thumb, frame)
+
+    def _follow_from(self, prev: FaceObservation, prev_thumb: np.ndarray, frame: np.ndarray) -> FaceObservation | None:
         lm = self.backend.landmarks_in_box(frame, prev.box)
         c0, c1 = prev.landmarks.mean(0), lm.mean(0)
         s0, s1 = face_span(prev.landmarks), face_span(lm)
@@ -129,7 +191,11 @@ class FaceTracker:
             return None
         centre = (prev.box[:2] + prev.box[2:]) / 2 + (c1 - c0)
         half = (prev.box[2:] - prev.box[:2]) / 2 * (s1 / s0)
-        return FaceObservation(box=np.concatenate([centre - half, centre + half]).astype(np.float32), landmarks=lm, score=prev.score)
+        box = np.concatenate([centre - half, centre + half]).astype(np.float32)
+        if _similarity(_thumb(frame, box), prev_thumb) < _MIN_THUMB_SIMILARITY:
+            self.stats["cut"] += 1  # the moved box does not look like the last one: a cut, the face gone
+            return None
+        return FaceObservation(box=box, landmarks=lm, score=prev.score)
 
     def _full(self, frame: np.ndarray) -> FaceObservation | None:
         self.stats["full"] += 1

@@ -178,6 +178,21 @@ def test_gaps_are_bridged_and_absences_pass_through():
     assert track.valid[20:].all(), "the face was not re-acquired after it came back"
 
 
+def test_lost_face_searched_every_few_frames_yet_picked_up_on_its_first_frame():
+    """While no face is tracked the full detector runs every `lost_detect_every` frames; when it
+    finds the face, the frames skipped before are followed back, so nothing is picked up late."""
+    frames = _astronaut_frames(20)
+    blank = np.full_like(frames[0], 127)
+    for i in range(7):
+        frames[i] = blank
+    tracker = FaceTracker(make_backend())
+    for f in frames:
+        tracker.update(f)
+    track = tracker.finish()
+    assert tracker.stats["full"] < 7 + 1 and tracker.stats["backfill"] >= 1
+    assert not track.detected[:7].any() and track.detected[7:].all()
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 
