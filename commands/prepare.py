@@ -30,5 +30,19 @@ def celeba(
     print(f"{output}: {r.n_images - r.n_failed} aligned images ({r.n_written} new, {r.n_failed} without a face)")
 
 
+@prepare_app.command("edges")
+@friendly_errors
+def edges(
+    prepared: Path = typer.Argument(..., help="A folder made by `stitchtime prepare celeba`."),
+    output: Path = typer.Option(..., "--output", "-o", help="Pairs folder: train/ and test/ of edges|face PNGs."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images (for a quick try)."),
+) -> None:
+    """Edges -> face pairs for pix2pix (Canny edges | face, side by side); resumable."""
+    from pipelines.prepare_data import prepare_edge_pairs
+
+    counts = prepare_edge_pairs(prepared, output, limit=limit)
+    print(f"{output}: {counts['train']} train and {counts['test']} test pairs")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(prepare_app, name="prepare")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -175,3 +176,40 @@ def prepare_celeba(
     _write_csv(out_dir / "attributes.csv", ["filename", *names], [[stem[k], *attrs[k]] for k in done])
     _write_csv(out_dir / "split.csv", ["filename", "split"], [[stem[k], split[k]] for k in done])
     return PrepareResult(out_dir=out_dir, n_images=len(keys), n_written=written, n_failed=len(failed))
+
+
+#: Canny thresholds for the edges -> face pairs (on a lightly blurred grey 64-px face).
+EDGE_LOW, EDGE_HIGH = 60, 140
+
+
+def face_edges(image: np.ndarray) -> np.ndarray:
+    """Black-on-white Canny edge drawing of an RGB face, as RGB (the pix2pix "edges" input)."""
+    grey = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
+    edges = 255 - cv2.Canny(grey, EDGE_LOW, EDGE_HIGH)
+    return np.repeat(edges[..., None], 3, axis=2)
+
+
+def prepare_edge_pairs(prepared: Path, output: Path, limit: int | None = None) -> dict[str, int]:
+    """From a `prepare celeba` folder write ``output/{train,test}/NAME.png``, each edges | face side
+    by side (pix2pix's layout) following the official split (val goes to test). Returns counts."""
+    split_csv = prepared / "split.csv"
+    if not split_csv.exists():
+        raise InputError(f"{prepared}: not a prepared CelebA folder (no split.csv); run `stitchtime prepare celeba` first")
+    with split_csv.open() as f:
+        rows = list(csv.DictReader(f))[:limit]
+    counts = {"train": 0, "test": 0}
+    for row in tqdm(rows, desc="edge pairs", unit="img", leave=False, disable=not sys.stderr.isatty()):
+        src = prepared / "images" / row["filename"]
+        if not src.exists():
+            continue
+        split = "train" if row["split"] == "train" else "test"
+        dst = output / split / row["filename"]
+        counts[split] += 1
+        if dst.exists():
+            continue
+        face = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
+        pair = np.concatenate([face_edges(face), face], axis=1)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
+        atomic_write_bytes(dst, png.tobytes())
+    return counts

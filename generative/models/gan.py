@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from generative.nn.losses import gan_d_loss, gan_g_loss
+from generative.nn.optim import autocast
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond, settle_cond_names
 
 BASE_SIZE = 4  # G starts from, and D ends at, a 4x4 feature map
@@ -95,6 +96,7 @@ class GANConfig:
     adam_betas: tuple[float, float] = (0.0, 0.99)
     loss: str = "hinge"  # "hinge" | "nonsat"; see the report in the commit that set this default
     ema: bool = True
+    bf16: bool = False  # bfloat16 autocast of the forwards (losses, weights and optimiser stay float32)
 
 
 @dataclass
@@ -133,10 +135,13 @@ class GANFamily(FamilyBase):
         real = batch["image"]
         cond = self._cond(batch)
         z = torch.randn(len(real), self.config.z_dim, device=real.device)
-        fake = self.generator(z, cond)
+        with autocast(real.device, self.config.bf16):
+            fake = self.generator(z, cond)
 
         opt_d = optimizers["discriminator"]
-        d_real, d_fake = self.discriminator(torch.cat([real, fake.detach()]), None if cond is None else torch.cat([cond, cond])).chunk(2)
+        with autocast(real.device, self.config.bf16):
+            d_both = self.discriminator(torch.cat([real, fake.detach()]), None if cond is None else torch.cat([cond, cond])).float()
+        d_real, d_fake = d_both.chunk(2)
         loss_d = gan_d_loss(d_real, d_fake, self.config.loss)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -144,7 +149,9 @@ class GANFamily(FamilyBase):
 
         opt_g = optimizers["generator"]
         self.discriminator.requires_grad_(False)
-        loss_g = gan_g_loss(self.discriminator(fake, cond), self.config.loss)
+        with autocast(real.device, self.config.bf16):
+            d_gen = self.discriminator(fake, cond).float()
+        loss_g = gan_g_loss(d_gen, self.config.loss)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The real training runs of issue 3, one after another on this 2-core CPU (each resumable:
+# rerunning continues from the last checkpoint). Then measure them:
+#     .venv/bin/python benchmarks/generative_runs.py --write
+# Needs data/celeba64 (stitchtime prepare celeba ...) and makes data/edges2face for pix2pix.
+# Usage: benchmarks/real_runs.sh [family ...]   (default: all, in the order below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ST=.venv/bin/stitchtime
+DATA=data/celeba64
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+COMMON=(--batch-size 64 --sample-every 1000 --ckpt-every 500)
+BF16=(--set bf16=true)
+
+run() {  # name family steps extra-args...
+    local name=$1 family=$2 steps=$3
+    shift 3
+    local resume=()
+    [ -d "runs/$name/checkpoint" ] && resume=(--resume)
+    echo "== $name ($family, $steps steps) $(date +%T)"
+    $ST train "$family" --data "$DATA" --steps "$steps" --out "runs/$name" "${COMMON[@]}" "${resume[@]}" "$@"
+}
+
+ALL=("$@")
+has() { [ ${#ALL[@]} -eq 0 ] || [[ " ${ALL[*]} " == *" $1 "* ]]; }
+
+has gan && run gan64 gan 6000 "${BF16[@]}"
+has gan_nonsat && run gan64_nonsat gan 2000 "${BF16[@]}" --set loss='"nonsat"'
+has gan_hinge && run gan64_hinge gan 2000 "${BF16[@]}"
+has cgan && run cgan64 cgan 6000 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair
+has ddpm && run ddpm64 ddpm 7000 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --set base_channels=32 \
+    --set 'channel_mults=[1,2,4,4]' --set layers_per_block=1 --set 'attention_levels=[3]' --set num_groups=8 \
+    --set beta_schedule='"cosine"' --set lr=0.0002
+has cyclegan && run smile_cyclegan cyclegan 3000 --domain Smiling --batch-size 8 "${BF16[@]}" --set ngf=32 --set ndf=32
+if has pix2pix; then
+    [ -d data/edges2face/test ] || $ST prepare edges "$DATA" -o data/edges2face
+    DATA=data/edges2face run edges_p2p pix2pix 3000 "${BF16[@]}" --set ngf=32 --set ndf=32
+fi
+has ae && run ae64 ae 3000
+has vae && run vae64 vae 3000 "${BF16[@]}"
+echo "== done $(date +%T)"
