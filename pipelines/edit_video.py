@@ -205,6 +205,9 @@ def edit_video(
     meta = probe(path)
     track = analyse(path, meta, config)
     if not track.valid.any():
+        tiny = next((n for n in track.notes if "smaller than" in n), None)
+        if tiny:
+            raise NoFaceError(f"{path.name}: no face large enough to edit ({tiny})")
         raise NoFaceError(f"{path.name}: no face found in any of its {meta.n_frames} frames")
     plan = plan_crops(track, meta, config)
     if editor.needs_fit:

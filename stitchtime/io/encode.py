@@ -28,6 +28,7 @@ killed encode) leaves no file at ``path`` and the partial file is removed.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 from collections import deque
@@ -195,8 +196,15 @@ class VideoWriter:
     def _fail(self, what: str) -> VideoError:
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
-        why = last_error_line("".join(self._stderr)) if self._stderr else "no message"
-        return VideoError(f"{self.path.name}: {what}: {why}")
+        text = "".join(self._stderr)
+        rc = self._proc.returncode if self._proc is not None else None
+        if "No space left" in text or "Disk quota" in text:
+            why = f"the disk is full ({self.path.parent})"
+        elif rc is not None and rc in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in text:
+            why = "the disk is full or the file size limit was reached (ulimit -f)"
+        else:
+            why = last_error_line(text) if text else "no message"
+        return VideoError(f"{self.path.name}: {what}: {why}; nothing was written")
 
     def __enter__(self) -> VideoWriter:
         self._proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
