@@ -8,7 +8,9 @@ For each run folder found under ``--runs`` (``ae64``, ``vae64``, ``gan64``, ``cg
 * train img/s: median of the run's ``metrics.csv`` (what the progress bar showed), steps,
   wall-clock minutes;
 * AE / VAE: test reconstruction PSNR (dB, images in [0, 255]);
-* GAN / cGAN / DDPM: a sample grid under ``docs/samples/``; for the conditional models, how often
+* GAN / cGAN / DDPM: a sample grid under ``docs/samples/``; FD, the Fréchet distance between
+  samples and test faces in the attribute classifier's feature space (FID's formula with an
+  in-domain network; lower is better; the test split against the train split gives the floor); for the conditional models, how often
   the shipped attribute classifier (trained on the train split) sees the requested attribute:
   samples asked for attribute = 1 vs = 0 (others drawn from the training frequencies);
 * CycleGAN (A = not smiling, B = smiling): the classifier's "Smiling" rate on test faces before and
@@ -43,6 +45,23 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """Per-image PSNR of images in [-1, 1], measured in [0, 255]."""
     mse = (((a - b) * 127.5) ** 2).flatten(1).mean(1).clamp_min(1e-10)
     return (10 * torch.log10(255.0**2 / mse)).numpy()
+
+
+def _features(clf, images: torch.Tensor) -> np.ndarray:
+    """The attribute classifier's pooled last-stage features (its penultimate layer)."""
+    return torch.cat([clf.features(images[i : i + 128]).mean(dim=(2, 3)) for i in range(0, len(images), 128)]).double().numpy()
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID's formula, here on the
+    attribute classifier's features: an in-domain stand-in for Inception, comparable only
+    within this table)."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
 
 
 def _stack(ds, idx: range, key: str) -> torch.Tensor:
@@ -92,7 +111,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(0)
-    clf = load_family(args.classifier)
+    clf = load_family(args.classifier).eval()
     rows = []
     faces = build_dataset("images", args.data, 64, split="test", flip=False)
     test = _stack(faces, range(min(args.n, len(faces))), "image")
@@ -105,20 +124,30 @@ def main() -> None:
             grid = _grid_png(torch.cat([test[:8], rec[:8]]), f"{name}_recon.png")
             rows.append(f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, test).mean():.1f} dB | [grid]({grid}) |")
 
-    for name in ("gan64", "cgan64", "ddpm64"):
+    test_features = _features(clf, test)
+    train = build_dataset("images", args.data, 64, split="train", flip=False)
+    floor = frechet_distance(_features(clf, _stack(train, range(min(args.n, len(train))), "image")), test_features)
+    rows.append(f"| (train split) | real faces | – | – | – | FD {floor:.1f} (the floor: real train faces vs test faces) | – |")
+    for name in ("gan64", "gan64_hinge", "gan64_nonsat", "cgan64", "ddpm64"):
         run = args.runs / name
         if not (run / "model.safetensors").exists():
             continue
         model = load_family(run)
         kw = {"steps": args.ddpm_steps, "sampler": "ddim"} if model.family == "ddpm" else {}
+        g = torch.Generator().manual_seed(0)
         t = time.perf_counter()
-        samples = model.sample(64, None, generator=torch.Generator().manual_seed(0), **kw)
-        per = (time.perf_counter() - t) / 64
-        grid = _grid_png(samples, f"{name}_samples.png")
+        samples = torch.cat([model.sample(64, None, generator=g, **kw) for _ in range(0, len(test), 64)])[: len(test)]
+        per = (time.perf_counter() - t) / len(samples)
+        fd = frechet_distance(_features(clf, samples), test_features)
+        grid = _grid_png(samples[:32], f"{name}_samples.png")
         names = list(getattr(model.config, "cond_names", []) or [])
         rates = _attribute_rates(model, clf, names, args.n // 2, **kw) if names else []
         note = f"attribute rate asked 1 / 0: {', '.join(rates)}" if rates else "unconditional"
-        rows.append(f"| {name} | {model.family} | {_train_facts(run)} | {note}; {per * 1000:.0f} ms/sample | [grid]({grid}) |")
+        loss = getattr(model.config, "loss", None)
+        rows.append(
+            f"| {name} | {model.family}{f' ({loss})' if loss else ''} | {_train_facts(run)} | FD {fd:.1f}; {note}; "
+            f"{per * 1000:.0f} ms/sample | [grid]({grid}) |"
+        )
 
     run = args.runs / "smile_cyclegan"
     if (run / "model.safetensors").exists():

@@ -1,0 +1,118 @@
+"""Peak memory of `stitchtime edit` on 1 minute vs 10 minutes of 1280x720 video (issue 5).
+
+    .venv/bin/python benchmarks/memory.py [--clip retalking_face_3.mp4] [--attr smile] [--write]
+
+Makes the test videos with ffmpeg (a shared clip looped and scaled/padded to 1280x720, 25 fps,
+10 minutes; the 1-minute one is its first minute), then runs the real CLI on each in a child
+process and samples the resident memory of the whole process tree (stitchtime and its ffmpeg
+decoders/encoder) every 0.2 s. Target: peak <= 2 GB and the two peaks within 10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stitchtime.io.ffmpeg import ffmpeg_exe  # noqa: E402
+
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
+SECTION = "## Memory on long videos (issue 5)"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def make_clip(src: Path, out: Path, seconds: int) -> Path:
+    if out.exists():
+        return out
+    vf = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,fps=25,setsar=1"
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(seconds),
+           "-vf", vf, "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            statm = Path(f"/proc/{entry}/statm").read_text().split()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = int(statm[1]) * PAGE
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def peak_rss(cmd: list[str]) -> tuple[int, float]:
+    """Run ``cmd``; return (peak tree RSS in bytes, seconds)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.2)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()}")
+    return peak, time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default="retalking_face_3.mp4")
+    parser.add_argument("--attr", default="smile")
+    parser.add_argument("--minutes", type=int, nargs=2, default=(1, 10))
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "stitchtime_memory")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    long = make_clip(VIDEOS / args.clip, args.workdir / f"long_{max(args.minutes)}min.mp4", 60 * max(args.minutes))
+    rows = []
+    for minutes in args.minutes:
+        src = long if minutes == max(args.minutes) else make_clip(long, args.workdir / f"short_{minutes}min.mp4", 60 * minutes)
+        out = args.workdir / f"edited_{minutes}min.mp4"
+        cmd = [sys.executable, str(REPO / "cli.py"), "edit", str(src), "--attr", args.attr, "-o", str(out), "--overwrite", "-q"]
+        peak, seconds = peak_rss(cmd)
+        rows.append((minutes, peak, seconds))
+        print(f"{minutes} min: peak {peak / 2**20:.0f} MiB in {seconds:.0f} s", flush=True)
+    (m1, p1, s1), (m2, p2, s2) = rows
+    table = (
+        "| video | frames | peak RSS (process tree) | wall time |\n|---|---:|---:|---:|\n"
+        f"| {m1} min 1280x720 25 fps | {m1 * 1500} | {p1 / 2**20:.0f} MiB | {s1:.0f} s |\n"
+        f"| {m2} min 1280x720 25 fps | {m2 * 1500} | {p2 / 2**20:.0f} MiB | {s2:.0f} s |\n\n"
+        f"Ratio of peaks {p2 / p1:.3f} (target within 10 %); largest peak {max(p1, p2) / 2**30:.2f} GiB (target <= 2 GB)."
+    )
+    print(table)
+    if args.write:
+        text = (
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/memory.py --write` (`stitchtime edit --attr {args.attr}` "
+            f"with default settings on {args.clip} looped and padded to 1280x720; resident memory of stitchtime and its "
+            f"ffmpeg children sampled every 0.2 s; one run each).\n\n{table}\n"
+        )
+        bench = REPO / "BENCHMARKS.md"
+        old = bench.read_text()
+        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
