@@ -36,6 +36,9 @@ if has pix2pix; then
     [ -d data/edges2face/test ] || $ST prepare edges "$DATA" -o data/edges2face
     DATA=data/edges2face run edges_p2p pix2pix 3000 "${BF16[@]}" --set ngf=32 --set ndf=32
 fi
+# The shipped editor (issue 4): the shipped cVAE fine-tuned with the attribute loss.
+has cvae_attr && run cvae64_attr cvae 2000 --init stitchtime/weights/cvae --lr 0.0001 \
+    --set attr_weight=0.3 --set attr_classifier='"stitchtime/weights/classifier"'
 has ae && run ae64 ae 3000
 has vae && run vae64 vae 3000 "${BF16[@]}"
 echo "== done $(date +%T)"

@@ -85,6 +85,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes (images are preloaded; 0 is usually fastest on CPU)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a model config field, KEY=JSON (repeatable), e.g. --set 'channels=[24,48,96,192]' --set beta=0.2."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from the weights of a finished run (or model file) of the same family: its config with --set applied (fine-tuning)."),
 ) -> None:
     """Train a model family on a data folder; the run folder ends with model.safetensors + config.json."""
     import torch
@@ -102,6 +103,20 @@ def train(
             fam = ckpt.family_from_record(ckpt.read_config(out / ckpt.CONFIG_FILE))
             if fam.family != name:
                 raise ModelError(f"{out} holds a {fam.family} run, not {name}")
+        elif init is not None:
+            from generative.training.checkpoint import load_family
+
+            base = load_family(init)
+            if base.family != name:
+                raise ModelError(f"--init {init} holds a {base.family} model, not {name}")
+            overrides = {**_config_dict(base.config), **{k: v for k, v in {"lr": lr}.items() if v is not None}, **_parse_sets(set_ or [], cls.Config)}
+            if attrs and _split_names(attrs) != list(getattr(base.config, "cond_names", [])):
+                raise InputError(f"--init {init} was trained on {getattr(base.config, 'cond_names', None)}; --attrs must match or be left out")
+            try:
+                fam = build_family(name, overrides)
+            except ValueError as err:
+                raise InputError(f"bad options for {name}: {err}") from None
+            fam.load_state_dict(base.state_dict())
         else:
             overrides: dict = {"image_size": image_size, "lr": lr, **_parse_sets(set_ or [], cls.Config)}
             if "cond_names" in {f for f in cls.Config.__dataclass_fields__}:

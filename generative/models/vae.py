@@ -80,6 +80,12 @@ class VAEConfig:
 class CVAEConfig(VAEConfig):
     cond_names: list[str] = field(default_factory=lambda: list(DEFAULT_FACE_ATTRIBUTES))
     n_cond: int = 0  # 0: len(cond_names)
+    # Attribute loss (AttGAN-style, no adversary): decode each latent with some attributes flipped
+    # and ask a frozen attribute classifier (a `classifier` run folder) to see the flipped values.
+    # It makes the decoder use its condition strongly, so edits are visible. 0: off.
+    attr_weight: float = 0.0
+    attr_classifier: str = ""
+    attr_flip_prob: float = 0.25  # chance that each attribute is flipped in the attribute-loss decode
 
     def __post_init__(self) -> None:
         settle_cond_names(self)
@@ -131,13 +137,18 @@ class VAEFamily(FamilyBase):
         pixel, extra = self.loss(reconstruction.float(), x)
         kl = posterior.kl().mean()
         beta = self.kl_weight()
-        loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel()
+        extra_loss, extra_metrics = self._extra_loss(posterior.latent.detach(), batch)
+        loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel() + extra_loss
         optimizer = optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         self.num_steps += 1
-        return StepOutput({"loss": loss.item(), "recon": pixel.item(), "perceptual": extra.item(), "kl": kl.item(), "beta": beta}, len(x))
+        return StepOutput({"loss": loss.item(), "recon": pixel.item(), "perceptual": extra.item(), "kl": kl.item(), "beta": beta, **extra_metrics}, len(x))
+
+    def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Further loss terms of subclasses (the latent ``z`` is the posterior mean)."""
+        return torch.zeros((), device=z.device), {}
 
     # -- inference ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -201,6 +212,37 @@ class CVAEFamily(VAEFamily):
         with torch.no_grad():
             self.cond_prior.lerp_(batch["cond"].float().mean(0), COND_PRIOR_MOMENTUM)
         return super().training_step(batch, optimizers)
+
+    def _attribute_judge(self) -> tuple[nn.Module, torch.Tensor]:
+        """The frozen classifier of ``config.attr_classifier`` (not part of this model's weights)
+        and the columns of its outputs that match ``cond_names``."""
+        if getattr(self, "_judge", None) is None:
+            from generative.training.checkpoint import load_family
+
+            if not self.config.attr_classifier:
+                raise ValueError("attr_weight > 0 needs attr_classifier (a classifier run folder)")
+            clf = load_family(self.config.attr_classifier).eval().requires_grad_(False)
+            names = list(clf.config.cond_names)
+            missing = [a for a in self.config.cond_names if a not in names]
+            if missing:
+                raise ValueError(f"{self.config.attr_classifier} does not classify {missing}")
+            object.__setattr__(self, "_judge", (clf, torch.tensor([names.index(a) for a in self.config.cond_names])))
+        return self._judge
+
+    def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.config.attr_weight <= 0:
+            return super()._extra_loss(z, batch)
+        clf, cols = self._attribute_judge()
+        clf.to(z.device)
+        cond = batch["cond"].float()
+        flip = torch.rand_like(cond) < self.config.attr_flip_prob
+        target = torch.where(flip, 1 - cond, cond)
+        with autocast(z.device, self.config.bf16):
+            edited = self.decode(z, target)
+            logits = clf.logits(edited.float().clamp(-1, 1))[:, cols.to(z.device)].float()
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
+        hit = ((logits > 0).float() == target)[flip].float().mean() if flip.any() else torch.ones(())
+        return self.config.attr_weight * loss, {"attr": loss.item(), "flip_hit": hit.item()}
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
