@@ -46,3 +46,27 @@ def test_train_resume_and_errors(tmp_path, synthetic_celeba):
     assert unknown.exit_code != 0
     not_cond = runner.invoke(app, ["train", "vae", "--data", str(synthetic_celeba), "--steps", "1", "--out", str(tmp_path / "v"), "--attrs", "Smiling"])
     assert not_cond.exit_code == 2 and "not one" in not_cond.output
+
+
+def test_init_fine_tunes_from_a_run_with_the_attribute_loss(tmp_path, synthetic_celeba):
+    """`--init` starts from a finished run's weights (same family); the cVAE's attribute loss asks
+    a frozen classifier run to see flipped attributes in the decodes."""
+    import torch
+
+    from generative.training.checkpoint import load_family
+
+    base, clf, tuned = tmp_path / "base", tmp_path / "clf", tmp_path / "tuned"
+    data = ["--data", str(synthetic_celeba), "--attrs", "Smiling,Male", *TINY]
+    assert runner.invoke(app, ["train", "cvae", *data, "--steps", "2", "--out", str(base)]).exit_code == 0
+    assert runner.invoke(app, ["train", "classifier", *data, "--steps", "2", "--out", str(clf)]).exit_code == 0
+    result = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tuned),
+                                 "--init", str(base), "--lr", "0", "--set", "attr_weight=0.5", "--set", f"attr_classifier={clf}"])
+    assert result.exit_code == 0, result.output
+    header = (tuned / "metrics.csv").read_text().splitlines()[0]
+    assert "attr" in header and "flip_hit" in header
+    a, b = load_family(base), load_family(tuned)
+    assert b.config.attr_weight == 0.5 and list(b.config.cond_names) == ["Smiling", "Male"]
+    for (name, pa), pb in zip(a.decoder.state_dict().items(), b.decoder.state_dict().values()):
+        assert torch.equal(pa, pb), name  # lr 0: the weights are the initial ones
+    wrong = runner.invoke(app, ["train", "vae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "w"), "--init", str(base)])
+    assert wrong.exit_code != 0 and "cvae" in wrong.output
