@@ -25,12 +25,12 @@ ALL=("$@")
 has() { [ ${#ALL[@]} -eq 0 ] || [[ " ${ALL[*]} " == *" $1 "* ]]; }
 
 has gan && run gan64 gan 6000 "${BF16[@]}"
-has gan_nonsat && run gan64_nonsat gan 1500 "${BF16[@]}" --set loss='"nonsat"'
-has gan_hinge && run gan64_hinge gan 1500 "${BF16[@]}"
-has cgan && run cgan64 cgan 3000 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair
+has gan_nonsat && run gan64_nonsat gan 1000 "${BF16[@]}" --set loss='"nonsat"'
+has gan_hinge && run gan64_hinge gan 1000 "${BF16[@]}"
+has cgan && run cgan64 cgan 2000 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair
 # DDPM: a 2.7 M-parameter U-Net on 2x2 pixel patches (64 px images, 32 px U-Net): ~95 img/s here,
 # against ~30 img/s for the same widths on plain pixels.
-has ddpm && run ddpm64 ddpm 3500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --batch-size 32 \
+has ddpm && run ddpm64 ddpm 2500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --batch-size 32 \
     --set patch_size=2 --set base_channels=32 --set 'channel_mults=[1,2,4]' --set layers_per_block=1 \
     --set 'attention_levels=[2]' --set num_groups=8 --set beta_schedule='"cosine"' --set lr=0.0003
 has cyclegan && run smile_cyclegan cyclegan 2000 --domain Smiling --batch-size 4 "${BF16[@]}" --set ngf=32 --set ndf=32
