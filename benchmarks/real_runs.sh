@@ -25,18 +25,18 @@ ALL=("$@")
 has() { [ ${#ALL[@]} -eq 0 ] || [[ " ${ALL[*]} " == *" $1 "* ]]; }
 
 has gan && run gan64 gan 6000 "${BF16[@]}"
-has gan_nonsat && run gan64_nonsat gan 1000 "${BF16[@]}" --set loss='"nonsat"'
-has gan_hinge && run gan64_hinge gan 1000 "${BF16[@]}"
-has cgan && run cgan64 cgan 2000 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair
+has gan_nonsat && run gan64_nonsat gan 800 "${BF16[@]}" --set loss='"nonsat"'
+has gan_hinge && run gan64_hinge gan 800 "${BF16[@]}"
+has cgan && run cgan64 cgan 1500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair
 # DDPM: a 2.7 M-parameter U-Net on 2x2 pixel patches (64 px images, 32 px U-Net): ~95 img/s here,
 # against ~30 img/s for the same widths on plain pixels.
 has ddpm && run ddpm64 ddpm 2500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --batch-size 32 \
     --set patch_size=2 --set base_channels=32 --set 'channel_mults=[1,2,4]' --set layers_per_block=1 \
     --set 'attention_levels=[2]' --set num_groups=8 --set beta_schedule='"cosine"' --set lr=0.0003
-has cyclegan && run smile_cyclegan cyclegan 2000 --domain Smiling --batch-size 4 "${BF16[@]}" --set ngf=32 --set ndf=32
+has cyclegan && run smile_cyclegan cyclegan 1500 --domain Smiling --batch-size 4 "${BF16[@]}" --set ngf=32 --set ndf=32
 if has pix2pix; then
     [ -d data/edges2face/test ] || $ST prepare edges "$DATA" -o data/edges2face
-    DATA=data/edges2face run edges_p2p pix2pix 2000 --batch-size 16 "${BF16[@]}" --set ngf=32 --set ndf=32
+    DATA=data/edges2face run edges_p2p pix2pix 1500 --batch-size 16 "${BF16[@]}" --set ngf=32 --set ndf=32
 fi
 # The shipped editor (issue 4): the shipped cVAE fine-tuned with the attribute loss.
 has cvae_attr && run cvae64_attr cvae 2000 --init stitchtime/weights/cvae --lr 0.0001 \
@@ -44,6 +44,6 @@ has cvae_attr && run cvae64_attr cvae 2000 --init stitchtime/weights/cvae --lr 0
 # A second attribute classifier (other seed, wider) that judges edits without having guided them.
 has judge && run attrclf64_judge classifier 800 --seed 1 --set 'channels=[48,96,192,256]' \
     --attrs 5_o_Clock_Shadow,Arched_Eyebrows,Attractive,Bags_Under_Eyes,Bald,Bangs,Big_Lips,Big_Nose,Black_Hair,Blond_Hair,Blurry,Brown_Hair,Bushy_Eyebrows,Chubby,Double_Chin,Eyeglasses,Goatee,Gray_Hair,Heavy_Makeup,High_Cheekbones,Male,Mouth_Slightly_Open,Mustache,Narrow_Eyes,No_Beard,Oval_Face,Pale_Skin,Pointy_Nose,Receding_Hairline,Rosy_Cheeks,Sideburns,Smiling,Straight_Hair,Wavy_Hair,Wearing_Earrings,Wearing_Hat,Wearing_Lipstick,Wearing_Necklace,Wearing_Necktie,Young
-has ae && run ae64 ae 2000
-has vae && run vae64 vae 2000 "${BF16[@]}"
+has ae && run ae64 ae 1500
+has vae && run vae64 vae 1500 "${BF16[@]}"
 echo "== done $(date +%T)"
