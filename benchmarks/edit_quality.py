@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_md import write_section  # noqa: E402
 
 from pipelines.edit_video import PipelineConfig, edit_video  # noqa: E402
 from pipelines.editors import make_editor  # noqa: E402
@@ -93,10 +94,7 @@ def main() -> None:
     if args.write:
         cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs} --write`"
         text = f"{SECTION}\n\nCommand: {cmd} (2 cores, shipped model, strength 1).\n\n{table}\n"
-        bench = REPO / "BENCHMARKS.md"
-        old = bench.read_text() if bench.exists() else "# Benchmarks\n"
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+        write_section(SECTION, text)
     print(table)
 
 

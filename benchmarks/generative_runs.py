@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_md import write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.data.images import make_grid, save_png  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
@@ -186,10 +186,7 @@ def main() -> None:
             f"`benchmarks/real_runs.sh` (2 cores, bf16 autocast; {args.n} test images or samples per number; "
             f"classifier: stitchtime/weights/classifier, trained on the train split).\n\n{table}\n"
         )
-        bench = REPO / "BENCHMARKS.md"
-        old = bench.read_text()
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

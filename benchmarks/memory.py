@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_md import write_section  # noqa: E402
 
 from stitchtime.io.ffmpeg import ffmpeg_exe  # noqa: E402
 
@@ -108,10 +109,7 @@ def main() -> None:
             f"with default settings on {args.clip} looped and padded to 1280x720; resident memory of stitchtime and its "
             f"ffmpeg children sampled every 0.2 s; one run each).\n\n{table}\n"
         )
-        bench = REPO / "BENCHMARKS.md"
-        old = bench.read_text()
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_md import write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
 
@@ -109,10 +109,7 @@ def main() -> None:
     if args.write:
         cmd = "`.venv/bin/python benchmarks/models.py --write` (defaults: the shipped weights, data/celeba64 from `stitchtime prepare celeba`)"
         text = f"{SECTION}\n\nCommand: {cmd}.\n\n{table}\n"
-        bench = REPO / "BENCHMARKS.md"
-        old = bench.read_text() if bench.exists() else "# Benchmarks\n"
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

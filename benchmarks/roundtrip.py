@@ -11,7 +11,6 @@ the same clip with the same CRF/preset and audio copy. Ratios come from one run.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_md import write_section  # noqa: E402
 
 from pipelines.edit_video import PipelineConfig, _crop_batch, edit_video, plan_crops  # noqa: E402
 from stitchtime.config import EncodeConfig  # noqa: E402
@@ -165,11 +166,7 @@ def main() -> None:
             f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/roundtrip.py --write` (2 cores; stage columns are "
             f"frames/s of that stage alone inside one instrumented run; ratios from one run).\n\n{table}\n"
         )
-        bench = REPO / "BENCHMARKS.md"
-        old = bench.read_text() if bench.exists() else "# Benchmarks\n"
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        new = pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text
-        bench.write_text(new)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ face crop of a clip (tuning sees only an evenly spaced subset) and seconds, per 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -19,6 +18,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_md import write_section  # noqa: E402
 
 from benchmarks.edit_quality import cut  # noqa: E402
 from pipelines.edit_video import PipelineConfig, analyse, iter_crops, plan_crops  # noqa: E402
@@ -80,10 +81,7 @@ def main() -> None:
             f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/tuning.py --write` — reconstruction PSNR (model space, 64x64) "
             f"over all face crops of the first {args.frames} frames; tuning sees {InvertConfig().tune_frames} evenly spaced crops.\n\n{table}\n"
         )
-        bench = REPO / "BENCHMARKS.md"
-        old = bench.read_text()
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        bench.write_text(pattern.sub(text.strip() + "\n", old) if SECTION in old else old.rstrip() + "\n\n" + text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
