@@ -115,6 +115,7 @@ class FaceTracker:
         # frames in between wait here (at most that many - 1) to be followed back once it is found.
         self._lost = 0
         self._prev_thumb: np.ndarray | None = None  # small grey image of the face box in the last frame
+        self._followed: tuple[FaceObservation | None, np.ndarray | None] = (None, None)
         self._unsearched: deque[tuple[int, np.ndarray]] = deque(maxlen=max(0, detect.lost_detect_every - 1))
         self.stats: Counter = Counter()  # local / full detections, tiny faces, several faces ...
         self.notes: list[str] = []
@@ -136,7 +137,8 @@ class FaceTracker:
             self.stats["tiny"] += 1
             obs = None
         self._prev = obs
-        self._prev_thumb = None if obs is None else _thumb(frame, obs.box)
+        followed, thumb = self._followed
+        self._prev_thumb = None if obs is None else thumb if obs is followed else _thumb(frame, obs.box)
         self._landmarks.append(None if obs is None else obs.landmarks.astype(np.float32))
         if obs is None:
             self._lost += 1
@@ -192,10 +194,13 @@ class FaceTracker:
         centre = (prev.box[:2] + prev.box[2:]) / 2 + (c1 - c0)
         half = (prev.box[2:] - prev.box[:2]) / 2 * (s1 / s0)
         box = np.concatenate([centre - half, centre + half]).astype(np.float32)
-        if _similarity(_thumb(frame, box), prev_thumb) < _MIN_THUMB_SIMILARITY:
+        thumb = _thumb(frame, box)
+        if _similarity(thumb, prev_thumb) < _MIN_THUMB_SIMILARITY:
             self.stats["cut"] += 1  # the moved box does not look like the last one: a cut, the face gone
             return None
-        return FaceObservation(box=box, landmarks=lm, score=prev.score)
+        obs = FaceObservation(box=box, landmarks=lm, score=prev.score)
+        self._followed = (obs, thumb)  # update() reuses this frame's thumbnail
+        return obs
 
     def _full(self, frame: np.ndarray) -> FaceObservation | None:
         self.stats["full"] += 1
