@@ -44,6 +44,8 @@ has cvae_attr && run cvae64_attr cvae 2000 --init stitchtime/weights/cvae --lr 0
 # A second attribute classifier (other seed, wider) that judges edits without having guided them.
 has judge && run attrclf64_judge classifier 800 --seed 1 --set 'channels=[48,96,192,256]' \
     --attrs 5_o_Clock_Shadow,Arched_Eyebrows,Attractive,Bags_Under_Eyes,Bald,Bangs,Big_Lips,Big_Nose,Black_Hair,Blond_Hair,Blurry,Brown_Hair,Bushy_Eyebrows,Chubby,Double_Chin,Eyeglasses,Goatee,Gray_Hair,Heavy_Makeup,High_Cheekbones,Male,Mouth_Slightly_Open,Mustache,Narrow_Eyes,No_Beard,Oval_Face,Pale_Skin,Pointy_Nose,Receding_Hairline,Rosy_Cheeks,Sideburns,Smiling,Straight_Hair,Wavy_Hair,Wearing_Earrings,Wearing_Hat,Wearing_Lipstick,Wearing_Necklace,Wearing_Necktie,Young
-has ae && run ae64 ae 1500
-has vae && run vae64 vae 1500 "${BF16[@]}"
+# AE and VAE at the shipped cVAE's widths, so the three reconstructions compare like for like.
+SMALL=(--set 'channels=[16,32,64,128]')
+has ae && run ae64 ae 1500 "${SMALL[@]}"
+has vae && run vae64 vae 1500 "${BF16[@]}" "${SMALL[@]}"
 echo "== done $(date +%T)"

@@ -1,8 +1,9 @@
-"""DDPM family: a noise-prediction U-Net trained with the simple epsilon loss (Ho et al. 2020),
+"""DDPM family: a U-Net trained with the simple epsilon loss (Ho et al. 2020), or to predict
+``v`` (Salimans & Ho 2022) or ``x0``, optionally with Min-SNR-gamma loss weights (Hang et al. 2023);
 optionally conditioned on an attribute vector with classifier-free guidance (Ho & Salimans 2022).
 
-Training: ``x_t = add_noise(x0, eps, t)`` with ``t ~ U[0, T)``; loss ``|| eps - unet(x_t, t, c) ||^2``;
-the condition is dropped (replaced by the learned null embedding) with probability
+Training: ``x_t = add_noise(x0, eps, t)`` with ``t ~ U[0, T)``; loss ``|| target - unet(x_t, t, c) ||^2``
+where the target is ``eps``, ``v`` or ``x0`` (``prediction_type``); the condition is dropped (replaced by the learned null embedding) with probability
 ``cond_drop_prob`` so the same network also learns ``p(x)``.
 
 Sampling (:meth:`DDPMFamily.sample`): ancestral DDPM over the given number of (strided) steps, or
@@ -32,6 +33,12 @@ class Sampler(str, Enum):
     DDIM = "ddim"
 
 
+class Prediction(str, Enum):
+    EPSILON = "epsilon"
+    V = "v_prediction"
+    SAMPLE = "sample"
+
+
 @dataclass
 class DDPMConfig:
     image_size: int = 64
@@ -57,6 +64,11 @@ class DDPMConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     clip_sample: bool = True
+    # what the U-Net predicts: "epsilon" (DDPM as published), "v_prediction" or "sample" (x0)
+    prediction_type: str = Prediction.EPSILON.value
+    # Min-SNR-gamma loss weights (Hang et al. 2023; they use 5): each timestep's loss is scaled so its
+    # x0-error weight is min(SNR, gamma); 0 = unweighted
+    min_snr_gamma: float = 0.0
     # optimiser (diffusers' train_unconditional example: AdamW 1e-4, betas (0.95, 0.999), wd 1e-6)
     lr: float = 1e-4
     beta1: float = 0.95
@@ -78,6 +90,9 @@ class DDPMConfig:
         self.n_cond = len(self.cond_names)
         BetaSchedule(self.beta_schedule)
         Sampler(self.sampler)
+        Prediction(self.prediction_type)
+        if self.min_snr_gamma < 0:
+            raise ValueError(f"min_snr_gamma must be >= 0, got {self.min_snr_gamma}")
         TimestepSpacing(self.timestep_spacing)
         down = 2 ** (len(self.channel_mults) - 1)
         if self.image_size % down:
@@ -148,7 +163,22 @@ class DDPMFamily(FamilyBase):
             keep = torch.rand(b, device=dev, generator=generator) >= self.config.cond_drop_prob
         with autocast(x0.device, self.config.bf16):
             pred = self._unet(x_t, t, cond, keep)
-        return F.mse_loss(pred.float(), noise)
+        kind = Prediction(self.config.prediction_type)
+        if kind is Prediction.EPSILON:
+            target = noise
+        elif kind is Prediction.V:
+            target = self.schedule.get_velocity(x0, noise, t)
+        else:
+            target = x0
+        gamma = self.config.min_snr_gamma
+        if not gamma:
+            return F.mse_loss(pred.float(), target)
+        # per-sample weight making every target's loss equal min(SNR, gamma) * ||x0 error||^2
+        snr = self.schedule.snr(t)
+        clipped = snr.clamp(max=gamma)
+        weight = {Prediction.EPSILON: clipped / snr, Prediction.V: clipped / (snr + 1.0), Prediction.SAMPLE: clipped}[kind]
+        per_sample = (pred.float() - target).pow(2).flatten(1).mean(dim=1)
+        return (weight * per_sample).mean()
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
         opt = optimizers["unet"]
@@ -166,13 +196,15 @@ class DDPMFamily(FamilyBase):
     def _guided_eps(self, x: torch.Tensor, t: int, cond: torch.Tensor | None, scale: float) -> torch.Tensor:
         ts = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
         if cond is None or scale == 1.0:
-            return self._unet(x, ts, cond)
-        # one batched forward for both branches, as diffusers' pipelines do
-        keep = torch.cat([torch.zeros(x.shape[0], dtype=torch.bool), torch.ones(x.shape[0], dtype=torch.bool)])
-        eps_uncond, eps_cond = self._unet(
-            torch.cat([x, x]), torch.cat([ts, ts]), torch.cat([cond, cond]), keep.to(x.device)
-        ).chunk(2)
-        return eps_uncond + scale * (eps_cond - eps_uncond)
+            out = self._unet(x, ts, cond)
+        else:
+            # one batched forward for both branches, as diffusers' pipelines do
+            keep = torch.cat([torch.zeros(x.shape[0], dtype=torch.bool), torch.ones(x.shape[0], dtype=torch.bool)])
+            out_uncond, out_cond = self._unet(
+                torch.cat([x, x]), torch.cat([ts, ts]), torch.cat([cond, cond]), keep.to(x.device)
+            ).chunk(2)
+            out = out_uncond + scale * (out_cond - out_uncond)
+        return self.schedule.eps_from_output(out, x, t, self.config.prediction_type)
 
     @torch.no_grad()
     def sample(self, n: int, cond: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:

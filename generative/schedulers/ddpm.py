@@ -118,6 +118,29 @@ class NoiseSchedule:
         ab = self._gather(self.alphas_cumprod, timesteps, x0)
         return ab.sqrt() * x0 + (1.0 - ab).sqrt() * noise
 
+    def get_velocity(self, x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The v-prediction target ``sqrt(ab_t) noise - sqrt(1 - ab_t) x0`` (Salimans & Ho 2022)."""
+        ab = self._gather(self.alphas_cumprod, timesteps, x0)
+        return ab.sqrt() * noise - (1.0 - ab).sqrt() * x0
+
+    def snr(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """Signal-to-noise ratio ``ab_t / (1 - ab_t)`` per timestep."""
+        ab = self.alphas_cumprod.to(timesteps.device)[timesteps.long()]
+        return ab / (1.0 - ab)
+
+    def eps_from_output(self, output: torch.Tensor, sample: torch.Tensor, t: int, prediction: str) -> torch.Tensor:
+        """The noise implied by a network ``output`` of kind ``prediction`` ("epsilon" |
+        "v_prediction" | "sample") at ``x_t = sample``. Linear in ``output``, so guidance may
+        combine either side of it."""
+        ab = self.alphas_cumprod[t]
+        if prediction == "epsilon":
+            return output
+        if prediction == "v_prediction":
+            return ab.sqrt() * output + (1.0 - ab).sqrt() * sample
+        if prediction == "sample":
+            return (sample - ab.sqrt() * output) / (1.0 - ab).sqrt()
+        raise ValueError(f"unknown prediction type {prediction!r}")
+
     def predict_x0(self, sample: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
         """Invert the closed form for ``x0`` given the predicted noise (clamped if ``clip_sample``)."""
         ab = self.alphas_cumprod[t]

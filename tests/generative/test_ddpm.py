@@ -330,3 +330,67 @@ def test_patch_size_folds_pixels_for_the_unet_and_still_learns(tmp_path):
     loaded = save_load(fam, tmp_path)
     again = loaded.sample(2, None, steps=3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
+
+
+@pytest.mark.parametrize("prediction", ["v_prediction", "sample"])
+def test_eps_from_output_inverts_each_prediction_target(prediction):
+    """The exact v or x0 target, converted back, is the exact noise; so a perfect network of any
+    kind steps exactly like a perfect epsilon network."""
+    s = NoiseSchedule.create(100, beta_schedule="cosine", clip_sample=False)
+    x0 = torch.rand(3, 3, 4, 4) * 2 - 1
+    eps = torch.randn_like(x0)
+    t = 70
+    x_t = s.add_noise(x0, eps, torch.full((3,), t))
+    target = s.get_velocity(x0, eps, torch.full((3,), t)) if prediction == "v_prediction" else x0
+    assert torch.allclose(s.eps_from_output(target, x_t, t, prediction), eps, atol=1e-4)
+    assert torch.equal(s.eps_from_output(eps, x_t, t, "epsilon"), eps)
+    with pytest.raises(ValueError, match="prediction"):
+        s.eps_from_output(eps, x_t, t, "score")
+
+
+def test_velocity_closed_form_and_snr():
+    s = NoiseSchedule.create(100)
+    x0, eps = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    t = torch.tensor([10, 90])
+    ab = s.alphas_cumprod[t].view(2, 1, 1, 1)
+    assert torch.allclose(s.get_velocity(x0, eps, t), ab.sqrt() * eps - (1 - ab).sqrt() * x0)
+    snr = s.snr(t)
+    assert snr[0] > snr[1] > 0  # signal fades with t
+    assert torch.allclose(snr, s.alphas_cumprod[t] / (1 - s.alphas_cumprod[t]))
+
+
+@pytest.mark.parametrize("prediction", ["v_prediction", "sample"])
+def test_v_and_x0_prediction_with_min_snr_train_and_sample(prediction, tmp_path):
+    fam = tiny_family(cond_names=["a", "b"], lr=2e-3, prediction_type=prediction, min_snr_gamma=5.0)
+    batch = fixed_batch()
+    opts = fam.configure_optimizers()
+
+    def eval_loss() -> float:
+        with torch.no_grad():
+            return sum(float(fam.loss(batch, torch.Generator().manual_seed(s))) for s in range(4)) / 4
+
+    before = eval_loss()
+    for _ in range(60):
+        fam.training_step(batch, opts)
+    assert eval_loss() < 0.7 * before
+    out = fam.sample(2, batch["cond"][:2], steps=4, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 3, 8, 8) and out.abs().max() <= 1.0
+    again = save_load(fam, tmp_path).sample(2, batch["cond"][:2], steps=4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+
+
+def test_min_snr_weights_follow_hang_et_al():
+    """With gamma set, the epsilon loss of timestep t is scaled by min(SNR_t, gamma) / SNR_t: a
+    network that is off by the same noise error everywhere loses more weight at low t."""
+    fam = tiny_family(min_snr_gamma=5.0)
+    plain = tiny_family()
+    batch = fixed_batch()
+    with torch.no_grad():
+        weighted = float(fam.loss(batch, torch.Generator().manual_seed(0)))
+        unweighted = float(plain.loss(batch, torch.Generator().manual_seed(0)))
+    # same network and draws; every weight is <= 1 and the small-t ones are far below
+    assert weighted < unweighted
+    with pytest.raises(ValueError, match="min_snr_gamma"):
+        tiny_family(min_snr_gamma=-1.0)
+    with pytest.raises(ValueError):
+        tiny_family(prediction_type="score")
