@@ -33,7 +33,13 @@ has cgan && run cgan64 cgan 1500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Bl
 has ddpm && run ddpm64 ddpm 2500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --batch-size 32 \
     --set patch_size=2 --set base_channels=32 --set 'channel_mults=[1,2,4]' --set layers_per_block=1 \
     --set 'attention_levels=[2]' --set num_groups=8 --set beta_schedule='"cosine"' --set lr=0.0003
-has cyclegan && run smile_cyclegan cyclegan 1500 --domain Smiling --batch-size 4 "${BF16[@]}" --set ngf=32 --set ndf=32
+# The same U-Net trained to predict v with Min-SNR-5 weights (Salimans & Ho 2022, Hang et al. 2023):
+# the x0 it implies is usable at every t, where epsilon-prediction's is poor at high noise.
+has ddpm_v && run ddpm64_v ddpm 6000 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --batch-size 32 \
+    --set patch_size=2 --set base_channels=32 --set 'channel_mults=[1,2,4]' --set layers_per_block=1 \
+    --set 'attention_levels=[2]' --set num_groups=8 --set beta_schedule='"cosine"' --set lr=0.0003 \
+    --set prediction_type='"v_prediction"' --set min_snr_gamma=5.0
+has cyclegan && run smile_cyclegan cyclegan 5000 --domain Smiling --batch-size 4 "${BF16[@]}" --set ngf=32 --set ndf=32
 if has pix2pix; then
     [ -d data/edges2face/test ] || $ST prepare edges "$DATA" -o data/edges2face
     DATA=data/edges2face run edges_p2p pix2pix 1500 --batch-size 16 "${BF16[@]}" --set ngf=32 --set ndf=32

@@ -262,7 +262,7 @@ def _side_by_side(original: np.ndarray, edited: np.ndarray, meta: VideoMeta) -> 
 def _preview_sheet(pairs: dict[int, tuple[np.ndarray, np.ndarray]], plan: CropPlan) -> np.ndarray:
     """Face crops of a few frames: originals on the top row, edits below."""
     order = sorted(pairs)
-    mats = plan.matrices[order]
+    mats = plan.matrices[order] * (PREVIEW_CROP / plan.crop_size)  # the whole aligned crop, at preview size
     top = crops_from_frames([pairs[i][0] for i in order], mats, PREVIEW_CROP)
     bottom = crops_from_frames([pairs[i][1] for i in order], mats, PREVIEW_CROP)
     tiles = [t.round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for t in torch.cat([top, bottom])]

@@ -99,6 +99,24 @@ def test_preview_files(clip, tmp_path):
     assert sheet is not None and sheet.shape[0] > 300
 
 
+def test_preview_sheet_shows_the_whole_aligned_crop():
+    """Each sheet tile is the pipeline's aligned crop at preview size (not its top-left corner)."""
+    from pipelines.edit_video import PREVIEW_CROP, CropPlan, _preview_sheet
+    from stitchtime.faces.align import crops_from_frames
+
+    rng = np.random.default_rng(0)
+    frame = cv2.resize(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), (320, 240), interpolation=cv2.INTER_CUBIC)
+    size = 256
+    mat = np.array([[[1.6, 0.1, -60.0], [-0.1, 1.6, -40.0]]])  # frame -> 256-px crop
+    plan = CropPlan(matrices=mat, crop_landmarks=np.zeros((1, 68, 2)), valid=np.ones(1, bool), detected=np.ones(1, bool), crop_size=size)
+    sheet = _preview_sheet({0: (frame, frame)}, plan)
+    want = crops_from_frames([frame], mat, size)[0].permute(1, 2, 0).numpy()
+    want = cv2.resize(want, (PREVIEW_CROP, PREVIEW_CROP), interpolation=cv2.INTER_AREA)
+    tile = sheet[2 : 2 + PREVIEW_CROP, 2 : 2 + PREVIEW_CROP].astype(float)
+    below_label = slice(PREVIEW_CROP // 4, None)  # the label sits in the top-left corner
+    assert np.abs(tile[below_label] - want[below_label]).mean() < 6
+
+
 def test_unknown_attribute_lists_valid_ones(clip, tmp_path):
     result = runner.invoke(app, ["edit", str(clip), "--attr", "wings", "-o", str(tmp_path / "o.mp4")])
     assert result.exit_code != 0
