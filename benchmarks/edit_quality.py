@@ -56,6 +56,27 @@ def systems(attr: str):
     return {"ours": ours, "naive": naive}
 
 
+TARGETS = {  # name -> (metric attribute, test)
+    "TL-ID >= 0.99": ("tl_id", lambda v: v >= 0.99),
+    "TG-ID >= 0.97": ("tg_id", lambda v: v >= 0.97),
+    "id. dist <= 0.35": ("identity_distance", lambda v: v <= 0.35),
+    "bg PSNR >= 40": ("background_psnr", lambda v: v >= 40),
+    "flicker <= 1.15": ("flicker_ratio", lambda v: v <= 1.15),
+}
+
+
+def targets_table(results: dict[str, list]) -> str:
+    """How many runs of each system meet each target (runs that failed count as misses)."""
+    head = "| system | runs | " + " | ".join(TARGETS) + " |"
+    rows = [head, "|---" * (len(TARGETS) + 2) + "|"]
+    for name, metrics in results.items():
+        cells = []
+        for attr, ok in TARGETS.values():
+            cells.append(f"{sum(1 for m in metrics if m is not None and ok(getattr(m, attr)))}/{len(metrics)}")
+        rows.append(f"| {name} | {len(metrics)} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def fmt(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:.3f}"
 
@@ -71,6 +92,7 @@ def main() -> None:
     if args.clips:
         clips = [c for c in clips if any(k in c.name for k in args.clips.split(","))]
     rows = ["| clip | attr | system | TL-ID | TG-ID | id. dist | bg PSNR | flicker | s/frame |", "|---|---|---|---|---|---|---|---|---|"]
+    results: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for clip in clips:
@@ -85,12 +107,14 @@ def main() -> None:
                         dt = (time.perf_counter() - t) / res.n_frames
                         m = evaluate(short, out)
                     except StitchtimeError as err:
+                        results.setdefault(name, []).append(None)
                         rows.append(f"| {clip.name} | {attr} | {name} | failed: {err} |||||")
                         continue
+                    results.setdefault(name, []).append(m)
                     row = f"| {clip.name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} | {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {dt:.3f} |"
                     rows.append(row)
                     print(row, flush=True)
-    table = "\n".join(rows)
+    table = targets_table(results) + "\n\n" + "\n".join(rows)
     if args.write:
         cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs} --write`"
         text = f"{SECTION}\n\nCommand: {cmd} (2 cores, shipped model, strength 1).\n\n{table}\n"

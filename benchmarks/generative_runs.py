@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/generative_runs.py --runs runs [--write]
 
-For each run folder found under ``--runs`` (``ae64``, ``vae64``, ``gan64``, ``cgan64``, ``ddpm64``,
-``smile_cyclegan``, ``edges_p2p``; missing ones are skipped):
+For each run folder found under ``--runs`` (``ae64``, ``vae64``, ``cvae64``, ``cvae64_attr``,
+``gan64``, ``gan64_hinge``, ``gan64_nonsat``, ``cgan64``, ``ddpm64``, ``ddpm64_v``, ``smile_cyclegan``,
+``edges_p2p``; missing ones are skipped):
 
 * train img/s: median of the run's ``metrics.csv`` (what the progress bar showed), steps,
   wall-clock minutes;
-* AE / VAE: test reconstruction PSNR (dB, images in [0, 255]);
+* AE / VAE / cVAE: test reconstruction PSNR (dB, images in [0, 255]);
 * GAN / cGAN / DDPM: a sample grid under ``docs/samples/``; FD, the Fréchet distance between
   samples and test faces in the attribute classifier's feature space (FID's formula with an
   in-domain network; lower is better; the test split against the train split gives the floor); for the conditional models, how often
@@ -124,11 +125,22 @@ def main() -> None:
             grid = _grid_png(torch.cat([test[:8], rec[:8]]), f"{name}_recon.png")
             rows.append(f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, test).mean():.1f} dB | [grid]({grid}) |")
 
+    for name in ("cvae64", "cvae64_attr"):  # the shipped editor's base and the shipped fine-tune
+        run = args.runs / name
+        if (run / "model.safetensors").exists():
+            model = load_family(run)
+            labelled = build_dataset("attributes", args.data, 64, cond_names=list(model.config.cond_names), split="test", flip=False)
+            idx = range(min(args.n, len(labelled)))
+            x, c = _stack(labelled, idx, "image"), _stack(labelled, idx, "cond")
+            rec = torch.cat([model.reconstruct(x[i : i + 64], c[i : i + 64]) for i in range(0, len(x), 64)])
+            grid = _grid_png(torch.cat([x[:8], rec[:8]]), f"{name}_recon.png")
+            rows.append(f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, x).mean():.1f} dB (true attributes) | [grid]({grid}) |")
+
     test_features = _features(clf, test)
     train = build_dataset("images", args.data, 64, split="train", flip=False)
     floor = frechet_distance(_features(clf, _stack(train, range(min(args.n, len(train))), "image")), test_features)
     rows.append(f"| (train split) | real faces | – | – | – | FD {floor:.1f} (the floor: real train faces vs test faces) | – |")
-    for name in ("gan64", "gan64_hinge", "gan64_nonsat", "cgan64", "ddpm64"):
+    for name in ("gan64", "gan64_hinge", "gan64_nonsat", "cgan64", "ddpm64", "ddpm64_v"):
         run = args.runs / name
         if not (run / "model.safetensors").exists():
             continue
