@@ -72,10 +72,9 @@ class EditConfig:
     latent_sigma: float = 2.0  # temporal smoothing of the per-frame latents (frames)
     cond_sigma: float = 4.0  # temporal smoothing of the classifier's attribute estimates (frames)
     # strength 1 moves the attribute input this many units towards "present" (1.0: exactly to it).
-    # The shipped cVAE was fine-tuned with an attribute loss, so it follows its condition (test split,
-    # an independent judge classifier: 88% of non-smiling faces read as smiling at 1.0); a little
-    # extrapolation makes video edits clearer, more distorts mouths (previews at 1, 2, 3).
-    cond_gain: float = 1.5
+    # None: the attribute's own gain (stitchtime.latents.attributes; 1.5 for most, 2.0 for older
+    # and 2.5 for more masculine, which the shipped cVAE follows less readily). More extrapolates further.
+    cond_gain: float | None = None
     method: str = "cond"
     # How the model-space edit reaches the sharp original crop: "flow" moves the original's pixels
     # by the motion the edit makes in the decoder's output (optical flow, upsampled) and adds the

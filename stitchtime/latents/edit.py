@@ -36,6 +36,12 @@ def edited_condition(cond: np.ndarray, column: int, strength: float) -> np.ndarr
     return out
 
 
+def condition_gain(attribute: Attribute, edit: EditConfig, celeba_strength: float) -> float:
+    """How far strength 1 moves the attribute input: ``edit.cond_gain`` if set, else the
+    attribute's own gain for that direction."""
+    return attribute.gain(celeba_strength) if edit.cond_gain is None else edit.cond_gain
+
+
 # Farneback optical flow on the decoder's small images (pyramid scale, levels, window, iterations,
 # polynomial neighbourhood and sigma): small windows, the edits move features by a few pixels.
 _FLOW_ARGS = (0.5, 3, 9, 5, 5, 1.1, 0)
@@ -118,7 +124,7 @@ class CVAEEditor:
             c_edit = c
         elif self.edit.method == "cond":
             z_edit = z
-            c_edit = edited_condition(c, self.column, strength * self.edit.cond_gain)
+            c_edit = edited_condition(c, self.column, strength * condition_gain(self.attribute, self.edit, strength))
         else:
             raise ValueError(f"unknown edit method {self.edit.method!r}; valid: cond, direction")
         self.track = track
