@@ -197,9 +197,15 @@ def main() -> None:
     print(table)
     if args.write:
         text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/generative_runs.py --write` after the runs in "
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/generative_runs.py --n {args.n} --ddpm-steps {args.ddpm_steps} --write` after the runs in "
             f"`benchmarks/real_runs.sh` (2 cores, bf16 autocast; {args.n} test images or samples per number; "
-            f"classifier: stitchtime/weights/classifier, trained on the train split).\n\n{table}\n"
+            f"classifier: stitchtime/weights/classifier, trained on the train split).\n\n{table}\n\n"
+            "Pairs that differ in one choice (everything else equal, see `benchmarks/real_runs.sh`): "
+            "`ddpm64` predicts the noise (epsilon, DDPM as published), `ddpm64_v` predicts v with "
+            "Min-SNR-5 loss weights (same U-Net, batch and learning rate; at equal steps, 2,000, epsilon "
+            "still gives noise where v gives face shapes: docs/samples/ddpm_eps_vs_v_step2000.png, "
+            "top epsilon, bottom v); `gan64` uses the hinge loss, `gan64_nonsat` the non-saturating one. "
+            "`minutes` is training time (pauses between resumed sessions left out).\n"
         )
         write_section(SECTION, text)
 
