@@ -24,10 +24,10 @@ run() {  # name family steps extra-args...
 ALL=("$@")
 has() { [ ${#ALL[@]} -eq 0 ] || [[ " ${ALL[*]} " == *" $1 "* ]]; }
 
-has gan && run gan64 gan 6000 "${BF16[@]}"
+has gan && run gan64 gan 6000 "${BF16[@]}" --set loss='"hinge"'
 # The same GAN with the non-saturating loss, for the hinge vs non-saturating choice (same steps).
 has gan_nonsat && run gan64_nonsat gan 6000 "${BF16[@]}" --set loss='"nonsat"'
-has cgan && run cgan64 cgan 1500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair
+has cgan && run cgan64 cgan 1500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --set loss='"hinge"'
 # DDPM: a 2.7 M-parameter U-Net on 2x2 pixel patches (64 px images, 32 px U-Net): ~95 img/s here,
 # against ~30 img/s for the same widths on plain pixels.
 has ddpm && run ddpm64 ddpm 2500 "${BF16[@]}" --attrs Smiling,Male,Eyeglasses,Blond_Hair --batch-size 32 \
