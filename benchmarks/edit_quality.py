@@ -109,11 +109,11 @@ def main() -> None:
                         m = evaluate(short, out)
                     except NoFaceError as err:  # nothing to edit in this cut: not a miss, reported below
                         no_face.add(f"{clip.name} ({err})")
-                        rows.append(f"| {clip.name} | {attr} | {name} | no face: {err} |||||")
+                        rows.append(f"| {clip.name} | {attr} | {name} | no face: {err} ||||||")
                         continue
                     except StitchtimeError as err:
                         results.setdefault(name, []).append(None)
-                        rows.append(f"| {clip.name} | {attr} | {name} | failed: {err} |||||")
+                        rows.append(f"| {clip.name} | {attr} | {name} | failed: {err} ||||||")
                         continue
                     results.setdefault(name, []).append(m)
                     row = f"| {clip.name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} | {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {dt:.3f} |"

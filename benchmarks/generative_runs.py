@@ -200,7 +200,7 @@ def main() -> None:
             f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/generative_runs.py --n {args.n} --ddpm-steps {args.ddpm_steps} --write` after the runs in "
             f"`benchmarks/real_runs.sh` (2 cores, bf16 autocast; {args.n} test images or samples per number; "
             f"classifier: stitchtime/weights/classifier, trained on the train split).\n\n{table}\n\n"
-            "Pairs that differ in one choice (everything else equal, see `benchmarks/real_runs.sh`): "
+            "Pairs that differ in one choice (see `benchmarks/real_runs.sh`; the GAN pair also ran equal steps, the DDPM pair did not: 2,500 vs 6,000, so compare its grids at equal steps): "
             "`ddpm64` predicts the noise (epsilon, DDPM as published), `ddpm64_v` predicts v with "
             "Min-SNR-5 loss weights (same U-Net, batch and learning rate; at equal steps, 2,000, epsilon "
             "still gives noise where v gives face shapes: docs/samples/ddpm_eps_vs_v_step2000.png, "
