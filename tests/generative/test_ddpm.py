@@ -45,6 +45,12 @@ def fixed_batch(n: int = 8, n_cond: int = 2) -> dict[str, torch.Tensor]:
     return {"image": image, "cond": cond}
 
 
+def mean_loss(family: DDPMFamily, batch: dict[str, torch.Tensor]) -> float:
+    """The loss over four fixed draws of timesteps and noise (comparable before/after training)."""
+    with torch.no_grad():
+        return sum(float(family.loss(batch, torch.Generator().manual_seed(s))) for s in range(4)) / 4
+
+
 def save_load(family: DDPMFamily, tmp_path) -> DDPMFamily:
     save_file(family.state_dict(), str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(family.config)))
@@ -223,14 +229,10 @@ def test_training_lowers_loss_on_fixed_batch():
     batch = fixed_batch()
     opts = fam.configure_optimizers()
 
-    def eval_loss() -> float:
-        with torch.no_grad():
-            return sum(float(fam.loss(batch, torch.Generator().manual_seed(s))) for s in range(4)) / 4
-
-    before = eval_loss()
+    before = mean_loss(fam, batch)
     for _ in range(40):
         out = fam.training_step(batch, opts)
-    after = eval_loss()
+    after = mean_loss(fam, batch)
     assert set(out.losses) == {"loss"} and out.n_images == 8
     assert after < 0.7 * before, (before, after)
     # attribute frequencies move toward the batch's
@@ -320,10 +322,10 @@ def test_patch_size_folds_pixels_for_the_unet_and_still_learns(tmp_path):
     assert fam.unet.config.in_channels == 12
     batch = fixed_batch()
     opts = fam.configure_optimizers()
-    before = sum(float(fam.loss(batch, torch.Generator().manual_seed(s))) for s in range(4))
+    before = mean_loss(fam, batch)
     for _ in range(80):
         fam.training_step(batch, opts)
-    after = sum(float(fam.loss(batch, torch.Generator().manual_seed(s))) for s in range(4))
+    after = mean_loss(fam, batch)
     assert after < 0.8 * before, (before, after)
     out = fam.sample(2, None, steps=3, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 8, 8)
@@ -365,14 +367,10 @@ def test_v_and_x0_prediction_with_min_snr_train_and_sample(prediction, tmp_path)
     batch = fixed_batch()
     opts = fam.configure_optimizers()
 
-    def eval_loss() -> float:
-        with torch.no_grad():
-            return sum(float(fam.loss(batch, torch.Generator().manual_seed(s))) for s in range(4)) / 4
-
-    before = eval_loss()
+    before = mean_loss(fam, batch)
     for _ in range(60):
         fam.training_step(batch, opts)
-    assert eval_loss() < 0.7 * before
+    assert mean_loss(fam, batch) < 0.7 * before
     out = fam.sample(2, batch["cond"][:2], steps=4, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 8, 8) and out.abs().max() <= 1.0
     again = save_load(fam, tmp_path).sample(2, batch["cond"][:2], steps=4, generator=torch.Generator().manual_seed(0))
