@@ -133,7 +133,7 @@ class DDPMFamily(FamilyBase):
         self.register_buffer("cond_prior", torch.full((config.n_cond,), DEFAULT_PRIOR))
 
     def _unet(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """The noise prediction for full-size ``x`` (folded into patches when ``patch_size > 1``)."""
+        """The U-Net output (epsilon, v or x0) for full-size ``x`` (folded into patches when ``patch_size > 1``)."""
         p = self.config.patch_size
         if p == 1:
             return self.unet(x, t, cond, keep)
