@@ -33,6 +33,10 @@ class AlignConfig:
     # STIT's temporal smoothing of the quad: centre and axis vectors, in frames.
     sigma_center: float = 1.0
     sigma_axis: float = 3.0
+    # The smoothed centre never lags the face by more than this fraction of the crop side: the
+    # smoothing removes landmark jitter (well under 1% of the crop) but not real motion, which the
+    # edit must follow (a lagging crop put the edit beside a fast-moving face; measured on s13).
+    max_center_lag: float = 0.006
 
 
 @dataclass(frozen=True)

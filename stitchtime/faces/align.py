@@ -72,9 +72,18 @@ def _to_stored(q: Quads, sar: float) -> Quads:
 def smooth_quads(quads: Quads, config: AlignConfig = AlignConfig(), sar: float = 1.0) -> Quads:
     """STIT's temporal smoothing: Gaussian over time on the centre (``sigma_center``) and on
     the axis vectors (``sigma_axis``), within each run of valid frames. The y axis is
-    rebuilt from the smoothed x so the crop stays square."""
+    rebuilt from the smoothed x so the crop stays square. The smoothed centre is kept within
+    ``max_center_lag`` x the crop side of the raw one (jitter is smoothed, motion followed)."""
     d = np.array([sar, 1.0])
-    c = gaussian_smooth(quads.center * d, quads.valid, config.sigma_center)
+    raw = quads.center * d
+    c = gaussian_smooth(raw, quads.valid, config.sigma_center)
+    if config.max_center_lag > 0:
+        side = 2 * np.linalg.norm(quads.x * d, axis=1, keepdims=True)
+        lag = c - raw
+        norm = np.linalg.norm(lag, axis=1, keepdims=True)
+        limit = config.max_center_lag * side
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = np.where(norm > limit, raw + lag * (limit / norm), c)
     x = gaussian_smooth(quads.x * d, quads.valid, config.sigma_axis)
     y = np.stack([-x[:, 1], x[:, 0]], axis=1)
     return _to_stored(Quads(center=c, x=x, y=y, valid=quads.valid.copy()), sar)

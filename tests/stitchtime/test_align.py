@@ -85,6 +85,21 @@ class TestSmoothing:
         s = smooth_quads(q, AlignConfig())
         assert np.allclose(s.center, q.center) and np.allclose(s.x, q.x)
 
+    def test_centre_follows_fast_motion_and_smooths_jitter(self):
+        rng = np.random.default_rng(0)
+        lm = _track(60)
+        shift = np.where(np.arange(60) < 30, 0.0, 40.0)[:, None] + rng.normal(scale=0.3, size=(60, 2))
+        q = quads_from_landmarks(lm + shift[:, None, :])
+        config = AlignConfig(sigma_center=3.0)
+        s = smooth_quads(q, config)
+        side = 2 * np.linalg.norm(q.x, axis=1)
+        lag = np.linalg.norm(s.center - q.center, axis=1)
+        assert (lag <= config.max_center_lag * side + 1e-9).all()  # the 40-px jump is followed
+        still = slice(5, 25)
+        assert np.abs(np.diff(s.center[still], axis=0)).mean() < 0.5 * np.abs(np.diff(q.center[still], axis=0)).mean()
+        free = smooth_quads(q, AlignConfig(sigma_center=3.0, max_center_lag=0))
+        assert np.linalg.norm(free.center - q.center, axis=1).max() > 10  # without the limit it lags
+
     def test_linear_motion_is_kept_in_the_interior(self):
         t = np.arange(40, dtype=float)
         values = np.stack([t, 2 * t], 1)
