@@ -47,6 +47,10 @@ fi
 # The shipped editor (issue 4): the shipped cVAE fine-tuned with the attribute loss.
 has cvae_attr && run cvae64_attr cvae 2000 --init stitchtime/weights/cvae --lr 0.0001 \
     --set attr_weight=0.3 --set attr_classifier='"stitchtime/weights/classifier"'
+# The same fine-tune with AttGAN's adversarial term added (a conditional discriminator judges the
+# flipped-attribute decodes), started from the cVAE before any attribute loss.
+has cvae_adv && run cvae64_adv cvae 3000 --init runs/cvae64 --lr 0.0001 "${BF16[@]}" \
+    --set attr_weight=0.3 --set attr_classifier='"stitchtime/weights/classifier"' --set adv_weight=0.05
 # A second attribute classifier (other seed, wider) that judges edits without having guided them.
 has judge && run attrclf64_judge classifier 800 --seed 1 --set 'channels=[48,96,192,256]' \
     --attrs 5_o_Clock_Shadow,Arched_Eyebrows,Attractive,Bags_Under_Eyes,Bald,Bangs,Big_Lips,Big_Nose,Black_Hair,Blond_Hair,Blurry,Brown_Hair,Bushy_Eyebrows,Chubby,Double_Chin,Eyeglasses,Goatee,Gray_Hair,Heavy_Makeup,High_Cheekbones,Male,Mouth_Slightly_Open,Mustache,Narrow_Eyes,No_Beard,Oval_Face,Pale_Skin,Pointy_Nose,Receding_Hairline,Rosy_Cheeks,Sideburns,Smiling,Straight_Hair,Wavy_Hair,Wearing_Earrings,Wearing_Hat,Wearing_Lipstick,Wearing_Necklace,Wearing_Necktie,Young

@@ -116,7 +116,7 @@ def train(
                 fam = build_family(name, overrides)
             except ValueError as err:
                 raise InputError(f"bad options for {name}: {err}") from None
-            fam.load_state_dict(base.state_dict())
+            _load_init(fam, base.state_dict(), init)
         else:
             overrides: dict = {"image_size": image_size, "lr": lr, **_parse_sets(set_ or [], cls.Config)}
             if "cond_names" in {f for f in cls.Config.__dataclass_fields__}:
@@ -140,6 +140,16 @@ def train(
         losses = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
         typer.echo(f"trained {name} to step {result.step} ({result.images_per_second:.1f} img/s): {losses}")
         typer.echo(f"model: {result.model_path}")
+
+
+def _load_init(fam, tensors: dict, source: Path) -> None:
+    """Start ``fam`` from ``tensors``; modules the source run did not have at all (e.g. a
+    discriminator added for the fine-tune) keep their fresh initialisation."""
+    missing, unexpected = fam.load_state_dict(tensors, strict=False)
+    have = {k.split(".", 1)[0] for k in tensors}
+    mismatched = [k for k in missing if k.split(".", 1)[0] in have] + list(unexpected)
+    if mismatched:
+        raise ModelError(f"--init {source} does not match this model's config (e.g. {mismatched[0]})")
 
 
 def _config_dict(config: object) -> dict:

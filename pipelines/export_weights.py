@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
+import json
 from pathlib import Path
 
 import torch
@@ -16,13 +16,23 @@ from generative.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_family,
 from stitchtime.latents.model import WEIGHTS_DIR
 
 
+# Training-only parts left out of the shipped weights, with the config switch that builds them.
+TRAINING_ONLY = {"discriminator": "adv_weight"}
+
+
 def export_weights(run: Path, name: str, half: bool = True) -> Path:
     family = load_family(run)
     out = WEIGHTS_DIR / name
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in family.state_dict().items()}
+    state = family.state_dict()
+    record = json.loads((Path(run) / CONFIG_FILE).read_text())
+    for module, switch in TRAINING_ONLY.items():
+        if hasattr(family, module):
+            state = {k: v for k, v in state.items() if not k.startswith(module + ".")}
+            record["config"][switch] = 0.0
+    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in state.items()}
     save_tensors(state, out / MODEL_FILE, {"format": "generative-family", "family": family.family, "dtype": "float16" if half else "float32"})
-    shutil.copyfile(Path(run) / CONFIG_FILE, out / CONFIG_FILE)
+    (out / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return out
 
 

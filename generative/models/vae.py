@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from generative.models.autoencoder import ConvDecoder, ConvEncoder, EncoderOutput, ReconstructionLoss, _inputs_over_reconstructions
-from generative.nn.losses import gaussian_kl
+from generative.models.gan import Discriminator
+from generative.nn.losses import gan_d_loss, gan_g_loss, gaussian_kl
 from generative.nn.optim import autocast
 from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond, settle_cond_names
 
@@ -86,9 +87,19 @@ class CVAEConfig(VAEConfig):
     attr_weight: float = 0.0
     attr_classifier: str = ""
     attr_flip_prob: float = 0.25  # chance that each attribute is flipped in the attribute-loss decode
+    # Adversarial term (AttGAN's third loss): a conditional discriminator (projection, spectral
+    # norm) sees real faces with their attributes and the flipped-attribute decodes with theirs,
+    # so an edit must look like a real face with those attributes, not like a pattern that only
+    # fools the frozen classifier. Needs attr_weight > 0 (it judges that decode). 0: off.
+    adv_weight: float = 0.0
+    adv_loss: str = "nonsat"
+    disc_channels: tuple[int, ...] = (32, 64, 128, 256)
+    disc_lr: float = 2e-4
 
     def __post_init__(self) -> None:
         settle_cond_names(self)
+        if self.adv_weight > 0 and self.attr_weight <= 0:
+            raise ValueError("adv_weight > 0 needs attr_weight > 0 (the adversary judges the attribute-loss decode)")
 
 
 class VAEFamily(FamilyBase):
@@ -184,6 +195,15 @@ class CVAEFamily(VAEFamily):
     def __init__(self, config: CVAEConfig | None = None) -> None:
         super().__init__(config or CVAEConfig())
         self.register_buffer("cond_prior", torch.full((self.config.n_cond,), 0.5))
+        if self.config.adv_weight > 0:
+            gan_d_loss(torch.zeros(1), torch.zeros(1), self.config.adv_loss)  # validates adv_loss early
+            self.discriminator = Discriminator(self.config.image_size, tuple(self.config.disc_channels), self.config.n_cond)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = super().configure_optimizers()
+        if self.config.adv_weight > 0:
+            optimizers["disc"] = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.disc_lr, betas=(0.5, 0.99))
+        return optimizers
 
     @property
     def cond_names(self) -> list[str]:
@@ -211,7 +231,21 @@ class CVAEFamily(VAEFamily):
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
         with torch.no_grad():
             self.cond_prior.lerp_(batch["cond"].float().mean(0), COND_PRIOR_MOMENTUM)
-        return super().training_step(batch, optimizers)
+        out = super().training_step(batch, optimizers)
+        if self.config.adv_weight > 0:  # discriminator step on the decodes the VAE step just made
+            fake, target = self._adv_fake
+            x = batch["image"]
+            with autocast(x.device, self.config.bf16):
+                logits = self.discriminator(torch.cat([x, fake]), torch.cat([batch["cond"].float(), target])).float()
+            d_real, d_fake = logits.chunk(2)
+            loss_d = gan_d_loss(d_real, d_fake, self.config.adv_loss)
+            opt = optimizers["disc"]
+            opt.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt.step()
+            del self._adv_fake
+            out.losses.update({"loss_d": loss_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()})
+        return out
 
     def _attribute_judge(self) -> tuple[nn.Module, torch.Tensor]:
         """The frozen classifier of ``config.attr_classifier`` (not part of this model's weights)
@@ -242,7 +276,17 @@ class CVAEFamily(VAEFamily):
             logits = clf.logits(edited.float().clamp(-1, 1))[:, cols.to(z.device)].float()
         loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
         hit = ((logits > 0).float() == target)[flip].float().mean() if flip.any() else torch.ones(())
-        return self.config.attr_weight * loss, {"attr": loss.item(), "flip_hit": hit.item()}
+        metrics = {"attr": loss.item(), "flip_hit": hit.item()}
+        total = self.config.attr_weight * loss
+        if self.config.adv_weight > 0:
+            self.discriminator.requires_grad_(False)
+            with autocast(z.device, self.config.bf16):
+                adv = gan_g_loss(self.discriminator(edited, target).float(), self.config.adv_loss)
+            self.discriminator.requires_grad_(True)
+            self._adv_fake = (edited.detach().float(), target)
+            total = total + self.config.adv_weight * adv
+            metrics["adv"] = adv.item()
+        return total, metrics
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]

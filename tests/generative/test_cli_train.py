@@ -70,3 +70,35 @@ def test_init_fine_tunes_from_a_run_with_the_attribute_loss(tmp_path, synthetic_
         assert torch.equal(pa, pb), name  # lr 0: the weights are the initial ones
     wrong = runner.invoke(app, ["train", "vae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "w"), "--init", str(base)])
     assert wrong.exit_code != 0 and "cvae" in wrong.output
+
+
+def test_adversarial_fine_tune_trains_a_discriminator_that_is_not_shipped(tmp_path, synthetic_celeba, monkeypatch):
+    """AttGAN's adversarial term: `--init` adds a fresh discriminator to a run that had none; it
+    trains on the flipped-attribute decodes; the exported editor weights leave it out."""
+    import torch
+
+    import pipelines.export_weights as export
+    from generative.training.checkpoint import load_family
+
+    base, clf, tuned = tmp_path / "base", tmp_path / "clf", tmp_path / "tuned"
+    data = ["--data", str(synthetic_celeba), "--attrs", "Smiling,Male", *TINY]
+    assert runner.invoke(app, ["train", "cvae", *data, "--steps", "1", "--out", str(base)]).exit_code == 0
+    assert runner.invoke(app, ["train", "classifier", *data, "--steps", "1", "--out", str(clf)]).exit_code == 0
+    sets = ["--set", "attr_weight=0.3", "--set", f"attr_classifier={clf}", "--set", "adv_weight=0.1", "--set", "disc_channels=[8,16]"]
+    torch.manual_seed(0)
+    result = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "2", "--out", str(tuned), "--init", str(base), *sets])
+    assert result.exit_code == 0, result.output
+    header = (tuned / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"adv", "loss_d", "d_real", "d_fake"} <= set(header)
+    b = load_family(tuned)
+    fresh = type(b)(b.config)  # same config, untrained discriminator: training changed it
+    torch.manual_seed(0)
+    assert any(not torch.equal(p, q) for p, q in zip(b.discriminator.state_dict().values(), fresh.discriminator.state_dict().values()))
+
+    monkeypatch.setattr(export, "WEIGHTS_DIR", tmp_path / "weights")
+    shipped = load_family(export.export_weights(tuned, "cvae"))
+    assert not hasattr(shipped, "discriminator") and shipped.config.adv_weight == 0
+    assert not any(k.startswith("discriminator.") for k in shipped.state_dict())
+    bad = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "x"),
+                              "--init", str(base), "--set", "adv_weight=0.1"])
+    assert bad.exit_code != 0 and "attr_weight" in bad.output
