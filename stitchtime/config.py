@@ -44,10 +44,17 @@ class MaskConfig:
     forehead: float = 0.6  # brows are raised by forehead x (nose-top-to-chin)/2 to reach the forehead
     feather: float = 0.06  # blur sigma of the mask edge, as a fraction of the crop size
     erode: float = 0.0  # shrink (>0) or grow (<0) the hull, fraction of crop size
+    # Which part of the face: "face" (jaw + brows + forehead), "lower" (cheeks, mouth, chin: below
+    # the middle of the nose bridge), "eyes" (a band from the forehead to the middle of the nose).
+    region: str = "face"
 
 
 # The larger region used by hair attributes: forehead raised to the hairline and the hull grown.
 HEAD_MASK = MaskConfig(forehead=1.6, feather=0.07, erode=-0.07)
+# Attributes that live in one part of the face edit only that part (the rest stays the original).
+LOWER_MASK = MaskConfig(region="lower", feather=0.05, erode=-0.03)
+EYES_MASK = MaskConfig(region="eyes", forehead=0.3, feather=0.05, erode=-0.03)
+REGION_MASKS = {"face": MaskConfig(), "head": HEAD_MASK, "lower": LOWER_MASK, "eyes": EYES_MASK}
 
 
 @dataclass(frozen=True)

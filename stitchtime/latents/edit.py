@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stitchtime.config import HEAD_MASK, EditConfig, InvertConfig, MaskConfig
+from stitchtime.config import REGION_MASKS, EditConfig, InvertConfig, MaskConfig
 from stitchtime.latents.attributes import Attribute
 from stitchtime.latents.editor import CropBatch, CropSource
 from stitchtime.latents.invert import LatentTrack, invert, to_model, tune_decoder
@@ -99,7 +99,7 @@ class CVAEEditor:
         self.invert_config = invert_config
         self.progress = progress
         self.column = models.attributes.index(attribute.celeba)
-        self.mask: MaskConfig | None = HEAD_MASK if attribute.region == "head" else None
+        self.mask: MaskConfig | None = REGION_MASKS[attribute.region]
         self.track: LatentTrack | None = None
         self._z: torch.Tensor | None = None
         self._c: torch.Tensor | None = None

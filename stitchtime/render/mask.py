@@ -15,18 +15,35 @@ from stitchtime.config import MaskConfig
 
 _JAW = slice(0, 17)
 _BROWS = slice(17, 27)
-_NOSE_TOP, _CHIN = 27, 8
+_NOSE_TOP, _NOSE_MID, _CHIN = 27, 29, 8
 _MAX_COARSEN = 4
 
 
 def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np.ndarray:
-    """Hull points ``(N, 2)`` for one face: jaw + brows raised by ``forehead`` x (brow-to-chin)/2."""
+    """Hull points ``(N, 2)`` for one face region (``config.region``): "face" = jaw + brows raised
+    by ``forehead`` x (brow-to-chin)/2; "lower" = the jaw below the middle of the nose bridge;
+    "eyes" = brows (raised likewise) down to the middle of the nose bridge, jaw-wide."""
     lm = np.asarray(landmarks, dtype=np.float64)
     up = lm[_NOSE_TOP] - lm[_CHIN]
     length = np.linalg.norm(up)
     up = up / max(length, 1e-6)
     forehead = lm[_BROWS] + up * (config.forehead * length / 2)
-    pts = np.concatenate([lm[_JAW], lm[_BROWS], forehead], axis=0)
+    if config.region == "face":
+        pts = np.concatenate([lm[_JAW], lm[_BROWS], forehead], axis=0)
+    elif config.region in ("lower", "eyes"):
+        mid = lm[_NOSE_MID]
+        # the jaw points below (lower) / above (eyes) the line through the nose-bridge middle,
+        # perpendicular to the face's up axis, and that line's ends at the jaw's width
+        height = (lm[_JAW] - mid) @ up
+        across = np.array([up[1], -up[0]])
+        width = (lm[_JAW] - mid) @ across
+        ends = mid + np.outer([width.min(), width.max()], across)
+        if config.region == "lower":
+            pts = np.concatenate([lm[_JAW][height < 0], ends], axis=0)
+        else:
+            pts = np.concatenate([lm[_JAW][height >= 0], ends, lm[_BROWS], forehead], axis=0)
+    else:
+        raise ValueError(f"unknown mask region {config.region!r}; valid: face, lower, eyes")
     return cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2)
 
 

@@ -198,6 +198,26 @@ class TestMask:
         # feathered: some values strictly between 0 and 1
         assert ((masks > 0.05) & (masks < 0.95)).any()
 
+    @pytest.mark.parametrize("angle", [0.0, 25.0])
+    def test_regions_cover_their_part_of_the_face_only(self, angle):
+        from stitchtime.config import REGION_MASKS
+
+        lm = _canonical_landmarks()
+        lm[27:31, 1] = np.linspace(85, 110, 4)  # a real nose bridge: eye level (27) to tip (30)
+        a = np.deg2rad(angle)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        lm = (lm - 100) @ rot.T + 100  # a tilted face: regions follow the face's own axes
+        mouth, eyes = lm[48:68].mean(0), lm[36:48].mean(0)
+        at = lambda masks, p: float(masks[0, 0, int(round(p[1])), int(round(p[0]))])  # noqa: E731
+        lower = face_masks(lm[None], 200, REGION_MASKS["lower"])
+        band = face_masks(lm[None], 200, REGION_MASKS["eyes"])
+        face = face_masks(lm[None], 200, REGION_MASKS["face"])
+        assert at(lower, mouth) > 0.95 and at(lower, eyes) < 0.3
+        assert at(band, eyes) > 0.95 and at(band, mouth) < 0.05
+        assert at(face, mouth) > 0.95 and at(face, eyes) > 0.95
+        with pytest.raises(ValueError, match="valid: face, lower, eyes"):
+            face_masks(lm[None], 200, MaskConfig(region="ears"))
+
     def test_missing_landmarks_give_an_empty_mask(self):
         lm = np.full((1, 68, 2), np.nan)
         assert face_masks(lm, 32).sum() == 0
