@@ -93,11 +93,18 @@ class CVAEConfig(VAEConfig):
     # fools the frozen classifier. Needs attr_weight > 0 (it judges that decode). 0: off.
     adv_weight: float = 0.0
     adv_loss: str = "nonsat"
+    # What the discriminator takes as "real": "image" (the training faces) or "reconstruction"
+    # (this model's decode of the same latent with its true attributes). With "reconstruction"
+    # blur is no cue, so the adversary looks only for what the attribute change adds that a
+    # decode of a real face with those attributes would not have (classifier-fooling patterns).
+    adv_real: str = "image"
     disc_channels: tuple[int, ...] = (32, 64, 128, 256)
     disc_lr: float = 2e-4
 
     def __post_init__(self) -> None:
         settle_cond_names(self)
+        if self.adv_real not in ("image", "reconstruction"):
+            raise ValueError(f"unknown adv_real {self.adv_real!r}; valid: image, reconstruction")
         if self.adv_weight > 0 and self.attr_weight <= 0:
             raise ValueError("adv_weight > 0 needs attr_weight > 0 (the adversary judges the attribute-loss decode)")
 
@@ -233,10 +240,9 @@ class CVAEFamily(VAEFamily):
             self.cond_prior.lerp_(batch["cond"].float().mean(0), COND_PRIOR_MOMENTUM)
         out = super().training_step(batch, optimizers)
         if self.config.adv_weight > 0:  # discriminator step on the decodes the VAE step just made
-            fake, target = self._adv_fake
-            x = batch["image"]
-            with autocast(x.device, self.config.bf16):
-                logits = self.discriminator(torch.cat([x, fake]), torch.cat([batch["cond"].float(), target])).float()
+            fake, target, real = self._adv_fake
+            with autocast(real.device, self.config.bf16):
+                logits = self.discriminator(torch.cat([real, fake]), torch.cat([batch["cond"].float(), target])).float()
             d_real, d_fake = logits.chunk(2)
             loss_d = gan_d_loss(d_real, d_fake, self.config.adv_loss)
             opt = optimizers["disc"]
@@ -283,7 +289,12 @@ class CVAEFamily(VAEFamily):
             with autocast(z.device, self.config.bf16):
                 adv = gan_g_loss(self.discriminator(edited, target).float(), self.config.adv_loss)
             self.discriminator.requires_grad_(True)
-            self._adv_fake = (edited.detach().float(), target)
+            if self.config.adv_real == "reconstruction":
+                with torch.no_grad(), autocast(z.device, self.config.bf16):
+                    real = self.decode(z, cond).float()
+            else:
+                real = batch["image"]
+            self._adv_fake = (edited.detach().float(), target, real)
             total = total + self.config.adv_weight * adv
             metrics["adv"] = adv.item()
         return total, metrics

@@ -84,7 +84,7 @@ def test_adversarial_fine_tune_trains_a_discriminator_that_is_not_shipped(tmp_pa
     data = ["--data", str(synthetic_celeba), "--attrs", "Smiling,Male", *TINY]
     assert runner.invoke(app, ["train", "cvae", *data, "--steps", "1", "--out", str(base)]).exit_code == 0
     assert runner.invoke(app, ["train", "classifier", *data, "--steps", "1", "--out", str(clf)]).exit_code == 0
-    sets = ["--set", "attr_weight=0.3", "--set", f"attr_classifier={clf}", "--set", "adv_weight=0.1", "--set", "disc_channels=[8,16]"]
+    sets = ["--set", "attr_weight=0.3", "--set", f"attr_classifier={clf}", "--set", "adv_weight=0.1", "--set", "disc_channels=[8,16]", "--set", "adv_real=\"reconstruction\""]
     torch.manual_seed(0)
     result = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "2", "--out", str(tuned), "--init", str(base), *sets])
     assert result.exit_code == 0, result.output
