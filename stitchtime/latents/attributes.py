@@ -11,7 +11,9 @@ class Attribute:
     celeba: str  # the model's attribute
     sign: float  # +1: strength > 0 adds the CelebA attribute; -1: it removes it (age = less Young)
     help: str
-    region: str = "face"  # where the edit may act: "face" (face + forehead) or "head" (with hair)
+    # Where the edit may act (stitchtime.config.REGION_MASKS): "face" (face + forehead), "head" (with
+    # hair), "lower" (cheeks, mouth, chin) or "eyes" (forehead to the middle of the nose).
+    region: str = "face"
     # Strength 1 moves the model's CelebA attribute input this many units towards present (gain_on)
     # or absent (gain_off); 1.0 goes exactly there, more extrapolates. Chosen on the CelebA test
     # split with the shipped cVAE and an independent judge classifier (BENCHMARKS.md, "Condition
@@ -30,18 +32,18 @@ ATTRIBUTES: dict[str, Attribute] = {
     for a in (
         Attribute("smile", "Smiling", 1.0, "smiling"),
         Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0),
-        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses"),
+        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", "eyes"),
         Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5),
         Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", "head"),
         Attribute("black_hair", "Black_Hair", 1.0, "black hair", "head"),
         Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", "head"),
         Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", "head"),
         Attribute("bangs", "Bangs", 1.0, "bangs", "head"),
-        Attribute("beard", "No_Beard", -1.0, "beard", gain_off=2.5),
-        Attribute("mustache", "Mustache", 1.0, "mustache"),
-        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", gain_on=2.0),
+        Attribute("beard", "No_Beard", -1.0, "beard", "lower", gain_off=2.5),
+        Attribute("mustache", "Mustache", 1.0, "mustache", "lower"),
+        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", "lower", gain_on=2.0),
         Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup", gain_on=2.5),
-        Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick"),
+        Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick", "lower"),
         Attribute("bald", "Bald", 1.0, "bald", "head"),
         Attribute("pale", "Pale_Skin", 1.0, "pale skin"),
     )

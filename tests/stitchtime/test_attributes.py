@@ -36,3 +36,10 @@ def test_resolve_friendly_and_celeba_names_and_unknown():
     assert resolve("young", names).name == "age"
     with pytest.raises(KeyError, match="valid: none, smile, age, gender"):
         resolve("wings", names)
+
+
+def test_every_attribute_edits_a_known_region():
+    from stitchtime.config import REGION_MASKS
+
+    assert {a.region for a in ATTRIBUTES.values()} <= set(REGION_MASKS)
+    assert ATTRIBUTES["glasses"].region == "eyes" and ATTRIBUTES["mouth_open"].region == "lower"
