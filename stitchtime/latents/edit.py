@@ -53,11 +53,17 @@ def _gray(img: torch.Tensor) -> np.ndarray:
     return g.round().byte().numpy()
 
 
-def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def soft_limit(x: torch.Tensor, limit: float) -> torch.Tensor:
+    """``limit * tanh(x / limit)``: about ``x`` where small, never beyond ``limit`` (0: ``x``)."""
+    return x if limit <= 0 else limit * torch.tanh(x / limit)
+
+
+def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, colour_limit: float = 0.0) -> torch.Tensor:
     """Carry a model-space edit (``rec`` -> ``out``, ``(B, 3, s, s)`` in ``[-1, 1]``) onto sharp
     crops ``(B, 3, S, S)`` in ``[0, 255]``: move the crop's pixels by the flow that maps ``out``
     back to ``rec`` (so the shape change is made with the original's own detail), then add the
-    colour change the motion does not explain. Returns the change of each crop."""
+    colour change the motion does not explain, softly limited to ``colour_limit`` grey levels
+    (:func:`soft_limit`). Returns the change of each crop."""
     b, _, size, _ = crops.shape
     s = rec.shape[-1]
     scale = size / s
@@ -72,7 +78,7 @@ def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor) -> 
         rec_np = rec[i].permute(1, 2, 0).numpy()
         moved_rec = cv2.remap(rec_np, small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         colour = torch.from_numpy(out[i].permute(1, 2, 0).numpy() - moved_rec).permute(2, 0, 1)[None] * 127.5
-        colour = F.interpolate(colour, size=(size, size), mode="bicubic", align_corners=False)[0]
+        colour = soft_limit(F.interpolate(colour, size=(size, size), mode="bicubic", align_corners=False)[0], colour_limit)
         big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * scale
         crop_np = crops[i].permute(1, 2, 0).numpy()
         moved = cv2.remap(crop_np, grid_x + big[..., 0], grid_y + big[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -149,7 +155,7 @@ class CVAEEditor:
             return F.interpolate((out - rec) * 127.5, size=(size, size), mode="bicubic", align_corners=False)
         if self.edit.transfer != "flow":
             raise ValueError(f"unknown transfer {self.edit.transfer!r}; valid: flow, residual")
-        return flow_transfer(batch.crops, rec, out)
+        return flow_transfer(batch.crops, rec, out, self.edit.colour_limit)
 
     def edited(self, batch: CropBatch) -> torch.Tensor:
         _, out = self._decode_pair(batch)
