@@ -30,7 +30,7 @@ class Attribute:
 ATTRIBUTES: dict[str, Attribute] = {
     a.name: a
     for a in (
-        Attribute("smile", "Smiling", 1.0, "smiling"),
+        Attribute("smile", "Smiling", 1.0, "smiling", "lower"),
         Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0),
         Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", "eyes"),
         Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5),
