@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the preview sheets in docs/previews (issue 4): three shared clips, three attributes,
+# Regenerate the preview sheets in docs/previews (issue 4): four shared clips, four attributes,
 # the shipped model at its defaults. Each sheet: original face crops on top, edited below.
 # Usage: benchmarks/previews.sh [strength]   (default 1)
 set -euo pipefail
@@ -19,4 +19,5 @@ done <<'LIST'
 retalking_face_3.mp4 smile
 liveportrait_driving_d3.mp4 age
 retalking_face_5.mp4 gender
+liveportrait_driving_d6.mp4 mouth_open
 LIST
