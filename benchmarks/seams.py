@@ -89,7 +89,8 @@ def main() -> None:
         cmd = f"`.venv/bin/python benchmarks/seams.py --clips {args.clips} --attrs {args.attrs} --frames {args.frames} --write`"
         text = (
             f"{SECTION}\n\nCommand: {cmd} (shipped model, strength 1). Grey levels per pixel in the 256-px crop. "
-            "The ring is where the feathered mask goes from 0.05 to 0.95; the round trip's edges there are the codec's.\n\n"
+            "The ring is where the feathered mask goes from 0.05 to 0.95; the round trip's edges there are the codec's. "
+            "The excess is an upper bound on a seam: it also holds the edit's own detail where the ring crosses the edited features.\n\n"
             f"{table}\n"
         )
         write_section(SECTION, text)
