@@ -143,11 +143,13 @@ def train(
 
 
 def _load_init(fam, tensors: dict, source: Path) -> None:
-    """Start ``fam`` from ``tensors``; modules the source run did not have at all (e.g. a
-    discriminator added for the fine-tune) keep their fresh initialisation."""
+    """Start ``fam`` from ``tensors``. Whole modules only one side has are fine: one the source
+    run lacked (e.g. a discriminator added for the fine-tune) keeps its fresh initialisation, one
+    this config does not build (the discriminator of an adversarial run) is left out."""
     missing, unexpected = fam.load_state_dict(tensors, strict=False)
     have = {k.split(".", 1)[0] for k in tensors}
-    mismatched = [k for k in missing if k.split(".", 1)[0] in have] + list(unexpected)
+    mine = {k.split(".", 1)[0] for k in fam.state_dict()}
+    mismatched = [k for k in missing if k.split(".", 1)[0] in have] + [k for k in unexpected if k.split(".", 1)[0] in mine]
     if mismatched:
         raise ModelError(f"--init {source} does not match this model's config (e.g. {mismatched[0]})")
 

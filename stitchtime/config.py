@@ -45,7 +45,7 @@ class MaskConfig:
     feather: float = 0.06  # blur sigma of the mask edge, as a fraction of the crop size
     erode: float = 0.0  # shrink (>0) or grow (<0) the hull, fraction of crop size
     # Which part of the face: "face" (jaw + brows + forehead), "lower" (cheeks, mouth, chin: below
-    # the middle of the nose bridge), "eyes" (a band from the forehead to the middle of the nose).
+    # landmark 29, two-thirds down the nose), "eyes" (a band from the forehead down to landmark 29).
     region: str = "face"
 
 
@@ -92,7 +92,8 @@ class EditConfig:
     # remaining colour change; "residual" only adds the decoded difference (no shape change).
     transfer: str = "flow"  # "cond": change the cVAE's attribute input; "direction": move z along a fitted linear direction
     # The colour change the flow does not explain is softly limited to about this many grey levels
-    # (x -> L tanh(x / L)); 0: no limit. Real edits stay well under it (smile: 99% of pixels under
-    # 7), while the shipped cVAE's classifier-fooling blotches (orange around the eyes for
-    # "gender", up to 77 levels) are damped (s29 gender identity distance 0.51 -> 0.45).
+    # (x -> L tanh(x / L)); 0: no limit. Small changes are barely reduced (under 15% below 7
+    # levels, where 99% of a smile's pixels are), while the shipped cVAE's classifier-fooling
+    # blotches (orange around the eyes for "gender", up to 77 levels) are damped (s29 gender
+    # identity distance 0.51 -> 0.45).
     colour_limit: float = 10.0

@@ -12,7 +12,7 @@ class Attribute:
     sign: float  # +1: strength > 0 adds the CelebA attribute; -1: it removes it (age = less Young)
     help: str
     # Where the edit may act (stitchtime.config.REGION_MASKS): "face" (face + forehead), "head" (with
-    # hair), "lower" (cheeks, mouth, chin) or "eyes" (forehead to the middle of the nose).
+    # hair), "lower" (cheeks, mouth, chin) or "eyes" (forehead down to two-thirds of the nose).
     region: str = "face"
     # Strength 1 moves the model's CelebA attribute input this many units towards present (gain_on)
     # or absent (gain_off); 1.0 goes exactly there, more extrapolates. Chosen on the CelebA test

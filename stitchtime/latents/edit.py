@@ -105,7 +105,8 @@ class CVAEEditor:
         self.invert_config = invert_config
         self.progress = progress
         self.column = models.attributes.index(attribute.celeba)
-        self.mask: MaskConfig | None = REGION_MASKS[attribute.region]
+        # None for the whole face: the pipeline's own mask (which callers may have set) applies
+        self.mask: MaskConfig | None = None if attribute.region == "face" else REGION_MASKS[attribute.region]
         self.track: LatentTrack | None = None
         self._z: torch.Tensor | None = None
         self._c: torch.Tensor | None = None

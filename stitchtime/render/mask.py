@@ -21,8 +21,8 @@ _MAX_COARSEN = 4
 
 def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np.ndarray:
     """Hull points ``(N, 2)`` for one face region (``config.region``): "face" = jaw + brows raised
-    by ``forehead`` x (brow-to-chin)/2; "lower" = the jaw below the middle of the nose bridge;
-    "eyes" = brows (raised likewise) down to the middle of the nose bridge, jaw-wide."""
+    by ``forehead`` x (brow-to-chin)/2; "lower" = the jaw below landmark 29 (two-thirds down the
+    nose); "eyes" = brows (raised likewise) down to landmark 29, jaw-wide."""
     lm = np.asarray(landmarks, dtype=np.float64)
     up = lm[_NOSE_TOP] - lm[_CHIN]
     length = np.linalg.norm(up)
@@ -32,7 +32,7 @@ def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np
         pts = np.concatenate([lm[_JAW], lm[_BROWS], forehead], axis=0)
     elif config.region in ("lower", "eyes"):
         mid = lm[_NOSE_MID]
-        # the jaw points below (lower) / above (eyes) the line through the nose-bridge middle,
+        # the jaw points below (lower) / above (eyes) the line through landmark 29,
         # perpendicular to the face's up axis, and that line's ends at the jaw's width
         height = (lm[_JAW] - mid) @ up
         across = np.array([up[1], -up[0]])

@@ -85,20 +85,26 @@ def test_adversarial_fine_tune_trains_a_discriminator_that_is_not_shipped(tmp_pa
     assert runner.invoke(app, ["train", "cvae", *data, "--steps", "1", "--out", str(base)]).exit_code == 0
     assert runner.invoke(app, ["train", "classifier", *data, "--steps", "1", "--out", str(clf)]).exit_code == 0
     sets = ["--set", "attr_weight=0.3", "--set", f"attr_classifier={clf}", "--set", "adv_weight=0.1", "--set", "disc_channels=[8,16]", "--set", "adv_real=\"reconstruction\""]
-    torch.manual_seed(0)
-    result = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "2", "--out", str(tuned), "--init", str(base), *sets])
+    tune = ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "2", "--init", str(base), *sets]
+    result = runner.invoke(app, [*tune, "--out", str(tuned)])
     assert result.exit_code == 0, result.output
     header = (tuned / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"adv", "loss_d", "d_real", "d_fake"} <= set(header)
-    b = load_family(tuned)
-    fresh = type(b)(b.config)  # same config, untrained discriminator: training changed it
-    torch.manual_seed(0)
-    assert any(not torch.equal(p, q) for p, q in zip(b.discriminator.state_dict().values(), fresh.discriminator.state_dict().values()))
+    # the same run (same seed, so the same fresh discriminator) with the discriminator's lr at 0
+    frozen = tmp_path / "frozen"
+    assert runner.invoke(app, [*tune, "--out", str(frozen), "--set", "disc_lr=0"]).exit_code == 0
+    weights = lambda run: {k: v for k, v in load_family(run).discriminator.state_dict().items() if k.endswith(".original") or "logit" in k}  # noqa: E731
+    trained, still = weights(tuned), weights(frozen)
+    assert trained.keys() == still.keys() and trained
+    assert any(not torch.equal(trained[k], still[k]) for k in trained)  # the discriminator learned
 
     monkeypatch.setattr(export, "WEIGHTS_DIR", tmp_path / "weights")
     shipped = load_family(export.export_weights(tuned, "cvae"))
     assert not hasattr(shipped, "discriminator") and shipped.config.adv_weight == 0
     assert not any(k.startswith("discriminator.") for k in shipped.state_dict())
+    plain = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "p"),
+                                "--init", str(tuned), "--set", "adv_weight=0"])
+    assert plain.exit_code == 0, plain.output  # on from an adversarial run without its discriminator
     bad = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "x"),
                               "--init", str(base), "--set", "adv_weight=0.1"])
     assert bad.exit_code != 0 and "attr_weight" in bad.output
