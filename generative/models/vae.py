@@ -87,6 +87,10 @@ class CVAEConfig(VAEConfig):
     attr_weight: float = 0.0
     attr_classifier: str = ""
     attr_flip_prob: float = 0.25  # chance that each attribute is flipped in the attribute-loss decode
+    # Show the classifier randomly shifted, rotated, blurred, noisy, colour-jittered copies of the
+    # decode (expectation over transformations): patterns that only fool one classifier at one exact
+    # pixel grid stop paying off, changes that read as the attribute under any of them still do.
+    attr_augment: bool = False
     # Adversarial term (AttGAN's third loss): a conditional discriminator (projection, spectral
     # norm) sees real faces with their attributes and the flipped-attribute decodes with theirs,
     # so an edit must look like a real face with those attributes, not like a pattern that only
@@ -107,6 +111,22 @@ class CVAEConfig(VAEConfig):
             raise ValueError(f"unknown adv_real {self.adv_real!r}; valid: image, reconstruction")
         if self.adv_weight > 0 and self.attr_weight <= 0:
             raise ValueError("adv_weight > 0 needs attr_weight > 0 (the adversary judges the attribute-loss decode)")
+
+
+def _augment(x: torch.Tensor) -> torch.Tensor:
+    """Random, differentiable views of images in ``[-1, 1]`` (kornia): small affine moves, blur,
+    noise, brightness and contrast jitter (no hue or saturation: their HSV round trip gives NaN gradients on grey pixels)."""
+    import kornia.augmentation as K
+
+    if not hasattr(_augment, "pipe"):
+        _augment.pipe = nn.Sequential(  # type: ignore[attr-defined]
+            K.RandomAffine(degrees=6.0, translate=(0.06, 0.06), scale=(0.92, 1.08), padding_mode="reflection", p=1.0),
+            K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=0.5),
+            K.ColorJiggle(0.15, 0.15, 0.0, 0.0, p=0.5),
+            K.RandomGaussianNoise(std=0.03, p=0.5),
+        )
+    pipe = _augment.pipe.to(x.device)  # type: ignore[attr-defined]
+    return (pipe((x + 1) / 2).clamp(0, 1) * 2 - 1).to(x.dtype)
 
 
 class VAEFamily(FamilyBase):
@@ -279,7 +299,11 @@ class CVAEFamily(VAEFamily):
         target = torch.where(flip, 1 - cond, cond)
         with autocast(z.device, self.config.bf16):
             edited = self.decode(z, target)
-            logits = clf.logits(edited.float().clamp(-1, 1))[:, cols.to(z.device)].float()
+        seen = edited.float().clamp(-1, 1)
+        if self.config.attr_augment:
+            seen = _augment(seen)
+        with autocast(z.device, self.config.bf16):
+            logits = clf.logits(seen)[:, cols.to(z.device)].float()
         loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
         hit = ((logits > 0).float() == target)[flip].float().mean() if flip.any() else torch.ones(())
         metrics = {"attr": loss.item(), "flip_hit": hit.item()}
