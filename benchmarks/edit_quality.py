@@ -18,6 +18,7 @@ edited CelebA attribute before -> after; "moved" counts runs where it moved >= 0
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import tempfile
@@ -41,7 +42,8 @@ from stitchtime.evaluate import evaluate  # noqa: E402
 from stitchtime.io import VideoReader, VideoWriter, probe  # noqa: E402
 from stitchtime.latents.attributes import ATTRIBUTES  # noqa: E402
 from stitchtime.latents.invert import to_model  # noqa: E402
-from pipelines.edit_video import analyse, iter_crops, plan_crops  # noqa: E402
+from stitchtime.types import VideoMeta  # noqa: E402
+from pipelines.edit_video import CropPlan, analyse, iter_crops, plan_crops  # noqa: E402
 from stitchtime.render.blend import BlendMode  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -75,18 +77,31 @@ JUDGE_NOTE = (
 JUDGE_MOVE = 0.1  # the judge's probability must move this much the asked way to count as "moved"
 
 
+@functools.lru_cache(maxsize=2)
+def crop_plan(original: Path) -> tuple[VideoMeta, CropPlan]:
+    """The original's face track and crop matrices (tracked once per clip, shared by every edit
+    of it); edited videos are read at these same matrices."""
+    config = PipelineConfig(progress=False)
+    meta = probe(original)
+    return meta, plan_crops(analyse(original, meta, config), meta, config)
+
+
 @torch.no_grad()
+def _mean_probs(path: Path, original: Path, judge) -> torch.Tensor:
+    """The judge's mean probability of every attribute over ``path``'s face crops."""
+    meta, plan = crop_plan(original)
+    config = PipelineConfig(progress=False)
+    p = [torch.sigmoid(judge.logits(to_model(b.crops, judge.config.image_size))) for b in iter_crops(path, meta, plan, config)]
+    return torch.cat(p).mean(0)
+
+
+_original_probs = functools.lru_cache(maxsize=2)(_mean_probs)  # the original is read once per clip
+
+
 def judge_probs(original: Path, edited: Path, judge, column: int) -> tuple[float, float]:
     """Mean judge probability of one attribute on the original's face crops and the edited
     video's crops at the same matrices."""
-    config = PipelineConfig(progress=False)
-    meta = probe(original)
-    plan = plan_crops(analyse(original, meta, config), meta, config)
-    means = []
-    for path in (original, edited):
-        p = [torch.sigmoid(judge.logits(to_model(b.crops, judge.config.image_size)))[:, column] for b in iter_crops(path, meta, plan, config)]
-        means.append(float(torch.cat(p).mean()))
-    return means[0], means[1]
+    return float(_original_probs(original, original, judge)[column]), float(_mean_probs(edited, original, judge)[column])
 
 
 TARGETS = {  # name -> (metric attribute, test)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_md import write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
+from stitchtime.latents.edit import edited_condition  # noqa: E402
 
 SECTION = "## Condition gain per attribute (issue 4)"
 GAINS = (1.0, 1.5, 2.0, 2.5, 3.0)
@@ -59,8 +60,7 @@ def main() -> None:
                 continue
             cells = []
             for g in GAINS:
-                c2 = c[idx].clone()
-                c2[:, k] = c2[:, k] + g * (1 - c2[:, k]) if target == 1.0 else c2[:, k] - g * c2[:, k]
+                c2 = torch.from_numpy(edited_condition(c[idx].numpy(), k, g if target == 1.0 else -g))
                 out = cvae.decode(z[idx], c2).clamp(-1, 1)
                 seen = ((judge.predict(out)[:, judge_cols.index(name)] > 0.5).float() == target).float().mean()
                 psnr = (10 * torch.log10(4.0 / ((out - rec[idx]) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10))).mean()

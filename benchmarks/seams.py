@@ -23,11 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_section  # noqa: E402
-from benchmarks.edit_quality import VIDEOS, cut  # noqa: E402
-from pipelines.edit_video import PipelineConfig, analyse, edit_video, iter_crops, plan_crops  # noqa: E402
+from benchmarks.edit_quality import VIDEOS, crop_plan, cut  # noqa: E402
+from pipelines.edit_video import PipelineConfig, edit_video, iter_crops  # noqa: E402
 from pipelines.editors import make_editor  # noqa: E402
 from stitchtime.config import REGION_MASKS  # noqa: E402
-from stitchtime.io import probe  # noqa: E402
 from stitchtime.latents.attributes import ATTRIBUTES  # noqa: E402
 from stitchtime.render.mask import face_masks  # noqa: E402
 
@@ -40,8 +39,7 @@ def _grad(x: torch.Tensor) -> torch.Tensor:
 
 def ring_stats(original: Path, output: Path, attr: str) -> dict[str, float]:
     config = PipelineConfig(progress=False)
-    meta = probe(original)
-    plan = plan_crops(analyse(original, meta, config), meta, config)
+    meta, plan = crop_plan(original)
     mask_config = REGION_MASKS[ATTRIBUTES[attr].region]
     sums = {"added": 0.0, "own": 0.0, "ring": 0.0, "inside": 0.0}
     n_ring = n_in = 0

@@ -17,6 +17,7 @@ linear direction to the latent.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,20 +114,22 @@ class CVAEConfig(VAEConfig):
             raise ValueError("adv_weight > 0 needs attr_weight > 0 (the adversary judges the attribute-loss decode)")
 
 
+@functools.cache
+def _augmentations() -> nn.Module:
+    import kornia.augmentation as K
+
+    return nn.Sequential(
+        K.RandomAffine(degrees=6.0, translate=(0.06, 0.06), scale=(0.92, 1.08), padding_mode="reflection", p=1.0),
+        K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=0.5),
+        K.ColorJiggle(0.15, 0.15, 0.0, 0.0, p=0.5),
+        K.RandomGaussianNoise(std=0.03, p=0.5),
+    )
+
+
 def _augment(x: torch.Tensor) -> torch.Tensor:
     """Random, differentiable views of images in ``[-1, 1]`` (kornia): small affine moves, blur,
     noise, brightness and contrast jitter (no hue or saturation: their HSV round trip gives NaN gradients on grey pixels)."""
-    import kornia.augmentation as K
-
-    if not hasattr(_augment, "pipe"):
-        _augment.pipe = nn.Sequential(  # type: ignore[attr-defined]
-            K.RandomAffine(degrees=6.0, translate=(0.06, 0.06), scale=(0.92, 1.08), padding_mode="reflection", p=1.0),
-            K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=0.5),
-            K.ColorJiggle(0.15, 0.15, 0.0, 0.0, p=0.5),
-            K.RandomGaussianNoise(std=0.03, p=0.5),
-        )
-    pipe = _augment.pipe.to(x.device)  # type: ignore[attr-defined]
-    return (pipe((x + 1) / 2).clamp(0, 1) * 2 - 1).to(x.dtype)
+    return (_augmentations().to(x.device)((x + 1) / 2).clamp(0, 1) * 2 - 1).to(x.dtype)
 
 
 class VAEFamily(FamilyBase):
