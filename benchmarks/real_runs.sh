@@ -60,6 +60,9 @@ has cvae_advrec && run cvae64_advrec cvae 2000 --init runs/cvae64 --lr 0.0001 "$
 # transformations), from the same start, against classifier-fooling patterns.
 has cvae_aug && run cvae64_aug cvae 2000 --init runs/cvae64 --lr 0.0001 "${BF16[@]}" \
     --set attr_weight=0.3 --set attr_classifier='"stitchtime/weights/classifier"' --set attr_augment=true
+# Fader-style: the same fine-tune plus a latent adversary, so the latent stops carrying the attributes.
+has cvae_fader && run cvae64_fader cvae 3000 --init runs/cvae64 --lr 0.0001 "${BF16[@]}" \
+    --set attr_weight=0.3 --set attr_classifier='"stitchtime/weights/classifier"' --set latent_adv_weight=0.1 --set latent_disc_lr=0.001
 # A second attribute classifier (other seed, wider) that judges edits without having guided them.
 has judge && run attrclf64_judge classifier 800 --seed 1 --set 'channels=[48,96,192,256]' \
     --attrs 5_o_Clock_Shadow,Arched_Eyebrows,Attractive,Bags_Under_Eyes,Bald,Bangs,Big_Lips,Big_Nose,Black_Hair,Blond_Hair,Blurry,Brown_Hair,Bushy_Eyebrows,Chubby,Double_Chin,Eyeglasses,Goatee,Gray_Hair,Heavy_Makeup,High_Cheekbones,Male,Mouth_Slightly_Open,Mustache,Narrow_Eyes,No_Beard,Oval_Face,Pale_Skin,Pointy_Nose,Receding_Hairline,Rosy_Cheeks,Sideburns,Smiling,Straight_Hair,Wavy_Hair,Wearing_Earrings,Wearing_Hat,Wearing_Lipstick,Wearing_Necklace,Wearing_Necktie,Young

@@ -17,7 +17,7 @@ from stitchtime.latents.model import WEIGHTS_DIR
 
 
 # Training-only parts left out of the shipped weights, with the config switch that builds them.
-TRAINING_ONLY = {"discriminator": "adv_weight"}
+TRAINING_ONLY = {"discriminator": "adv_weight", "latent_discriminator": "latent_adv_weight"}
 
 
 def export_weights(run: Path, name: str, half: bool = True) -> Path:

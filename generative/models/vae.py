@@ -105,6 +105,14 @@ class CVAEConfig(VAEConfig):
     adv_real: str = "image"
     disc_channels: tuple[int, ...] = (32, 64, 128, 256)
     disc_lr: float = 2e-4
+    # Latent adversary (Fader Networks): an MLP reads the attributes off the posterior mean and the
+    # encoder is trained to make it read the opposite, so the latent stops carrying them and the
+    # decoder has to take them from its condition; that is what makes the condition edit strongly.
+    # The weight ramps up linearly over latent_adv_warmup steps (counted from this run's start). 0: off.
+    latent_adv_weight: float = 0.0
+    latent_adv_warmup: int = 500
+    latent_disc_hidden: int = 512
+    latent_disc_lr: float = 2e-4
 
     def __post_init__(self) -> None:
         settle_cond_names(self)
@@ -178,7 +186,7 @@ class VAEFamily(FamilyBase):
         pixel, extra = self.loss(reconstruction.float(), x)
         kl = posterior.kl().mean()
         beta = self.kl_weight()
-        extra_loss, extra_metrics = self._extra_loss(posterior.latent.detach(), batch)
+        extra_loss, extra_metrics = self._extra_loss(posterior.latent, batch)
         loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel() + extra_loss
         optimizer = optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
@@ -188,7 +196,8 @@ class VAEFamily(FamilyBase):
         return StepOutput({"loss": loss.item(), "recon": pixel.item(), "perceptual": extra.item(), "kl": kl.item(), "beta": beta, **extra_metrics}, len(x))
 
     def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Further loss terms of subclasses (the latent ``z`` is the posterior mean)."""
+        """Further loss terms of subclasses (``z`` is the posterior mean, with its gradient: detach
+        it for terms that must not train the encoder)."""
         return torch.zeros((), device=z.device), {}
 
     # -- inference ---------------------------------------------------------------------------
@@ -228,12 +237,29 @@ class CVAEFamily(VAEFamily):
         if self.config.adv_weight > 0:
             gan_d_loss(torch.zeros(1), torch.zeros(1), self.config.adv_loss)  # validates adv_loss early
             self.discriminator = Discriminator(self.config.image_size, tuple(self.config.disc_channels), self.config.n_cond)
+        if self.config.latent_adv_weight > 0:
+            h = self.config.latent_disc_hidden
+            self.latent_discriminator = nn.Sequential(
+                nn.Linear(self.config.latent_dim, h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                nn.Linear(h, self.config.n_cond),
+            )
+            self._latent_adv_start: int | None = None
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = super().configure_optimizers()
         if self.config.adv_weight > 0:
             optimizers["disc"] = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.disc_lr, betas=(0.5, 0.99))
+        if self.config.latent_adv_weight > 0:
+            optimizers["latent_disc"] = torch.optim.Adam(self.latent_discriminator.parameters(), lr=self.config.latent_disc_lr, betas=(0.5, 0.99))
         return optimizers
+
+    def latent_adv_ramp(self) -> float:
+        """The latent adversary's weight now: 0 at this run's first step, full after the warm-up."""
+        if self._latent_adv_start is None:
+            self._latent_adv_start = int(self.num_steps)
+        done = int(self.num_steps) - self._latent_adv_start
+        return self.config.latent_adv_weight * min(1.0, done / max(self.config.latent_adv_warmup, 1))
 
     @property
     def cond_names(self) -> list[str]:
@@ -274,6 +300,17 @@ class CVAEFamily(VAEFamily):
             opt.step()
             del self._adv_fake
             out.losses.update({"loss_d": loss_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()})
+        if self.config.latent_adv_weight > 0:  # the latent adversary learns to read the attributes off the latents just made
+            z, cond = self._latent_seen
+            logits = self.latent_discriminator(z)
+            loss_ld = nn.functional.binary_cross_entropy_with_logits(logits, cond)
+            opt = optimizers["latent_disc"]
+            opt.zero_grad(set_to_none=True)
+            loss_ld.backward()
+            opt.step()
+            del self._latent_seen
+            acc = ((logits > 0).float() == (cond > 0.5).float()).float().mean()
+            out.losses.update({"loss_ld": loss_ld.item(), "latent_acc": acc.item()})
         return out
 
     def _attribute_judge(self) -> tuple[nn.Module, torch.Tensor]:
@@ -293,8 +330,18 @@ class CVAEFamily(VAEFamily):
         return self._judge
 
     def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        total, metrics = super()._extra_loss(z, batch)
+        if self.config.latent_adv_weight > 0:
+            cond = batch["cond"].float()
+            self.latent_discriminator.requires_grad_(False)
+            fool = nn.functional.binary_cross_entropy_with_logits(self.latent_discriminator(z.float()), 1 - cond)
+            self.latent_discriminator.requires_grad_(True)
+            self._latent_seen = (z.detach().float(), cond)
+            total = total + self.latent_adv_ramp() * fool
+            metrics["latent_fool"] = fool.item()
         if self.config.attr_weight <= 0:
-            return super()._extra_loss(z, batch)
+            return total, metrics
+        z = z.detach()  # the attribute loss trains the decoder to follow its condition, not the encoder
         clf, cols = self._attribute_judge()
         clf.to(z.device)
         cond = batch["cond"].float()
@@ -309,8 +356,8 @@ class CVAEFamily(VAEFamily):
             logits = clf.logits(seen)[:, cols.to(z.device)].float()
         loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
         hit = ((logits > 0).float() == target)[flip].float().mean() if flip.any() else torch.ones(())
-        metrics = {"attr": loss.item(), "flip_hit": hit.item()}
-        total = self.config.attr_weight * loss
+        metrics.update({"attr": loss.item(), "flip_hit": hit.item()})
+        total = total + self.config.attr_weight * loss
         if self.config.adv_weight > 0:
             self.discriminator.requires_grad_(False)
             with autocast(z.device, self.config.bf16):
