@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -83,6 +84,10 @@ def edit(
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda, mps."),
     preview: bool = typer.Option(False, "--preview", help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (sheet)."),
     blend: BlendMode = typer.Option(BlendMode.delta, case_sensitive=False, help="delta: add the edit to the original; replace: paste the crop."),
+    identity_limit: float = typer.Option(
+        PipelineConfig.identity_limit, "--identity-limit", min=0.0,
+        help="Scale the whole edit down when it moves dlib's identity descriptor further than this from the original (0: off).",
+    ),
     crf: int = typer.Option(EncodeConfig.crf, min=0, max=51, help="x264 quality (lower is better)."),
     preset: str = typer.Option(EncodeConfig.preset, help="x264 preset."),
     overwrite: bool = OVERWRITE,
@@ -90,6 +95,7 @@ def edit(
 ) -> None:
     """Edit the face in a video; same frames, timing, size and audio back."""
     config = _pipeline_config(detector, face_index, crop_size, sigma_center, sigma_axis, crf, preset, blend, quiet)
+    config = replace(config, identity_limit=identity_limit)
     editor = make_editor(
         attr,
         strength,

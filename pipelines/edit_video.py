@@ -26,7 +26,7 @@ from tqdm import tqdm
 from stitchtime.config import AlignConfig, DetectConfig, EncodeConfig, MaskConfig, TrackConfig
 from stitchtime.errors import InputError, NoFaceError
 from stitchtime.faces.align import crop_matrices, crops_from_frames, quads_from_landmarks, smooth_quads, transform_points
-from stitchtime.faces.detect import make_backend
+from stitchtime.faces.detect import face_descriptor, make_backend
 from stitchtime.faces.track import FaceTracker, TrackPart
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.encode import VideoWriter
@@ -42,6 +42,8 @@ from stitchtime.types import EditResult, FaceTrack, VideoMeta
 PREVIEW_HEIGHT = 360  # side-by-side preview video height (px)
 PREVIEW_TILES = 4  # frames on the preview sheet
 PREVIEW_CROP = 192  # face crop size on the preview sheet
+IDENTITY_SAMPLES = 12  # face frames the identity guard measures (evenly spaced)
+IDENTITY_STEPS = 6  # bisection steps of the guard's scale (resolution 1/64)
 
 # Landmarks used for the mask are smoothed this much (frames) so the mask edge does not jitter.
 MASK_LANDMARK_SIGMA = 1.0
@@ -62,6 +64,11 @@ class PipelineConfig:
     batch_size: int = 16
     progress: bool = True
     track_workers: int = 2  # processes for pass 1 (tracking); 1 in batch jobs that share the cores
+    # Identity guard: when the edit would move dlib's identity descriptor further than this from the
+    # original's (mean over sampled frames), the whole edit is scaled down, the same on every frame,
+    # until it does not. 0: off. (Issue 4's target is 0.35 over all frames; 0.3 leaves room for
+    # the frames the guard does not sample.)
+    identity_limit: float = 0.3
 
 
 @dataclass
@@ -167,6 +174,51 @@ def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConf
             yield batch
 
 
+def identity_scale(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan, editor: CropEditor, config: PipelineConfig) -> tuple[float, float]:
+    """How much of the editor's change the video can take and keep the person: the largest scale
+    in [0, 1] (bisection) at which the mean distance between dlib identity descriptors of original
+    and edited frames, on up to ``IDENTITY_SAMPLES`` evenly spaced observed face frames, is at most
+    ``config.identity_limit``. Returns ``(scale, distance at full strength)``."""
+    frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
+    if len(frames_with_face) == 0:
+        return 1.0, 0.0
+    n = min(IDENTITY_SAMPLES, len(frames_with_face))
+    pick = set(frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)].tolist())
+    samples: list[tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]] = []
+    for idx, frames in _batches(path, meta, config.batch_size, "identity", config.progress):
+        chosen = [k for k, i in enumerate(idx) if i in pick]
+        if not chosen:
+            continue
+        sub_idx, sub = [idx[k] for k in chosen], [frames[k] for k in chosen]
+        pos, batch = _crop_batch(plan, sub_idx, sub)
+        if batch is None:
+            continue
+        content = editor.delta(batch)
+        for j, k in enumerate(pos):
+            i = sub_idx[k]
+            landmarks = track.landmarks[i]
+            samples.append((sub[k], landmarks, content[j : j + 1], batch.masks[j : j + 1], plan.matrices[i : i + 1], face_descriptor(sub[k], landmarks)))
+
+    def distance(s: float) -> float:
+        dists = []
+        for frame, lm, content, mask, mat, ref in samples:
+            edited = paste_frames([frame.copy()], content * s, mask, mat)[0]  # (paste writes in place)
+            dists.append(np.linalg.norm(face_descriptor(edited, lm) - ref))
+        return float(np.mean(dists))
+
+    full = distance(1.0)
+    if full <= config.identity_limit:
+        return 1.0, full
+    lo, hi = 0.0, 1.0
+    for _ in range(IDENTITY_STEPS):
+        mid = (lo + hi) / 2
+        if distance(mid) <= config.identity_limit:
+            lo = mid
+        else:
+            hi = mid
+    return lo, full
+
+
 def preview_paths(output: Path) -> tuple[Path, Path]:
     """Side-by-side video and PNG sheet written next to ``output`` by ``--preview``."""
     return output.with_name(output.stem + ".preview.mp4"), output.with_name(output.stem + ".preview.png")
@@ -213,6 +265,14 @@ def edit_video(
     if editor.needs_fit:
         editor.fit(lambda: iter_crops(path, meta, plan, config, "invert"), meta.n_frames)
 
+    scale = 1.0
+    if editor.needs_fit and config.blend is BlendMode.delta and config.identity_limit > 0:
+        scale, full = identity_scale(path, meta, track, plan, editor, config)
+        if scale < 1.0:
+            plan.notes.append(
+                f"identity guard: the edit moved the identity descriptor {full:.2f} from the original "
+                f"(limit {config.identity_limit:g}), so it is applied at {scale:.2f} of its strength"
+            )
     face_frames = np.flatnonzero(plan.valid)
     sheet_at = set(face_frames[np.linspace(0, len(face_frames) - 1, min(PREVIEW_TILES, len(face_frames))).round().astype(int)].tolist())
     sheet: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -228,7 +288,7 @@ def edit_video(
             originals = [f.copy() for f in frames] if preview else None
             pos, batch = _crop_batch(plan, idx, frames)
             if batch is not None:
-                content = editor.delta(batch) if config.blend is BlendMode.delta else editor.edited(batch)
+                content = editor.delta(batch) * scale if config.blend is BlendMode.delta else editor.edited(batch)
                 mats = plan.matrices[batch.frame_indices.numpy()]
                 out = paste_frames([frames[k] for k in pos], content, batch.masks, mats, config.blend)
                 for j, k in enumerate(pos):

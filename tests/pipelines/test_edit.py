@@ -183,3 +183,35 @@ def test_foreign_file_as_model(clip, tmp_path):
     bogus = tmp_path / "model.safetensors"
     bogus.write_bytes(b"PK\x03\x04 this is a zip, not weights" * 10)
     _fails(["edit", str(clip), "--attr", "smile", "--model", str(bogus), "-o", str(tmp_path / "o.mp4")], "model")
+
+
+class _Scramble:
+    """Moves the crop's content 40 px sideways inside the face mask: a different-looking face."""
+
+    needs_fit = True
+    mask = None
+
+    def fit(self, source, n_frames):
+        return None
+
+    def delta(self, batch):
+        crops = batch.crops
+        return crops.roll(40, dims=-1) - crops
+
+
+def test_identity_guard_scales_an_edit_that_changes_the_person(clip, tmp_path):
+    from dataclasses import replace
+
+    from pipelines.edit_video import PipelineConfig, edit_video
+
+    config = PipelineConfig(progress=False)
+    free = edit_video(clip, tmp_path / "free.mp4", _Scramble(), replace(config, identity_limit=0.0))
+    assert not any("identity guard" in n for n in free.notes)
+    assert evaluate(clip, free.output).identity_distance > 0.35
+    guarded = edit_video(clip, tmp_path / "guarded.mp4", _Scramble(), config)
+    note = next(n for n in guarded.notes if "identity guard" in n)
+    scale = float(note.split(" at ")[1].split()[0])
+    assert 0.0 < scale < 1.0, note
+    distance = evaluate(clip, guarded.output).identity_distance
+    assert distance <= 0.35, (note, distance)
+    print(note, f"-> identity distance {distance:.3f}")
