@@ -74,6 +74,11 @@ JUDGE_NOTE = (
     "mean probability of the edited attribute (independent judge classifier, face crops at 64 px) "
     "in the original -> the edited video; \"judge moved\" counts runs where it moved >= 0.1 the asked way."
 )
+SYSTEMS_NOTE = (
+    "\"ours\" is `stitchtime edit` at its defaults (temporal smoothing, 60 tuning steps, flow transfer "
+    "with the colour limit, the attribute's mask region, the identity guard at 0.3); \"naive\" edits each "
+    "frame on its own (no smoothing, no tuning) and pastes the decoded crop (no guard)."
+)
 JUDGE_MOVE = 0.1  # the judge's probability must move this much the asked way to count as "moved"
 
 
@@ -185,7 +190,7 @@ def main() -> None:
         model = f" --model {args.model}" if args.model else ""
         cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs}{model} --write`"
         which = args.model or "shipped model"
-        text = f"{SECTION}\n\nCommand: {cmd} (2 cores, {which}, strength 1). The judge column: {JUDGE_NOTE}\n\n{table}\n"
+        text = f"{SECTION}\n\nCommand: {cmd} (2 cores, {which}, strength 1). {SYSTEMS_NOTE} The judge column: {JUDGE_NOTE}\n\n{table}\n"
         write_section(SECTION, text)
     print(table)
 
