@@ -86,7 +86,7 @@ def edit(
     blend: BlendMode = typer.Option(BlendMode.delta, case_sensitive=False, help="delta: add the edit to the original; replace: paste the crop."),
     identity_limit: float = typer.Option(
         PipelineConfig.identity_limit, "--identity-limit", min=0.0,
-        help="Scale the whole edit down when it moves dlib's identity descriptor further than this from the original (0: off).",
+        help="Scale the whole edit down when it moves dlib's identity descriptor further than this from the original (0: off; not with --blend replace).",
     ),
     crf: int = typer.Option(EncodeConfig.crf, min=0, max=51, help="x264 quality (lower is better)."),
     preset: str = typer.Option(EncodeConfig.preset, help="x264 preset."),

@@ -36,6 +36,7 @@ class FileResult:
     seconds: float = 0.0
     error: str = ""
     metrics: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # the edit's remarks (e.g. the identity guard scaled it)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
             from stitchtime.evaluate import evaluate
 
             metrics = evaluate(Path(src), Path(out)).to_json()
-        result = FileResult(src, "done", res.n_frames, time.perf_counter() - t, metrics=metrics)
+        result = FileResult(src, "done", res.n_frames, time.perf_counter() - t, metrics=metrics, notes=list(res.notes))
     except StitchtimeError as err:
         result = FileResult(src, "failed", 0, time.perf_counter() - t, error=str(err).splitlines()[0])
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch

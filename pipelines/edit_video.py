@@ -178,13 +178,14 @@ def identity_scale(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan
     """How much of the editor's change the video can take and keep the person: the largest scale
     in [0, 1] (bisection) at which the mean distance between dlib identity descriptors of original
     and edited frames, on up to ``IDENTITY_SAMPLES`` evenly spaced observed face frames, is at most
-    ``config.identity_limit``. Returns ``(scale, distance at full strength)``."""
+    ``config.identity_limit``; the editor makes the smaller edit itself (``delta(batch, scale)``).
+    Returns ``(scale, distance at full strength)``."""
     frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
     if len(frames_with_face) == 0:
         return 1.0, 0.0
     n = min(IDENTITY_SAMPLES, len(frames_with_face))
     pick = set(frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)].tolist())
-    samples: list[tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]] = []
+    samples: list[tuple[CropBatch, list[np.ndarray], list[np.ndarray], np.ndarray, list[np.ndarray]]] = []
     for idx, frames in _batches(path, meta, config.batch_size, "identity", config.progress):
         chosen = [k for k, i in enumerate(idx) if i in pick]
         if not chosen:
@@ -193,17 +194,16 @@ def identity_scale(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan
         pos, batch = _crop_batch(plan, sub_idx, sub)
         if batch is None:
             continue
-        content = editor.delta(batch)
-        for j, k in enumerate(pos):
-            i = sub_idx[k]
-            landmarks = track.landmarks[i]
-            samples.append((sub[k], landmarks, content[j : j + 1], batch.masks[j : j + 1], plan.matrices[i : i + 1], face_descriptor(sub[k], landmarks)))
+        frames_in = [sub[k] for k in pos]
+        landmarks = [track.landmarks[sub_idx[k]] for k in pos]
+        refs = [face_descriptor(f, lm) for f, lm in zip(frames_in, landmarks)]
+        samples.append((batch, frames_in, landmarks, plan.matrices[batch.frame_indices.numpy()], refs))
 
     def distance(s: float) -> float:
         dists = []
-        for frame, lm, content, mask, mat, ref in samples:
-            edited = paste_frames([frame.copy()], content * s, mask, mat)[0]  # (paste writes in place)
-            dists.append(np.linalg.norm(face_descriptor(edited, lm) - ref))
+        for batch, frames_in, landmarks, mats, refs in samples:
+            edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
+            dists += [np.linalg.norm(face_descriptor(e, lm) - r) for e, lm, r in zip(edited, landmarks, refs)]
         return float(np.mean(dists))
 
     full = distance(1.0)
@@ -272,6 +272,7 @@ def edit_video(
             plan.notes.append(
                 f"identity guard: the edit moved the identity descriptor {full:.2f} from the original "
                 f"(limit {config.identity_limit:g}), so it is applied at {scale:.2f} of its strength"
+                + (" (almost no edit is left: this model cannot make it on this face without changing the person)" if scale < 0.1 else "")
             )
     face_frames = np.flatnonzero(plan.valid)
     sheet_at = set(face_frames[np.linspace(0, len(face_frames) - 1, min(PREVIEW_TILES, len(face_frames))).round().astype(int)].tolist())
@@ -288,7 +289,7 @@ def edit_video(
             originals = [f.copy() for f in frames] if preview else None
             pos, batch = _crop_batch(plan, idx, frames)
             if batch is not None:
-                content = editor.delta(batch) * scale if config.blend is BlendMode.delta else editor.edited(batch)
+                content = editor.delta(batch, scale) if config.blend is BlendMode.delta else editor.edited(batch)
                 mats = plan.matrices[batch.frame_indices.numpy()]
                 out = paste_frames([frames[k] for k in pos], content, batch.masks, mats, config.blend)
                 for j, k in enumerate(pos):

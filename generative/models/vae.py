@@ -106,9 +106,11 @@ class CVAEConfig(VAEConfig):
     disc_channels: tuple[int, ...] = (32, 64, 128, 256)
     disc_lr: float = 2e-4
     # Latent adversary (Fader Networks): an MLP reads the attributes off the posterior mean and the
-    # encoder is trained to make it read the opposite, so the latent stops carrying them and the
-    # decoder has to take them from its condition; that is what makes the condition edit strongly.
-    # The weight ramps up linearly over latent_adv_warmup steps (counted from this run's start). 0: off.
+    # encoder is trained to make it read the opposite, meant to stop the latent carrying them so
+    # the decoder takes them from its condition (measured on the shipped recipe: the encoder hid
+    # them from the MLP rather than dropping them; see the MODEL_CARD). The weight ramps up
+    # linearly over latent_adv_warmup steps from the step the adversary was added (kept across
+    # --resume). 0: off.
     latent_adv_weight: float = 0.0
     latent_adv_warmup: int = 500
     latent_disc_hidden: int = 512
@@ -244,7 +246,8 @@ class CVAEFamily(VAEFamily):
                 nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
                 nn.Linear(h, self.config.n_cond),
             )
-            self._latent_adv_start: int | None = None
+            # the step the adversary joined (-1: not yet); inside the module, so it is saved with it and left out with it
+            self.latent_discriminator.register_buffer("start_step", torch.tensor(-1, dtype=torch.long))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = super().configure_optimizers()
@@ -256,9 +259,10 @@ class CVAEFamily(VAEFamily):
 
     def latent_adv_ramp(self) -> float:
         """The latent adversary's weight now: 0 at this run's first step, full after the warm-up."""
-        if self._latent_adv_start is None:
-            self._latent_adv_start = int(self.num_steps)
-        done = int(self.num_steps) - self._latent_adv_start
+        start = self.latent_discriminator.start_step
+        if int(start) < 0:
+            start.fill_(int(self.num_steps))
+        done = int(self.num_steps) - int(start)
         return self.config.latent_adv_weight * min(1.0, done / max(self.config.latent_adv_warmup, 1))
 
     @property

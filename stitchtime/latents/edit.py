@@ -58,12 +58,14 @@ def soft_limit(x: torch.Tensor, limit: float) -> torch.Tensor:
     return x if limit <= 0 else limit * torch.tanh(x / limit)
 
 
-def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, colour_limit: float = 0.0) -> torch.Tensor:
+def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, colour_limit: float = 0.0, amount: float = 1.0) -> torch.Tensor:
     """Carry a model-space edit (``rec`` -> ``out``, ``(B, 3, s, s)`` in ``[-1, 1]``) onto sharp
     crops ``(B, 3, S, S)`` in ``[0, 255]``: move the crop's pixels by the flow that maps ``out``
     back to ``rec`` (so the shape change is made with the original's own detail), then add the
     colour change the motion does not explain, softly limited to ``colour_limit`` grey levels
-    (:func:`soft_limit`). Returns the change of each crop."""
+    (:func:`soft_limit`). ``amount`` < 1 makes a smaller edit: the motion and the colour change are
+    both shrunk (not a cross-fade between the original and the moved crop, which would show
+    double contours). Returns the change of each crop."""
     b, _, size, _ = crops.shape
     s = rec.shape[-1]
     scale = size / s
@@ -71,13 +73,15 @@ def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, col
     small_x, small_y = np.meshgrid(np.arange(s, dtype=np.float32), np.arange(s, dtype=np.float32))
     deltas = torch.empty_like(crops)
     for i in range(b):
-        if torch.equal(out[i], rec[i]):  # no edit (strength 0): no motion, no colour change
+        if amount == 0 or torch.equal(out[i], rec[i]):  # no edit (strength 0): no motion, no colour change
             deltas[i] = 0
             continue
         flow = cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS)  # out(p) ~ rec(p + flow)
+        flow *= amount
         rec_np = rec[i].permute(1, 2, 0).numpy()
         moved_rec = cv2.remap(rec_np, small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        colour = torch.from_numpy(out[i].permute(1, 2, 0).numpy() - moved_rec).permute(2, 0, 1)[None] * 127.5
+        target = rec[i] + amount * (out[i] - rec[i])  # the decode of the smaller edit, approximately
+        colour = torch.from_numpy(target.permute(1, 2, 0).numpy() - moved_rec).permute(2, 0, 1)[None] * 127.5
         colour = soft_limit(F.interpolate(colour, size=(size, size), mode="bicubic", align_corners=False)[0], colour_limit)
         big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * scale
         crop_np = crops[i].permute(1, 2, 0).numpy()
@@ -149,14 +153,16 @@ class CVAEEditor:
             out = self.decoder(self._z_edit[idx].to(self.device), self._c_edit[idx].to(self.device))
         return rec.cpu(), out.cpu()
 
-    def delta(self, batch: CropBatch) -> torch.Tensor:
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        """The change to add to each crop; ``scale`` < 1 gives a smaller edit of the same kind
+        (the identity guard's knob)."""
         rec, out = self._decode_pair(batch)
         size = batch.crops.shape[-1]
         if self.edit.transfer == "residual":
-            return F.interpolate((out - rec) * 127.5, size=(size, size), mode="bicubic", align_corners=False)
+            return F.interpolate((out - rec) * (127.5 * scale), size=(size, size), mode="bicubic", align_corners=False)
         if self.edit.transfer != "flow":
             raise ValueError(f"unknown transfer {self.edit.transfer!r}; valid: flow, residual")
-        return flow_transfer(batch.crops, rec, out, self.edit.colour_limit)
+        return flow_transfer(batch.crops, rec, out, self.edit.colour_limit, amount=scale)
 
     def edited(self, batch: CropBatch) -> torch.Tensor:
         _, out = self._decode_pair(batch)

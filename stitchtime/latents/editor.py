@@ -57,8 +57,9 @@ class CropEditor(Protocol):
         """See the whole video (``source()`` yields its crop batches, in frame order)."""
         ...
 
-    def delta(self, batch: CropBatch) -> torch.Tensor:
-        """``(B, 3, S, S)`` change to add to each crop (``[0, 255]`` units)."""
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        """``(B, 3, S, S)`` change to add to each crop (``[0, 255]`` units); ``scale`` in
+        ``[0, 1]`` asks for a smaller edit of the same kind (the identity guard)."""
         ...
 
     def edited(self, batch: CropBatch) -> torch.Tensor:
@@ -75,7 +76,7 @@ class IdentityEditor:
     def fit(self, source: CropSource, n_frames: int) -> None:
         return None
 
-    def delta(self, batch: CropBatch) -> torch.Tensor:
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
         return torch.zeros(batch.crop_shape)
 
     def edited(self, batch: CropBatch) -> torch.Tensor:

@@ -26,11 +26,15 @@ def _batch(n: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
 def test_the_fool_term_trains_the_encoder_only_after_its_warm_up():
     fam = _tiny(1.0, warmup=4)
     assert fam.latent_adv_ramp() == 0.0  # the first step of a run: off
+    batch = _batch(8)
+    z = fam.encode(batch["image"], batch["cond"]).latent
+    fam._extra_loss(z, batch)[0].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in fam.encoder.parameters())  # weight 0: no push yet
+    fam.encoder.zero_grad(set_to_none=True)
     fam.num_steps += 2
     assert fam.latent_adv_ramp() == 0.5
     fam.num_steps += 10
     assert fam.latent_adv_ramp() == 1.0
-    batch = _batch(8)
     z = fam.encode(batch["image"], batch["cond"]).latent
     total, metrics = fam._extra_loss(z, batch)
     total.backward()
@@ -104,3 +108,44 @@ def test_the_latent_discriminator_is_not_shipped(tmp_path, monkeypatch):
     assert not any(k.startswith("latent_discriminator.") for k in shipped.state_dict())
     x = _batch(4)
     assert torch.allclose(shipped.reconstruct(x["image"], x["cond"]), fam.reconstruct(x["image"], x["cond"]), atol=2e-2)  # fp16
+
+
+def test_the_attribute_loss_does_not_train_the_encoder():
+    """_extra_loss gets the latent with its gradient (for the adversary); the attribute loss must
+    still train only the decoder."""
+    torch.manual_seed(0)
+    fam = CVAEFamily(CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"], attr_weight=1.0))
+    judge = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten())  # a stand-in frozen classifier: one logit per image
+    judge.logits = judge.forward
+    judge.requires_grad_(False)
+    object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
+    batch = _batch(8)
+    z = fam.encode(batch["image"], batch["cond"]).latent
+    total, metrics = fam._extra_loss(z, batch)
+    total.backward()
+    assert "attr" in metrics
+    assert all(p.grad is None for p in fam.encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in fam.decoder.parameters())
+
+
+def test_the_warm_up_survives_a_resume(tmp_path):
+    from generative.training.checkpoint import load_family
+    from generative.training.trainer import TrainConfig, Trainer
+
+    class Tiny(torch.utils.data.Dataset):
+        cond_names = ["Bright"]
+
+        def __init__(self):
+            self.b = _batch(16)
+
+        def __len__(self):
+            return 16
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in self.b.items()}
+
+    fam = _tiny(1.0, warmup=10)
+    Trainer(fam, Tiny(), TrainConfig(out=tmp_path / "run", steps=4, batch_size=8, sample_every=0, ckpt_every=0, progress=False)).run()
+    again = load_family(tmp_path / "run")
+    assert int(again.latent_discriminator.start_step) == 0 and int(again.num_steps) == 4
+    assert again.latent_adv_ramp() == 0.4  # not back to 0

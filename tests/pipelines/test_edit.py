@@ -186,7 +186,8 @@ def test_foreign_file_as_model(clip, tmp_path):
 
 
 class _Scramble:
-    """Moves the crop's content 40 px sideways inside the face mask: a different-looking face."""
+    """Moves the crop's content 40 px sideways inside the face mask (``scale`` x 40 px for a smaller
+    edit): a different-looking face."""
 
     needs_fit = True
     mask = None
@@ -194,9 +195,9 @@ class _Scramble:
     def fit(self, source, n_frames):
         return None
 
-    def delta(self, batch):
+    def delta(self, batch, scale=1.0):
         crops = batch.crops
-        return crops.roll(40, dims=-1) - crops
+        return crops.roll(round(40 * scale), dims=-1) - crops
 
 
 def test_identity_guard_scales_an_edit_that_changes_the_person(clip, tmp_path):

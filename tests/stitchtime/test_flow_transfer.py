@@ -42,3 +42,19 @@ def test_motion_moves_the_crops_own_pixels():
     shift = col(moved - 127.5 * 0.4) - col(crop - 127.5 * 0.4)  # centre of mass of the bright part
     assert 4 < shift < 12  # 4 model pixels = 8 crop pixels to the right
     assert torch.equal(flow_transfer(crop, rec, rec), torch.zeros_like(crop))  # no edit, no change
+
+
+def test_a_scaled_edit_moves_less_instead_of_fading():
+    """The identity guard's smaller edit: half the scale moves the blob half as far (a cross-fade
+    would leave two half-bright blobs with the same centre of mass shift but a lower peak)."""
+    rec, out = _blob_image(32, 12)[None], _blob_image(32, 20)[None]
+    crop = (torch.nn.functional.interpolate(rec, size=(64, 64), mode="bilinear", align_corners=False) + 1) * 127.5
+    col = lambda img: float((img[0, 0].sum(0) * torch.arange(64)).sum() / img[0, 0].sum(0).sum())  # noqa: E731
+    shifts, peaks = {}, {}
+    for s in (1.0, 0.5):
+        moved = crop + flow_transfer(crop, rec, out, colour_limit=10.0, amount=s)
+        shifts[s] = col(moved - 127.5 * 0.4) - col(crop - 127.5 * 0.4)
+        peaks[s] = float(moved[0, 0].max())
+    assert 0.3 < shifts[0.5] / shifts[1.0] < 0.7, shifts
+    assert peaks[0.5] > 0.9 * float(crop[0, 0].max()), peaks  # one blob, still as bright: moved, not faded
+    assert float(flow_transfer(crop, rec, out, amount=0.0).abs().max()) < 1.0  # scale 0: no edit
