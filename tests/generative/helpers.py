@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 ATTRS = ["Smiling", "Young", "Male"]
 TINY_AE = {"image_size": 16, "channels": (8, 16), "res_blocks": 1, "latent_dim": 8, "perceptual": "laplacian"}
@@ -38,3 +39,17 @@ def write_prepared_celeba(root: Path, n: int = 24, size: int = 16, seed: int = 0
     with open(root / "split.csv", "w", newline="") as f:
         csv.writer(f).writerows([["filename", "split"], *splits])
     return root
+
+
+class BatchDataset(torch.utils.data.Dataset):
+    """The items of one batch dict (tensors with the item on dim 0), with attribute names, for
+    running the Trainer on in-memory data."""
+
+    def __init__(self, batch: dict[str, torch.Tensor], cond_names: list[str]):
+        self.batch, self.cond_names = batch, cond_names
+
+    def __len__(self) -> int:
+        return len(next(iter(self.batch.values())))
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.batch.items()}

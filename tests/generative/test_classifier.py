@@ -8,6 +8,7 @@ import torch
 from generative.models.classifier import AttributeClassifierFamily, ClassifierConfig
 from generative.training.checkpoint import load_family
 from generative.training.trainer import TrainConfig, Trainer
+from tests.generative.helpers import BatchDataset
 
 
 
@@ -43,22 +44,8 @@ def test_learns_a_simple_labelling():
 
 
 def test_save_load_identical(tmp_path):
-    from torch.utils.data import Dataset
-
-    class Tiny(Dataset):
-        cond_names = ["Bright", "Red"]
-
-        def __init__(self):
-            self.b = _batch(16)
-
-        def __len__(self):
-            return 16
-
-        def __getitem__(self, i):
-            return {k: v[i] for k, v in self.b.items()}
-
     fam = _tiny()
-    Trainer(fam, Tiny(), TrainConfig(out=tmp_path / "run", steps=3, batch_size=8, sample_every=0, ckpt_every=0, progress=False)).run()
+    Trainer(fam, BatchDataset(_batch(16), ["Bright", "Red"]), TrainConfig(out=tmp_path / "run", steps=3, batch_size=8, sample_every=0, ckpt_every=0, progress=False)).run()
     loaded = load_family(tmp_path / "run")
     x = _batch(4)["image"]
     assert loaded.family == "classifier"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 
 from generative.models.vae import CVAEConfig, CVAEFamily
+from generative.training.trainer import TrainConfig, Trainer
+from tests.generative.helpers import BatchDataset
 
 
 def _tiny(weight: float, warmup: int = 4, lr: float = 2e-4) -> CVAEFamily:
@@ -21,6 +23,12 @@ def _batch(n: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
     bright = (torch.rand(n, generator=g) < 0.5).float()
     x = (torch.rand(n, 3, 16, 16, generator=g) * 0.6 - 0.8 + bright.view(-1, 1, 1, 1)).clamp(-1, 1)
     return {"image": x, "cond": bright[:, None]}
+
+
+def _train(fam: CVAEFamily, out, steps: int) -> None:
+    """A few Trainer steps on 16 in-memory images, saved as a run folder at ``out``."""
+    config = TrainConfig(out=out, steps=steps, batch_size=8, sample_every=0, ckpt_every=0, progress=False)
+    Trainer(fam, BatchDataset(_batch(16), ["Bright"]), config).run()
 
 
 def test_the_fool_term_trains_the_encoder_only_after_its_warm_up():
@@ -81,26 +89,11 @@ def test_the_latent_adversary_keeps_the_attribute_out_of_the_latent():
 
 
 def test_the_latent_discriminator_is_not_shipped(tmp_path, monkeypatch):
-    from torch.utils.data import Dataset
-
     import pipelines.export_weights as export
     from generative.training.checkpoint import load_family
-    from generative.training.trainer import TrainConfig, Trainer
-
-    class Tiny(Dataset):
-        cond_names = ["Bright"]
-
-        def __init__(self):
-            self.b = _batch(16)
-
-        def __len__(self):
-            return 16
-
-        def __getitem__(self, i):
-            return {k: v[i] for k, v in self.b.items()}
 
     fam = _tiny(1.0)
-    Trainer(fam, Tiny(), TrainConfig(out=tmp_path / "run", steps=2, batch_size=8, sample_every=0, ckpt_every=0, progress=False)).run()
+    _train(fam, tmp_path / "run", steps=2)
     assert hasattr(load_family(tmp_path / "run"), "latent_discriminator")
     monkeypatch.setattr(export, "WEIGHTS_DIR", tmp_path / "weights")
     shipped = load_family(export.export_weights(tmp_path / "run", "cvae"))
@@ -130,22 +123,9 @@ def test_the_attribute_loss_does_not_train_the_encoder():
 
 def test_the_warm_up_survives_a_resume(tmp_path):
     from generative.training.checkpoint import load_family
-    from generative.training.trainer import TrainConfig, Trainer
-
-    class Tiny(torch.utils.data.Dataset):
-        cond_names = ["Bright"]
-
-        def __init__(self):
-            self.b = _batch(16)
-
-        def __len__(self):
-            return 16
-
-        def __getitem__(self, i):
-            return {k: v[i] for k, v in self.b.items()}
 
     fam = _tiny(1.0, warmup=10)
-    Trainer(fam, Tiny(), TrainConfig(out=tmp_path / "run", steps=4, batch_size=8, sample_every=0, ckpt_every=0, progress=False)).run()
+    _train(fam, tmp_path / "run", steps=4)
     again = load_family(tmp_path / "run")
     assert int(again.latent_discriminator.start_step) == 0 and int(again.num_steps) == 4
     assert again.latent_adv_ramp() == 0.4  # not back to 0
