@@ -110,13 +110,20 @@ def train(
             if base.family != name:
                 raise ModelError(f"--init {init} holds a {base.family} model, not {name}")
             overrides = {**_config_dict(base.config), **{k: v for k, v in {"lr": lr}.items() if v is not None}, **_parse_sets(set_ or [], cls.Config)}
-            if attrs and _split_names(attrs) != list(getattr(base.config, "cond_names", [])):
-                raise InputError(f"--init {init} was trained on {getattr(base.config, 'cond_names', None)}; --attrs must match or be left out")
+            tensors = base.state_dict()
+            base_names = list(getattr(base.config, "cond_names", []))
+            if attrs and _split_names(attrs) != base_names:
+                remap = getattr(base, "remap_condition", None)
+                if remap is None:
+                    raise InputError(f"--init {init} was trained on {base_names}; --attrs must match or be left out ({name} cannot change its attributes)")
+                new_names = list(build_dataset(base.data, data, base.config.image_size, cond_names=_split_names(attrs)).cond_names)
+                tensors = remap(tensors, base_names, new_names)
+                overrides["cond_names"] = new_names
             try:
                 fam = build_family(name, overrides)
             except ValueError as err:
                 raise InputError(f"bad options for {name}: {err}") from None
-            _load_init(fam, base.state_dict(), init)
+            _load_init(fam, tensors, init)
         else:
             overrides: dict = {"image_size": image_size, "lr": lr, **_parse_sets(set_ or [], cls.Config)}
             if "cond_names" in {f for f in cls.Config.__dataclass_fields__}:

@@ -139,6 +139,26 @@ class DDPMFamily(FamilyBase):
             return self.unet(x, t, cond, keep)
         return F.pixel_shuffle(self.unet(F.pixel_unshuffle(x, p), t, cond, keep), p)
 
+    @staticmethod
+    def remap_condition(tensors: dict[str, torch.Tensor], old: list[str], new: list[str]) -> dict[str, torch.Tensor]:
+        """Weights trained on attributes ``old``, rearranged for ``new`` (fine-tuning to more or
+        other attributes): the condition projection keeps the column of every attribute both
+        know and starts new ones at zero (so the start model behaves as before until they are
+        learned); the attribute frequencies likewise, new ones at the default prior."""
+        out = dict(tensors)
+        key = "unet.cond_proj.weight"
+        if key in tensors:
+            w_old = tensors[key]
+            w_new = w_old.new_zeros((w_old.shape[0], len(new)))
+            prior = tensors["cond_prior"].new_full((len(new),), DEFAULT_PRIOR)
+            for j, name in enumerate(new):
+                if name in old:
+                    w_new[:, j] = w_old[:, old.index(name)]
+                    prior[j] = tensors["cond_prior"][old.index(name)]
+            out[key] = w_new
+            out["cond_prior"] = prior
+        return out
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -193,10 +213,16 @@ class DDPMFamily(FamilyBase):
         return StepOutput(losses={"loss": float(loss.detach())}, n_images=int(batch["image"].shape[0]))
 
     # ------------------------------------------------------------------ sampling
-    def _guided_eps(self, x: torch.Tensor, t: int, cond: torch.Tensor | None, scale: float) -> torch.Tensor:
+    def _guided_eps(self, x: torch.Tensor, t: int, cond: torch.Tensor | None, scale: float, base: torch.Tensor | None = None) -> torch.Tensor:
+        """The noise estimate at ``t``, guided ``scale`` times from the unconditional estimate
+        towards ``cond`` (classifier-free guidance), or from condition ``base`` when it is given
+        (the guidance then only amplifies what differs between ``base`` and ``cond``)."""
         ts = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
         if cond is None or scale == 1.0:
             out = self._unet(x, ts, cond)
+        elif base is not None:
+            out_base, out_cond = self._unet(torch.cat([x, x]), torch.cat([ts, ts]), torch.cat([base, cond])).chunk(2)
+            out = out_base + scale * (out_cond - out_base)
         else:
             # one batched forward for both branches, as diffusers' pipelines do
             keep = torch.cat([torch.zeros(x.shape[0], dtype=torch.bool), torch.ones(x.shape[0], dtype=torch.bool)])
@@ -247,6 +273,49 @@ class DDPMFamily(FamilyBase):
                     x = schedule.ddim_step(eps, t, prev_t, x, eta=eta, generator=generator).prev_sample
                 else:
                     x = schedule.ddpm_step(eps, t, x, prev_t=prev_t, generator=generator).prev_sample
+        return x.clamp(-1.0, 1.0)
+
+    def _inversion_timesteps(self, steps: int, t_end: int) -> list[int]:
+        """The DDIM timesteps (``steps`` over the whole schedule, trailing) up to ``t_end``, ascending."""
+        if not 0 <= t_end < self.schedule.num_train_timesteps:
+            raise ValueError(f"t_end must be in [0, {self.schedule.num_train_timesteps}), got {t_end}")
+        ts = [t for t in ddim_timesteps(self.schedule.num_train_timesteps, steps, TimestepSpacing.TRAILING.value) if t <= t_end]
+        return sorted(ts)
+
+    @torch.no_grad()
+    def ddim_invert(self, x0: torch.Tensor, cond: torch.Tensor | None, t_end: int, steps: int = 20) -> torch.Tensor:
+        """Deterministic DDIM inversion (Song et al. 2021, sec. 4.3; the "DDIM inversion" of image
+        editing): run the DDIM update backwards from clean images ``x0`` up to timestep ``t_end``,
+        without guidance. :meth:`ddim_generate` with the same ``cond`` and no guidance comes back to
+        about ``x0``; with another ``cond`` it gives the same picture changed by the condition."""
+        schedule = self.schedule.to(x0.device)
+        x, prev = x0, -1
+        with eval_mode(self.unet):
+            for t in self._inversion_timesteps(steps, t_end):
+                # eps is estimated at the less noisy point (the usual first-order approximation)
+                eps = self._guided_eps(x, max(prev, 0), cond, 1.0)
+                ab_prev = schedule.alphas_cumprod[prev] if prev >= 0 else x.new_tensor(1.0)
+                ab = schedule.alphas_cumprod[t]
+                x0_hat = (x - (1.0 - ab_prev).sqrt() * eps) / ab_prev.sqrt()
+                x = ab.sqrt() * x0_hat + (1.0 - ab).sqrt() * eps
+                prev = t
+        return x
+
+    @torch.no_grad()
+    def ddim_generate(
+        self, x_t: torch.Tensor, cond: torch.Tensor | None, t_start: int, steps: int = 20, guidance_scale: float = 1.0, base_cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Deterministic DDIM from ``x_t`` at timestep ``t_start`` (as :meth:`ddim_invert` left it)
+        down to clean images in ``[-1, 1]``, with classifier-free guidance ``guidance_scale``
+        (relative to ``base_cond`` when given: an edit from ``base_cond`` to ``cond``, amplified)."""
+        schedule = self.schedule.to(x_t.device)
+        ts = self._inversion_timesteps(steps, t_start)[::-1]
+        x = x_t
+        with eval_mode(self.unet):
+            for i, t in enumerate(ts):
+                eps = self._guided_eps(x, t, cond, guidance_scale, base_cond)
+                prev_t = ts[i + 1] if i + 1 < len(ts) else -1
+                x = schedule.ddim_step(eps, t, prev_t, x, eta=0.0).prev_sample
         return x.clamp(-1.0, 1.0)
 
     @torch.no_grad()

@@ -108,3 +108,27 @@ def test_adversarial_fine_tune_trains_a_discriminator_that_is_not_shipped(tmp_pa
     bad = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "x"),
                               "--init", str(base), "--set", "adv_weight=0.1"])
     assert bad.exit_code != 0 and "attr_weight" in bad.output
+
+
+def test_init_with_more_attributes_widens_a_ddpm(tmp_path, synthetic_celeba):
+    """A DDPM fine-tuned to more attributes keeps what it knew (`--init` with other `--attrs`);
+    families that cannot remap their condition refuse."""
+    import torch
+
+    from generative.training.checkpoint import load_family
+
+    base, wide = tmp_path / "base", tmp_path / "wide"
+    ddpm = ["--set", "base_channels=8", "--set", "channel_mults=[1,2]", "--set", "num_groups=4", "--set", "attention_levels=[]", "--set", "attention_head_dim=8"]
+    first = runner.invoke(app, ["train", "ddpm", "--data", str(synthetic_celeba), "--attrs", "Smiling", *TINY, *ddpm, "--steps", "2", "--out", str(base)])
+    assert first.exit_code == 0, first.output
+    result = runner.invoke(app, ["train", "ddpm", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--lr", "0", "--out", str(wide),
+                                 "--init", str(base), "--attrs", "male,smile"])
+    assert result.exit_code == 0, result.output
+    a, b = load_family(base), load_family(wide)
+    assert list(b.config.cond_names) == ["Male", "Smiling"]
+    wa, wb = a.unet.cond_proj.weight, b.unet.cond_proj.weight
+    assert torch.equal(wb[:, 1], wa[:, 0]) and not wb[:, 0].any()
+    cvae = tmp_path / "cvae"
+    assert runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), "--attrs", "Smiling", *TINY, "--steps", "1", "--out", str(cvae)]).exit_code == 0
+    refused = runner.invoke(app, ["train", "cvae", "--data", str(synthetic_celeba), *TINY, "--steps", "1", "--out", str(tmp_path / "c2"), "--init", str(cvae), "--attrs", "Male"])
+    assert refused.exit_code != 0 and "cannot change its attributes" in refused.output
