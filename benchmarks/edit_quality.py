@@ -64,10 +64,12 @@ def systems(attr: str):
     ours = (PipelineConfig(progress=False), EditConfig(attr=attr), InvertConfig())
     naive = (
         PipelineConfig(align=AlignConfig(sigma_center=0, sigma_axis=0), blend=BlendMode.replace, progress=False),
-        EditConfig(attr=attr, latent_sigma=0, cond_sigma=0),
+        EditConfig(attr=attr, latent_sigma=0, cond_sigma=0, key_every=1, key_sigma=0),
         InvertConfig(tune_steps=0),
     )
-    return {"ours": ours, "naive": naive}
+    # "ours" with each edit method forced (ours itself takes the attribute's default, "auto")
+    by_method = {m: (ours[0], EditConfig(attr=attr, method=m), ours[2]) for m in ("cond", "diffusion")}
+    return {"ours": ours, "naive": naive, **by_method}
 
 
 JUDGE_NOTE = (
@@ -141,7 +143,7 @@ def main() -> None:
     parser.add_argument("--attrs", default="smile,age,glasses")
     parser.add_argument("--clips", default="")
     parser.add_argument("--model", type=Path, default=None, help="editor run/model (default: shipped)")
-    parser.add_argument("--systems", default="ours,naive")
+    parser.add_argument("--systems", default="ours,naive", help="ours, naive, cond, diffusion (ours with that edit method)")
     parser.add_argument("--judge", type=Path, default=REPO / "runs" / "attrclf64_judge")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()

@@ -78,7 +78,8 @@ def edit(
     face_index: Optional[int] = FACE_INDEX,
     sigma_center: float = SIGMA_CENTER,
     sigma_axis: float = SIGMA_AXIS,
-    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE run folder or model.safetensors from `stitchtime train cvae` (default: the shipped model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` (default: the shipped models)."),
+    method: str = typer.Option(EditConfig.method, "--method", help="auto (each attribute's measured best), cond (cVAE attribute input), direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM)."),
     tune_steps: int = typer.Option(InvertConfig.tune_steps, "--tune-steps", min=0, help="Per-video decoder tuning steps (0: off)."),
     latent_sigma: float = typer.Option(EditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of the latents (frames)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda, mps."),
@@ -100,7 +101,7 @@ def edit(
         attr,
         strength,
         model=model,
-        edit=None if attr.strip().lower() == "none" else EditConfig(attr=attr, strength=strength, latent_sigma=latent_sigma),
+        edit=None if attr.strip().lower() == "none" else EditConfig(attr=attr, strength=strength, latent_sigma=latent_sigma, method=method),
         invert=InvertConfig(tune_steps=tune_steps),
         device=device,
         progress=config.progress,
@@ -114,16 +115,15 @@ def edit(
 
 
 def attrs(
-    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE run folder (default: the shipped model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE or DDPM run folder (default: the shipped models)."),
 ) -> None:
-    """The attributes the loaded model can edit (use them with `edit --attr`)."""
-    from stitchtime.latents.attributes import editable
-    from stitchtime.latents.model import load_editor_models
+    """The attributes the loaded model can edit (use them with `edit --attr`), and the edit method
+    `--method auto` uses for each."""
+    from pipelines.editors import attribute_methods
 
-    models = load_editor_models(model)
     print("none            no edit (round trip through the face pipeline)")
-    for a in editable(models.attributes):
-        print(f"{a.name:<15} {a.help} [CelebA {a.celeba}{'' if a.sign > 0 else ', inverted'}]")
+    for a, method in attribute_methods(model):
+        print(f"{a.name:<15} {a.help} [CelebA {a.celeba}{'' if a.sign > 0 else ', inverted'}; {method}]")
 
 
 def evaluate(

@@ -86,14 +86,31 @@ class EditConfig:
     # None: the attribute's own gain (stitchtime.latents.attributes; 1.5 for most, 2.0 for older
     # and 2.5 for more masculine, which the shipped cVAE follows less readily). More extrapolates further.
     cond_gain: float | None = None
-    method: str = "cond"
+    # "auto": the attribute's measured default (Attribute.method); "cond": change the cVAE's
+    # attribute input; "direction": move the cVAE latent along a fitted linear direction;
+    # "diffusion": DDIM inversion with the conditional DDPM (stitchtime.latents.diffusion).
+    method: str = "auto"
     # How the model-space edit reaches the sharp original crop: "flow" moves the original's pixels
     # by the motion the edit makes in the decoder's output (optical flow, upsampled) and adds the
     # remaining colour change; "residual" only adds the decoded difference (no shape change).
-    transfer: str = "flow"  # "cond": change the cVAE's attribute input; "direction": move z along a fitted linear direction
+    transfer: str = "flow"
     # The colour change the flow does not explain is softly limited to about this many grey levels
     # (x -> L tanh(x / L)); 0: no limit. Small changes are barely reduced (under 15% below 7
     # levels, where 99% of a smile's pixels are), while the shipped cVAE's classifier-fooling
     # blotches (orange around the eyes for "gender", up to 77 levels) are damped (s29 gender
     # identity distance 0.51 -> 0.45).
     colour_limit: float = 10.0
+    # The diffusion editor (method "diffusion", stitchtime.latents.diffusion): DDIM inversion to
+    # this fraction of the noise schedule (deeper: stronger edits, less of the person kept), DDIM
+    # steps over the whole schedule (only those up to the depth run), guidance of the edited
+    # generation from the frame's own attributes towards the edited ones (w: eps_c + w (eps_c' -
+    # eps_c); the reconstruction is unguided), every key_every-th face frame edited in full (the rest interpolated),
+    # the edit smoothed over key_sigma keyframes, keyframes per batch, and its own colour limit
+    # (its edits are real colour changes, not classifier-fooling patterns).
+    diffusion_depth: float = 0.8
+    diffusion_steps: int = 20
+    guidance: float = 10.0
+    key_every: int = 4
+    key_sigma: float = 1.0
+    diffusion_batch: int = 16
+    diffusion_colour_limit: float = 0.0

@@ -21,6 +21,9 @@ class Attribute:
     # face is changed no more than needed.
     gain_on: float = 1.5
     gain_off: float = 1.5
+    # The edit method "auto" picks: "cond" (the cVAE's attribute input) or "diffusion" (DDIM
+    # inversion with the shipped DDPM), whichever measured better on the shared clips.
+    method: str = "cond"
 
     def gain(self, celeba_strength: float) -> float:
         """The gain for a strength already signed for the CelebA attribute (> 0 adds it)."""

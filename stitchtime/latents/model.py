@@ -23,6 +23,7 @@ DIRECTIONS_FILE = "directions.safetensors"
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EDITOR_FAMILIES = ("cvae",)
+DIFFUSION_FAMILIES = ("ddpm",)
 
 
 @dataclass
@@ -79,3 +80,37 @@ def load_editor_models(model: Path | None = None, device: torch.device | None = 
     for p in list(cvae.parameters()) + list(classifier.parameters()):
         p.requires_grad_(False)
     return models
+
+
+def model_family(path: Path) -> str | None:
+    """The family a run folder or model file holds (None when it has no readable config)."""
+    from generative.training.checkpoint import CONFIG_FILE, read_config
+
+    path = Path(path)
+    config = path / CONFIG_FILE if path.is_dir() else path.parent / CONFIG_FILE
+    if not config.is_file():
+        return None
+    try:
+        return str(read_config(config).get("family"))
+    except (GenerativeError, ValueError, OSError):
+        return None
+
+
+def shipped_diffusion() -> Path | None:
+    """The shipped conditional DDPM (``stitchtime/weights/ddpm``), if there is one."""
+    path = WEIGHTS_DIR / "ddpm"
+    return path if (path / "model.safetensors").exists() else None
+
+
+def load_diffusion(path: Path, device: torch.device | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A conditional DDPM (generative.models.ddpm) and the classifier that labels crops for it
+    (beside it, else the shipped one); both frozen."""
+    ddpm = _load(Path(path), DIFFUSION_FAMILIES, "diffusion model", device)
+    if not ddpm.config.n_cond:
+        raise ModelError(f"diffusion model {path} is unconditional: it cannot edit attributes")
+    base = Path(path) if Path(path).is_dir() else Path(path).parent
+    clf_path = base / "classifier" if (base / "classifier").exists() else WEIGHTS_DIR / "classifier"
+    classifier = _load(clf_path, ("classifier",), "attribute classifier", device)
+    for p in list(ddpm.parameters()) + list(classifier.parameters()):
+        p.requires_grad_(False)
+    return ddpm, classifier

@@ -1,0 +1,155 @@
+"""Attribute edits with a conditional diffusion model (DDIM inversion), as a change of the crop.
+
+The latent here is the DDIM-inverted image: each keyframe's model-space crop ``x`` (64 px) is
+run backwards through the deterministic DDIM update to ``x_T0`` at depth ``T0`` (a fraction of
+the noise schedule), with the classifier's attribute estimate ``c`` as the condition. From
+``x_T0`` the model generates twice: with ``c`` and no guidance (the reconstruction, which DDIM
+inversion makes close to ``x``), and with ``c'`` -- ``c`` with the edited attribute set to present
+or absent -- guided ``w`` times from ``c`` (``eps_c + w (eps_c' - eps_c)``, so only the attribute is
+amplified, not everything the condition says)::
+
+    d_k = G_w(x_T0, c' | c) - G(x_T0, c)
+
+The difference cancels what inversion alone changes, so ``d_k`` is the attribute. It is computed on keyframes (every ``key_every``-th face frame, the expensive part),
+smoothed over keyframes, interpolated to every frame, and carried onto the sharp crop by
+:func:`~stitchtime.latents.edit.flow_transfer` with ``x`` (the frame's own downsampled crop) as
+the reconstruction: shape changes move the original's pixels, the rest is a colour change.
+``|strength|`` scales the edit (the motion and the colour change); its sign picks the direction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from stitchtime.config import REGION_MASKS, EditConfig, MaskConfig
+from stitchtime.errors import ModelError
+from stitchtime.latents.attributes import Attribute
+from stitchtime.latents.edit import flow_transfer
+from stitchtime.latents.editor import CropBatch, CropSource
+from stitchtime.latents.invert import to_model
+from stitchtime.temporal.smooth import gaussian_smooth
+
+
+def keyframes(detected: np.ndarray, every: int) -> np.ndarray:
+    """Frame indices to edit in full: every ``every``-th frame where the face was seen, and the
+    last one (so every face frame lies between two keyframes or beyond the last)."""
+    seen = np.flatnonzero(detected)
+    if len(seen) == 0:
+        return seen
+    keys = seen[:: max(1, every)]
+    return keys if keys[-1] == seen[-1] else np.append(keys, seen[-1])
+
+
+class DiffusionEditor:
+    """A :class:`~stitchtime.latents.editor.CropEditor` backed by a conditional DDPM
+    (``generative.models.ddpm.DDPMFamily``) and an attribute classifier for the crops."""
+
+    needs_fit = True
+
+    def __init__(self, ddpm: torch.nn.Module, classifier: torch.nn.Module, attribute: Attribute, edit: EditConfig = EditConfig(), progress: bool = False):
+        names = list(ddpm.config.cond_names)
+        if attribute.celeba not in names:
+            raise ModelError(f"the diffusion model cannot edit {attribute.name} ({attribute.celeba}); it knows {', '.join(names)}")
+        clf_names = list(classifier.config.cond_names)
+        missing = [a for a in names if a not in clf_names]
+        if missing:
+            raise ModelError(f"the attribute classifier cannot label {', '.join(missing)}")
+        self.ddpm = ddpm
+        self.classifier = classifier
+        self.attribute = attribute
+        self.edit = edit
+        self.progress = progress
+        self.column = names.index(attribute.celeba)
+        self.columns = [clf_names.index(a) for a in names]
+        self.size = int(ddpm.config.image_size)
+        self.mask: MaskConfig | None = None if attribute.region == "face" else REGION_MASKS[attribute.region]
+        self.direction = 1.0 if attribute.sign * edit.strength >= 0 else 0.0  # target value of the attribute
+        self.amount = abs(edit.strength)
+        self._keys = np.zeros(0, np.int64)
+        self._deltas = torch.zeros(0, 3, self.size, self.size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.ddpm.parameters()).device
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        dev = self.device
+        cond = np.full((n_frames, len(self.columns)), np.nan, np.float32)
+        valid = np.zeros(n_frames, bool)
+        detected = np.zeros(n_frames, bool)
+        images: dict[int, torch.Tensor] = {}  # every key_every-th face frame (see keyframes())
+        last: tuple[int, torch.Tensor] | None = None  # and the last face frame
+        seen = 0
+        with torch.no_grad():
+            for batch in source():
+                x = to_model(batch.crops, self.size).to(dev)
+                idx = batch.frame_indices.numpy()
+                cond[idx] = self.classifier.predict(x)[:, self.columns].cpu().numpy()
+                valid[idx] = True
+                detected[idx] = True if batch.detected is None else batch.detected.numpy()
+                for j, i in enumerate(idx):
+                    if detected[i]:
+                        if seen % max(1, self.edit.key_every) == 0:
+                            images[int(i)] = x[j].cpu().half()
+                        last = (int(i), x[j].cpu().half())
+                        seen += 1
+        if last is not None:
+            images.setdefault(*last)
+        keys = keyframes(detected, self.edit.key_every)
+        c = gaussian_smooth(cond, valid, self.edit.cond_sigma).astype(np.float32)
+        deltas = torch.zeros(len(keys), 3, self.size, self.size)
+        if self.amount > 0 and len(keys):
+            deltas = self._edit_keyframes(keys, images, c)
+        if len(keys) > 2 and self.edit.key_sigma > 0:  # smooth the edit over keyframes (no breathing)
+            flat = deltas.reshape(len(keys), -1).numpy()
+            deltas = torch.from_numpy(gaussian_smooth(flat, np.ones(len(keys), bool), self.edit.key_sigma).astype(np.float32)).reshape(deltas.shape)
+        self._keys, self._deltas = keys, deltas
+
+    def _edit_keyframes(self, keys: np.ndarray, images: dict[int, torch.Tensor], cond: np.ndarray) -> torch.Tensor:
+        e = self.edit
+        t0 = int(round(e.diffusion_depth * (self.ddpm.schedule.num_train_timesteps - 1)))
+        out = torch.zeros(len(keys), 3, self.size, self.size)
+        bs = max(1, e.diffusion_batch)
+        bar = tqdm(total=len(keys), desc="diffusion edit (keyframes)", leave=False, disable=not self.progress, dynamic_ncols=True, unit="key")
+        for s in range(0, len(keys), bs):
+            k = keys[s : s + bs]
+            x = torch.stack([images[int(i)] for i in k]).float().to(self.device)
+            c = torch.from_numpy(cond[k]).to(self.device)
+            c_edit = c.clone()
+            c_edit[:, self.column] = self.direction
+            x_t = self.ddpm.ddim_invert(x, c, t0, e.diffusion_steps)
+            rec = self.ddpm.ddim_generate(x_t, c, t0, e.diffusion_steps)
+            edited = self.ddpm.ddim_generate(x_t, c_edit, t0, e.diffusion_steps, e.guidance, base_cond=c)
+            out[s : s + len(k)] = (edited - rec).cpu()
+            bar.update(len(k))
+        bar.close()
+        return out
+
+    def _delta_at(self, frames: torch.Tensor) -> torch.Tensor:
+        """Model-space edit of each frame: linear between the neighbouring keyframes."""
+        keys = self._keys
+        if len(keys) == 0:
+            return torch.zeros(len(frames), 3, self.size, self.size)
+        f = frames.numpy().astype(np.float64)
+        pos = np.interp(f, keys.astype(np.float64), np.arange(len(keys), dtype=np.float64))
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, len(keys) - 1)
+        w = torch.from_numpy((pos - lo).astype(np.float32))[:, None, None, None]
+        return (1 - w) * self._deltas[lo] + w * self._deltas[hi]
+
+    def _pair(self, batch: CropBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        x = to_model(batch.crops, self.size)
+        return x, (x + self._delta_at(batch.frame_indices)).clamp(-1, 1)
+
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        x, out = self._pair(batch)
+        return flow_transfer(batch.crops, x, out, self.edit.diffusion_colour_limit, amount=scale * self.amount)
+
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        """The model-space edited crop, upsampled (what ``--blend replace`` pastes)."""
+        _, out = self._pair(batch)
+        size = batch.crops.shape[-1]
+        return F.interpolate((out + 1) * 127.5, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 255)
