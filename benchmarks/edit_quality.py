@@ -1,12 +1,12 @@
 """Edit quality on the shared clips: ours vs a naive baseline, measured with `stitchtime evaluate`.
 
     .venv/bin/python benchmarks/edit_quality.py [--frames 100] [--attrs smile,age,glasses] [--clips d3,d0]
-        [--model RUN] [--systems ours,naive] [--write]
+        [--model RUN] [--systems ours,naive,cond] [--jobs 2] [--write]
 
 Each clip is cut to its first ``--frames`` frames (re-encoded losslessly enough: CRF 10) so the
 run fits in minutes; both systems edit the same cut. "naive" = per-frame edit with no temporal
-smoothing (quads, latents, attributes), no decoder tuning, and the decoded crop pasted in
-(``--blend replace``). Targets (issue 4): TL-ID >= 0.99, TG-ID >= 0.97, identity distance <= 0.35,
+smoothing (quads, latents, attributes, edits), no decoder tuning, and the decoded crop pasted in
+(``--blend replace``); "cond" and "diffusion" = ours with that edit method. Targets (issue 4): TL-ID >= 0.99, TG-ID >= 0.97, identity distance <= 0.35,
 background PSNR >= 40 dB, flicker ratio <= 1.15.
 
 "judge" says whether the edit is there: an attribute classifier that played no part in training
@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,9 +79,13 @@ JUDGE_NOTE = (
     "in the original -> the edited video; \"judge moved\" counts runs where it moved >= 0.1 the asked way."
 )
 SYSTEMS_NOTE = (
-    "\"ours\" is `stitchtime edit` at its defaults (temporal smoothing, 60 tuning steps, flow transfer "
-    "with the colour limit, the attribute's mask region, the identity guard at 0.3); \"naive\" edits each "
-    "frame on its own (no smoothing, no tuning) and pastes the decoded crop (no guard)."
+    "\"ours\" is `stitchtime edit` at its defaults: each attribute's own edit method (`stitchtime attrs`; "
+    "the diffusion editor for smile, age, gender and mouth open: DDIM inversion of every 4th face crop, the "
+    "change smoothed over keyframes), temporal smoothing, flow transfer, the attribute's mask region, the "
+    "identity guard at 0.3; \"cond\" is the same pipeline with the cVAE's attribute input (`--method cond`: "
+    "60 tuning steps, the colour limit), the previous default; \"naive\" edits each frame on its own with "
+    "ours' method (no smoothing of quads, attributes or edits, no tuning, every frame a keyframe) and "
+    "pastes the decoded crop (no guard)."
 )
 JUDGE_MOVE = 0.1  # the judge's probability must move this much the asked way to count as "moved"
 
@@ -137,6 +143,39 @@ def fmt(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:.3f}"
 
 
+def run_one(job: tuple) -> tuple[str, str, object]:
+    """Edit one cut with one system and measure it: ("ok", table row, metrics), ("failed", row,
+    None) or ("no face", reason, None)."""
+    clip_name, short, attr, name, model, judge_path = job
+    pcfg, ecfg, icfg = systems(attr)[name]
+    attribute = ATTRIBUTES[attr]
+    judge = _judge(judge_path)
+    column = list(judge.config.cond_names).index(attribute.celeba)
+    out = short.with_name(f"{name}_{attr}_{clip_name}")
+    try:
+        editor = make_editor(attr, 1.0, model=model, edit=ecfg, invert=icfg)
+        t = time.perf_counter()
+        res = edit_video(short, out, editor, pcfg, overwrite=True)
+        dt = (time.perf_counter() - t) / res.n_frames
+        m = evaluate(short, out)
+        before, after = judge_probs(short, out, judge, column)
+        m.judge_moved = attribute.sign * (after - before) >= JUDGE_MOVE
+    except NoFaceError as err:  # nothing to edit in this cut: not a miss, reported below
+        return "no face", str(err), None
+    except StitchtimeError as err:
+        return "failed", f"| {clip_name} | {attr} | {name} | failed: {err} |||||||", None
+    finally:
+        out.unlink(missing_ok=True)
+    row = f"| {clip_name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} | {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {before:.2f} -> {after:.2f} | {dt:.3f} |"
+    print(row, flush=True)
+    return "ok", row, m
+
+
+@functools.lru_cache(maxsize=1)
+def _judge(path: Path):
+    return load_family(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
@@ -145,9 +184,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="editor run/model (default: shipped)")
     parser.add_argument("--systems", default="ours,naive", help="ours, naive, cond, diffusion (ours with that edit method)")
     parser.add_argument("--judge", type=Path, default=REPO / "runs" / "attrclf64_judge")
+    parser.add_argument("--jobs", type=int, default=1, help="edits run at once (one thread each)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    judge = load_family(args.judge)
     wanted = args.systems.split(",")
     clips = sorted(VIDEOS.glob("*.mp4"))
     if args.clips:
@@ -157,40 +196,28 @@ def main() -> None:
     no_face: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        jobs = []
         for clip in clips:
             short = cut(clip, tmp / f"cut_{clip.name}", args.frames)
             for attr in args.attrs.split(","):
-                attribute = ATTRIBUTES[attr]
-                column = list(judge.config.cond_names).index(attribute.celeba)
-                for name, (pcfg, ecfg, icfg) in systems(attr).items():
-                    if name not in wanted:
-                        continue
-                    out = tmp / f"{name}_{attr}_{clip.name}"
-                    try:
-                        editor = make_editor(attr, 1.0, model=args.model, edit=ecfg, invert=icfg)
-                        t = time.perf_counter()
-                        res = edit_video(short, out, editor, pcfg, overwrite=True)
-                        dt = (time.perf_counter() - t) / res.n_frames
-                        m = evaluate(short, out)
-                        before, after = judge_probs(short, out, judge, column)
-                        m.judge_moved = attribute.sign * (after - before) >= JUDGE_MOVE
-                    except NoFaceError as err:  # nothing to edit in this cut: not a miss, reported below
-                        no_face.add(f"{clip.name} ({err})")
-                        rows.append(f"| {clip.name} | {attr} | {name} | no face: {err} |||||||")
-                        continue
-                    except StitchtimeError as err:
-                        results.setdefault(name, []).append(None)
-                        rows.append(f"| {clip.name} | {attr} | {name} | failed: {err} |||||||")
-                        continue
-                    results.setdefault(name, []).append(m)
-                    row = f"| {clip.name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} | {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {before:.2f} -> {after:.2f} | {dt:.3f} |"
-                    rows.append(row)
-                    print(row, flush=True)
+                jobs += [(clip.name, short, attr, name, args.model, args.judge) for name in systems(attr) if name in wanted]
+        if args.jobs > 1:  # one thread per process: small batches use a core better this way
+            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork"), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                done = list(pool.map(run_one, jobs))
+        else:
+            done = [run_one(job) for job in jobs]
+        for (clip_name, _, attr, name, _, _), (kind, row, m) in zip(jobs, done):
+            if kind == "no face":
+                no_face.add(f"{clip_name} ({row})")
+                rows.append(f"| {clip_name} | {attr} | {name} | no face: {row} |||||||")
+                continue
+            results.setdefault(name, []).append(m)
+            rows.append(row)
     skipped = f"\n\nNot counted, no face to edit in the first {args.frames} frames: {'; '.join(sorted(no_face))}." if no_face else ""
     table = targets_table(results) + skipped + "\n\n" + "\n".join(rows)
     if args.write:
         model = f" --model {args.model}" if args.model else ""
-        cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs}{model} --write`"
+        cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs}{model} --systems {args.systems} --jobs {args.jobs} --write`"
         which = args.model or "shipped model"
         text = f"{SECTION}\n\nCommand: {cmd} (2 cores, {which}, strength 1). {SYSTEMS_NOTE} The judge column: {JUDGE_NOTE}\n\n{table}\n"
         write_section(SECTION, text)

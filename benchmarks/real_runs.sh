@@ -72,7 +72,7 @@ has ae && run ae64 ae 1500 "${SMALL[@]}"
 has vae && run vae64 vae 1500 "${BF16[@]}" "${SMALL[@]}"
 # The DDPM editor (issue 4): the ddpm_v recipe conditioned on the cVAE's 16 attributes; the
 # pipeline edits by DDIM inversion with it (method "diffusion").
-has ddpm_edit && run ddpm64_edit ddpm 9000 "${BF16[@]}" --attrs Smiling,Young,Male,Eyeglasses,Blond_Hair,Black_Hair,Brown_Hair,Gray_Hair,Bangs,No_Beard,Mustache,Mouth_Slightly_Open,Heavy_Makeup,Wearing_Lipstick,Bald,Pale_Skin --batch-size 32 \
+has ddpm_edit && run ddpm64_edit ddpm 6000 "${BF16[@]}" --attrs Smiling,Young,Male,Eyeglasses,Blond_Hair,Black_Hair,Brown_Hair,Gray_Hair,Bangs,No_Beard,Mustache,Mouth_Slightly_Open,Heavy_Makeup,Wearing_Lipstick,Bald,Pale_Skin --batch-size 32 \
     --set patch_size=2 --set base_channels=32 --set 'channel_mults=[1,2,4]' --set layers_per_block=1 \
     --set 'attention_levels=[2]' --set num_groups=8 --set beta_schedule='"cosine"' --set lr=0.0003 \
     --set prediction_type='"v_prediction"' --set min_snr_gamma=5.0 --sample-every 1000 --ckpt-every 250

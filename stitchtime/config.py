@@ -107,9 +107,9 @@ class EditConfig:
     # eps_c); the reconstruction is unguided), every key_every-th face frame edited in full (the rest interpolated),
     # the edit smoothed over key_sigma keyframes, keyframes per batch, and its own colour limit
     # (its edits are real colour changes, not classifier-fooling patterns).
-    diffusion_depth: float = 0.8
+    diffusion_depth: float = 0.7
     diffusion_steps: int = 20
-    guidance: float = 10.0
+    guidance: float | None = None  # None: the attribute's own (Attribute.guidance)
     key_every: int = 4
     key_sigma: float = 1.0
     diffusion_batch: int = 16

@@ -24,6 +24,11 @@ class Attribute:
     # The edit method "auto" picks: "cond" (the cVAE's attribute input) or "diffusion" (DDIM
     # inversion with the shipped DDPM), whichever measured better on the shared clips.
     method: str = "cond"
+    # The diffusion editor's guidance w at strength 1 (stitchtime.latents.diffusion): how far the
+    # regenerated face is pushed from its own attributes towards the edited ones. Read off
+    # benchmarks/diffusion_guidance.py (BENCHMARKS.md, "Diffusion edit guidance per attribute"):
+    # the smallest w at which most test faces read as edited.
+    guidance: float = 6.0
 
     def gain(self, celeba_strength: float) -> float:
         """The gain for a strength already signed for the CelebA attribute (> 0 adds it)."""
@@ -33,10 +38,10 @@ class Attribute:
 ATTRIBUTES: dict[str, Attribute] = {
     a.name: a
     for a in (
-        Attribute("smile", "Smiling", 1.0, "smiling", "lower"),
-        Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0),
+        Attribute("smile", "Smiling", 1.0, "smiling", "lower", method="diffusion", guidance=4.0),
+        Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method="diffusion", guidance=12.0),
         Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", "eyes"),
-        Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5),
+        Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5, method="diffusion", guidance=8.0),
         Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", "head"),
         Attribute("black_hair", "Black_Hair", 1.0, "black hair", "head"),
         Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", "head"),
@@ -44,7 +49,7 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute("bangs", "Bangs", 1.0, "bangs", "head"),
         Attribute("beard", "No_Beard", -1.0, "beard", "lower", gain_off=2.5),
         Attribute("mustache", "Mustache", 1.0, "mustache", "lower"),
-        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", "lower", gain_on=2.0),
+        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", "lower", gain_on=2.0, method="diffusion", guidance=12.0),
         Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup", gain_on=2.5),
         Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick", "lower"),
         Attribute("bald", "Bald", 1.0, "bald", "head"),

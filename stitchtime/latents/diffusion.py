@@ -68,6 +68,7 @@ class DiffusionEditor:
         self.mask: MaskConfig | None = None if attribute.region == "face" else REGION_MASKS[attribute.region]
         self.direction = 1.0 if attribute.sign * edit.strength >= 0 else 0.0  # target value of the attribute
         self.amount = abs(edit.strength)
+        self.guidance = attribute.guidance if edit.guidance is None else edit.guidance
         self._keys = np.zeros(0, np.int64)
         self._deltas = torch.zeros(0, 3, self.size, self.size)
 
@@ -122,7 +123,7 @@ class DiffusionEditor:
             c_edit[:, self.column] = self.direction
             x_t = self.ddpm.ddim_invert(x, c, t0, e.diffusion_steps)
             rec = self.ddpm.ddim_generate(x_t, c, t0, e.diffusion_steps)
-            edited = self.ddpm.ddim_generate(x_t, c_edit, t0, e.diffusion_steps, e.guidance, base_cond=c)
+            edited = self.ddpm.ddim_generate(x_t, c_edit, t0, e.diffusion_steps, self.guidance, base_cond=c)
             out[s : s + len(k)] = (edited - rec).cpu()
             bar.update(len(k))
         bar.close()
