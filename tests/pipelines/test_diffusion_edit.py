@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from pipelines.synth import make_astronaut_clip
 from stitchtime.evaluate import evaluate
 from stitchtime.latents.diffusion import keyframes
 from stitchtime.latents.model import WEIGHTS_DIR, shipped_diffusion
 from tests.conftest import shared_video
-from tests.pipelines.test_edit import _face_and_background
+from tests.pipelines.test_edit import _edit, _face_and_background, clip  # noqa: F401 (clip: the astronaut clip fixture)
 
 runner = CliRunner()
 QUIET = ["-q"]
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    return make_astronaut_clip(tmp_path_factory.mktemp("clip") / "astronaut.mp4", seconds=1.2, fps=25, size=(288, 288))
-
-
-def _edit(src: Path, out: Path, *args: str) -> None:
-    result = runner.invoke(app, ["edit", str(src), "-o", str(out), *args])
-    assert result.exit_code == 0, result.output + result.stderr
 
 
 def test_keyframes_cover_every_face_frame():
