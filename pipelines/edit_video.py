@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import queue
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from generative.device import torch_threads
 from stitchtime.config import AlignConfig, DetectConfig, EncodeConfig, MaskConfig, TrackConfig
 from stitchtime.errors import InputError, NoFaceError
 from stitchtime.faces.align import crop_matrices, crops_from_frames, quads_from_landmarks, smooth_quads, transform_points
-from stitchtime.faces.detect import face_descriptor, make_backend
+from stitchtime.faces.detect import chip_descriptor, face_chip, make_backend
 from stitchtime.faces.track import FaceTracker, TrackPart
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.encode import VideoWriter
@@ -63,7 +66,11 @@ class PipelineConfig:
     blend: BlendMode = BlendMode.delta
     batch_size: int = 16
     progress: bool = True
-    track_workers: int = 2  # processes for pass 1 (tracking); 1 in batch jobs that share the cores
+    track_workers: int = 2  # processes for pass 1 (tracking) and the identity guard's descriptors; 1 in batch jobs that share the cores
+    # torch CPU threads in the passes over the video (fit, guard, render), where the ffmpeg decoder
+    # and encoder and a prefetch thread share the cores; the editors' heavy steps (tuning, DDIM
+    # keyframes) use all of them. Measured (d3, cVAE edit): the decodes 1.5x faster with 1 than 2.
+    stream_threads: int = 1
     # Identity guard: when the edit would move dlib's identity descriptor further than this from the
     # original's (mean over sampled frames), the whole edit is scaled down, the same on every frame,
     # until it does not. 0: off. (Issue 4's target is 0.35 over all frames; 0.3 leaves room for
@@ -154,6 +161,57 @@ def _batches(path: Path, meta: VideoMeta, n: int, desc: str, progress: bool) -> 
         yield idx, frames
 
 
+T = TypeVar("T")
+_END = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced one step ahead on a background thread (the decode and the crop warps
+    release the GIL, so they overlap the editor's work). Errors are raised here; leaving early
+    stops the producer and closes ``items``."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    threads = torch.get_num_threads()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        torch.set_num_threads(threads)  # OpenMP's thread count is per thread: match the caller's
+        try:
+            for item in items:
+                if not put(item):
+                    break
+            else:
+                put(_END)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            put(err)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tuple[list[int], CropBatch | None]:
     """Crops of the valid frames among ``idx`` (positions in the group, and the batch)."""
     pos = [k for k, i in enumerate(idx) if plan.valid[i]]
@@ -167,11 +225,17 @@ def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tup
 
 
 def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, desc: str = "crops") -> Iterator[CropBatch]:
-    """Aligned crops of every valid frame, in frame order (a pass over the video)."""
-    for idx, frames in _batches(path, meta, config.batch_size, desc, config.progress):
-        _, batch = _crop_batch(plan, idx, frames)
-        if batch is not None:
-            yield batch
+    """Aligned crops of every valid frame, in frame order (a pass over the video; decoded and
+    warped one batch ahead on a background thread)."""
+
+    def batches() -> Iterator[CropBatch]:
+        for idx, frames in _batches(path, meta, config.batch_size, desc, config.progress):
+            _, batch = _crop_batch(plan, idx, frames)
+            if batch is not None:
+                batch.crops  # noqa: B018 - warp on the prefetch thread
+                yield batch
+
+    return prefetch(batches())
 
 
 def identity_scale(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan, editor: CropEditor, config: PipelineConfig) -> tuple[float, float]:
@@ -196,27 +260,51 @@ def identity_scale(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan
             continue
         frames_in = [sub[k] for k in pos]
         landmarks = [track.landmarks[sub_idx[k]] for k in pos]
-        refs = [face_descriptor(f, lm) for f, lm in zip(frames_in, landmarks)]
-        samples.append((batch, frames_in, landmarks, plan.matrices[batch.frame_indices.numpy()], refs))
+        samples.append((batch, frames_in, landmarks, plan.matrices[batch.frame_indices.numpy()]))
 
-    def distance(s: float) -> float:
-        dists = []
-        for batch, frames_in, landmarks, mats, refs in samples:
-            edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
-            dists += [np.linalg.norm(face_descriptor(e, lm) - r) for e, lm, r in zip(edited, landmarks, refs)]
-        return float(np.mean(dists))
+    with _descriptor_pool(config.track_workers) as descriptors:
+        refs = descriptors([face_chip(f, lm) for _, frames_in, landmarks, _ in samples for f, lm in zip(frames_in, landmarks)])
 
-    full = distance(1.0)
-    if full <= config.identity_limit:
-        return 1.0, full
-    lo, hi = 0.0, 1.0
-    for _ in range(IDENTITY_STEPS):
-        mid = (lo + hi) / 2
-        if distance(mid) <= config.identity_limit:
-            lo = mid
-        else:
-            hi = mid
-    return lo, full
+        def distance(s: float) -> float:
+            chips = []
+            for batch, frames_in, landmarks, mats in samples:
+                edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
+                chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
+            return float(np.mean(np.linalg.norm(descriptors(chips) - refs, axis=1)))
+
+        full = distance(1.0)
+        if full <= config.identity_limit:
+            return 1.0, full
+        lo, hi = 0.0, 1.0
+        for _ in range(IDENTITY_STEPS):
+            mid = (lo + hi) / 2
+            if distance(mid) <= config.identity_limit:
+                lo = mid
+            else:
+                hi = mid
+        return lo, full
+
+
+@contextlib.contextmanager
+def _descriptor_pool(workers: int) -> Iterator:
+    """``descriptors(chips) -> (N, 128)``: dlib's identity network (0.12 s a chip, holding the GIL)
+    on ``workers`` forked processes, or in this one when ``workers`` is 1 or fork is missing."""
+
+    def serial(chips: list[np.ndarray]) -> np.ndarray:
+        return np.stack([chip_descriptor(c) for c in chips])
+
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield serial
+        return
+    chip_descriptor(np.zeros((150, 150, 3), np.uint8))  # load the network before forking (the children inherit it)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+
+        def parallel(chips: list[np.ndarray]) -> np.ndarray:
+            if len(chips) < 2:
+                return serial(chips)
+            return np.stack(list(pool.map(chip_descriptor, chips, chunksize=-(-len(chips) // workers))))
+
+        yield parallel
 
 
 def preview_paths(output: Path) -> tuple[Path, Path]:
@@ -262,6 +350,21 @@ def edit_video(
             raise NoFaceError(f"{path.name}: no face large enough to edit ({tiny})")
         raise NoFaceError(f"{path.name}: no face found in any of its {meta.n_frames} frames")
     plan = plan_crops(track, meta, config)
+    with torch_threads(config.stream_threads):
+        scale = _fit(path, meta, track, plan, editor, config)
+        _render(path, output, meta, plan, editor, config, scale, overwrite, preview)
+    return EditResult(
+        output=output,
+        n_frames=meta.n_frames,
+        n_face_frames=int(plan.valid.sum()),
+        seconds=time.perf_counter() - start,
+        notes=plan.notes,
+        preview=preview_video if preview else None,
+    )
+
+
+def _fit(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan, editor: CropEditor, config: PipelineConfig) -> float:
+    """Passes 3 (the editor sees the video) and the identity guard; returns the edit's scale."""
     if editor.needs_fit:
         editor.fit(lambda: iter_crops(path, meta, plan, config, "invert"), meta.n_frames)
 
@@ -274,6 +377,13 @@ def edit_video(
                 f"(limit {config.identity_limit:g}), so it is applied at {scale:.2f} of its strength"
                 + (" (almost no edit is left: this model cannot make it on this face without changing the person)" if scale < 0.1 else "")
             )
+    return scale
+
+
+def _render(path: Path, output: Path, meta: VideoMeta, plan: CropPlan, editor: CropEditor, config: PipelineConfig, scale: float, overwrite: bool, preview: bool) -> None:
+    """Pass 4: decode -> crops -> the editor's change -> paste -> encode (+ the preview)."""
+    preview_video, preview_png = preview_paths(output)
+    needs_crops = not isinstance(editor, IdentityEditor) or config.blend is not BlendMode.delta
     face_frames = np.flatnonzero(plan.valid)
     sheet_at = set(face_frames[np.linspace(0, len(face_frames) - 1, min(PREVIEW_TILES, len(face_frames))).round().astype(int)].tolist())
     sheet: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -285,9 +395,7 @@ def edit_video(
         if preview:
             side_meta = _side_by_side_meta(meta, preview_video)
             side = stack.enter_context(VideoWriter(preview_video, side_meta, config.encode, overwrite=overwrite))
-        for idx, frames in _batches(path, meta, config.batch_size, "render", config.progress):
-            originals = [f.copy() for f in frames] if preview else None
-            pos, batch = _crop_batch(plan, idx, frames)
+        for idx, frames, originals, pos, batch in prefetch(_render_batches(path, meta, plan, config, needs_crops, preview)):
             if batch is not None:
                 content = editor.delta(batch, scale) if config.blend is BlendMode.delta else editor.edited(batch)
                 mats = plan.matrices[batch.frame_indices.numpy()]
@@ -303,14 +411,16 @@ def edit_video(
                         sheet[i] = (a, b)
         if preview:
             write_png(preview_png, _preview_sheet(sheet, plan))
-    return EditResult(
-        output=output,
-        n_frames=meta.n_frames,
-        n_face_frames=int(plan.valid.sum()),
-        seconds=time.perf_counter() - start,
-        notes=plan.notes,
-        preview=preview_video if preview else None,
-    )
+
+
+def _render_batches(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, needs_crops: bool, keep: bool):
+    """What the render pass needs of each group of frames (made on the prefetch thread)."""
+    for idx, frames in _batches(path, meta, config.batch_size, "render", config.progress):
+        originals = [f.copy() for f in frames] if keep else None
+        pos, batch = _crop_batch(plan, idx, frames)
+        if batch is not None and needs_crops:
+            batch.crops  # noqa: B018 - warp here, on the prefetch thread
+        yield idx, frames, originals, pos, batch
 
 
 def _side_by_side(original: np.ndarray, edited: np.ndarray, meta: VideoMeta) -> np.ndarray:

@@ -100,6 +100,11 @@ class EditConfig:
     # blotches (orange around the eyes for "gender", up to 77 levels) are damped (s29 gender
     # identity distance 0.51 -> 0.45).
     colour_limit: float = 10.0
+    # Precision of the cVAE's decodes in the render pass: "auto" runs them in bfloat16 where it
+    # is native (AVX512-BF16/AMX CPUs, CUDA; 2.4x faster here), "fp32" always in float32. The
+    # edit (edited minus reconstructed decode) differs from float32's by 10% of its size on
+    # average (cosine 0.99).
+    precision: str = "auto"
     # The diffusion editor (method "diffusion", stitchtime.latents.diffusion): DDIM inversion to
     # this fraction of the noise schedule (deeper: stronger edits, less of the person kept), DDIM
     # steps over the whole schedule (only those up to the depth run), guidance of the edited
@@ -108,9 +113,9 @@ class EditConfig:
     # the edit smoothed over key_sigma keyframes, keyframes per batch, and its own colour limit
     # (its edits are real colour changes, not classifier-fooling patterns).
     diffusion_depth: float = 0.7
-    diffusion_steps: int = 20
+    diffusion_steps: int = 10
     guidance: float | None = None  # None: the attribute's own (Attribute.guidance)
     key_every: int = 4
     key_sigma: float = 1.0
-    diffusion_batch: int = 16
+    diffusion_batch: int = 32
     diffusion_colour_limit: float = 0.0

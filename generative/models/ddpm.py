@@ -136,8 +136,9 @@ class DDPMFamily(FamilyBase):
         """The U-Net output (epsilon, v or x0) for full-size ``x`` (folded into patches when ``patch_size > 1``)."""
         p = self.config.patch_size
         if p == 1:
-            return self.unet(x, t, cond, keep)
-        return F.pixel_shuffle(self.unet(F.pixel_unshuffle(x, p), t, cond, keep), p)
+            return self.unet(x, t, cond, keep).float()
+        # float32 out, also under bf16 autocast: guidance subtracts two close outputs
+        return F.pixel_shuffle(self.unet(F.pixel_unshuffle(x, p), t, cond, keep), p).float()
 
     @staticmethod
     def remap_condition(tensors: dict[str, torch.Tensor], old: list[str], new: list[str]) -> dict[str, torch.Tensor]:

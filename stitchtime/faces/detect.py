@@ -43,6 +43,12 @@ def _model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+# dlib's own chip geometry for its identity network (compute_face_descriptor(img, shape) crops the
+# same chip internally; the descriptors are identical)
+DESCRIPTOR_CHIP = 150
+DESCRIPTOR_PADDING = 0.25
+
+
 @lru_cache(maxsize=None)
 def _dlib_models():
     import dlib
@@ -103,14 +109,23 @@ class FaceBackend(ABC):
 def face_descriptor(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """dlib's 128-D identity descriptor for the face with these 68 landmarks (L2 distance
     below ~0.6 means the same person)."""
+    return chip_descriptor(face_chip(frame, landmarks))
+
+
+def face_chip(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The 150 px aligned face chip dlib's identity network reads (a cheap warp; the network is
+    the expensive part, so chips are what goes to worker processes)."""
     import dlib
 
-    encoder = _dlib_face_encoder()
     rect = dlib.rectangle(*[int(round(v)) for v in box_from_landmarks(landmarks)])
     parts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
     shape = dlib.full_object_detection(rect, parts)
-    rgb = np.ascontiguousarray(frame)
-    return np.asarray(encoder.compute_face_descriptor(rgb, shape), dtype=np.float32)
+    return dlib.get_face_chip(np.ascontiguousarray(frame), shape, size=DESCRIPTOR_CHIP, padding=DESCRIPTOR_PADDING)
+
+
+def chip_descriptor(chip: np.ndarray) -> np.ndarray:
+    """:func:`face_descriptor` of a :func:`face_chip` (about 0.12 s on one core; dlib holds the GIL)."""
+    return np.asarray(_dlib_face_encoder().compute_face_descriptor(chip), dtype=np.float32)
 
 
 class DlibBackend(FaceBackend):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from generative.device import inference_autocast
 from stitchtime.config import REGION_MASKS, EditConfig, InvertConfig, MaskConfig
 from stitchtime.latents.attributes import Attribute
 from stitchtime.latents.editor import CropBatch, CropSource
@@ -53,9 +54,10 @@ def _gray(img: torch.Tensor) -> np.ndarray:
     return g.round().byte().numpy()
 
 
-def soft_limit(x: torch.Tensor, limit: float) -> torch.Tensor:
+def soft_limit(x: torch.Tensor | np.ndarray, limit: float) -> torch.Tensor | np.ndarray:
     """``limit * tanh(x / limit)``: about ``x`` where small, never beyond ``limit`` (0: ``x``)."""
-    return x if limit <= 0 else limit * torch.tanh(x / limit)
+    tanh = torch.tanh if isinstance(x, torch.Tensor) else np.tanh
+    return x if limit <= 0 else limit * tanh(x / limit)
 
 
 def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, colour_limit: float = 0.0, amount: float = 1.0) -> torch.Tensor:
@@ -68,26 +70,23 @@ def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, col
     double contours). Returns the change of each crop."""
     b, _, size, _ = crops.shape
     s = rec.shape[-1]
-    scale = size / s
+    deltas = np.zeros((b, size, size, 3), np.float32)
+    # no edit (strength 0): no motion, no colour change
+    todo = [i for i in range(b) if amount != 0 and not torch.equal(out[i], rec[i])]
     grid_x, grid_y = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
     small_x, small_y = np.meshgrid(np.arange(s, dtype=np.float32), np.arange(s, dtype=np.float32))
-    deltas = torch.empty_like(crops)
-    for i in range(b):
-        if amount == 0 or torch.equal(out[i], rec[i]):  # no edit (strength 0): no motion, no colour change
-            deltas[i] = 0
-            continue
-        flow = cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS)  # out(p) ~ rec(p + flow)
-        flow *= amount
-        rec_np = rec[i].permute(1, 2, 0).numpy()
-        moved_rec = cv2.remap(rec_np, small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        target = rec[i] + amount * (out[i] - rec[i])  # the decode of the smaller edit, approximately
-        colour = torch.from_numpy(target.permute(1, 2, 0).numpy() - moved_rec).permute(2, 0, 1)[None] * 127.5
-        colour = soft_limit(F.interpolate(colour, size=(size, size), mode="bicubic", align_corners=False)[0], colour_limit)
-        big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * scale
-        crop_np = crops[i].permute(1, 2, 0).numpy()
-        moved = cv2.remap(crop_np, grid_x + big[..., 0], grid_y + big[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        deltas[i] = torch.from_numpy(moved - crop_np).permute(2, 0, 1) + colour
-    return deltas
+    # (OpenCV per image, channels last: its bicubic resize equals torch's, 3x faster on one core)
+    rec_hwc = rec.permute(0, 2, 3, 1).contiguous().numpy()
+    target_hwc = (rec + amount * (out - rec)).permute(0, 2, 3, 1).contiguous().numpy()  # the decode of the smaller edit, approximately
+    crops_hwc = crops.permute(0, 2, 3, 1).contiguous().numpy()
+    for i in todo:
+        flow = cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS) * amount  # out(p) ~ rec(p + flow)
+        moved_rec = cv2.remap(rec_hwc[i], small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        colour = cv2.resize((target_hwc[i] - moved_rec) * 127.5, (size, size), interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * (size / s)
+        moved = cv2.remap(crops_hwc[i], grid_x + big[..., 0], grid_y + big[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        deltas[i] = moved - crops_hwc[i] + soft_limit(colour, colour_limit)
+    return torch.from_numpy(deltas).permute(0, 3, 1, 2).contiguous()
 
 
 class CVAEEditor:
@@ -148,10 +147,11 @@ class CVAEEditor:
         if self.decoder is None:
             raise RuntimeError("CVAEEditor.fit must run before delta/edited")
         idx = batch.frame_indices
-        with torch.no_grad():
-            rec = self.decoder(self._z[idx].to(self.device), self._c[idx].to(self.device))
-            out = self.decoder(self._z_edit[idx].to(self.device), self._c_edit[idx].to(self.device))
-        return rec.cpu(), out.cpu()
+        z = torch.cat([self._z[idx], self._z_edit[idx]]).to(self.device)
+        c = torch.cat([self._c[idx], self._c_edit[idx]]).to(self.device)
+        with torch.no_grad(), inference_autocast(self.device, self.edit.precision):
+            rec, out = self.decoder(z, c).float().cpu().chunk(2)  # one call: the larger batch runs faster
+        return rec, out
 
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
         """The change to add to each crop; ``scale`` < 1 gives a smaller edit of the same kind

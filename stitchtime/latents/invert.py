@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from generative.device import all_threads
 from stitchtime.config import InvertConfig
 from stitchtime.latents.editor import CropSource
 from stitchtime.latents.model import EditorModels
@@ -93,15 +94,16 @@ def tune_decoder(models: EditorModels, track: LatentTrack, latents: np.ndarray, 
     loss_fn = models.cvae.loss
     gen = torch.Generator().manual_seed(0)
     bar = tqdm(range(config.tune_steps), desc="tune decoder", leave=False, disable=not progress, dynamic_ncols=True)
-    for _ in bar:
-        pick = torch.randperm(len(x_all), generator=gen)[: config.tune_batch].to(dev)
-        out = decoder(z_all[pick], c_all[pick])
-        pixel, sharp = loss_fn(out, x_all[pick])
-        loss = pixel + models.cvae.config.perceptual_weight * sharp
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+    with all_threads():  # the video passes run torch on one thread; tuning has the cores to itself
+        for _ in bar:
+            pick = torch.randperm(len(x_all), generator=gen)[: config.tune_batch].to(dev)
+            out = decoder(z_all[pick], c_all[pick])
+            pixel, sharp = loss_fn(out, x_all[pick])
+            loss = pixel + models.cvae.config.perceptual_weight * sharp
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
     for p in decoder.parameters():
         p.requires_grad_(False)
     return decoder.eval()
