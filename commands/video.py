@@ -12,7 +12,7 @@ import typer
 from commands._common import friendly_errors
 from pipelines.align_video import align_video
 from pipelines.edit_video import PipelineConfig, edit_video
-from pipelines.editors import make_editor
+from pipelines.editors import fast_preset, make_editor
 from stitchtime.config import AlignConfig, DetectConfig, DetectorBackend, EditConfig, EncodeConfig, InvertConfig
 from stitchtime.render.blend import BlendMode
 
@@ -80,7 +80,10 @@ def edit(
     sigma_axis: float = SIGMA_AXIS,
     model: Optional[Path] = typer.Option(None, "--model", help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` (default: the shipped models)."),
     method: str = typer.Option(EditConfig.method, "--method", help="auto (each attribute's measured best), cond (cVAE attribute input), direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM)."),
-    tune_steps: int = typer.Option(InvertConfig.tune_steps, "--tune-steps", min=0, help="Per-video decoder tuning steps (0: off)."),
+    tune_steps: Optional[int] = typer.Option(
+        None, "--tune-steps", min=0, help=f"Per-video decoder tuning steps of cVAE edits (0: off; default {InvertConfig.tune_steps}, 0 with --fast)."
+    ),
+    fast: bool = typer.Option(False, "--fast", help="Quickest edit: the cVAE's attribute input, no tuning (>= 20 fps on 512 px clips; weaker edits than the default)."),
     latent_sigma: float = typer.Option(EditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of the latents (frames)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda, mps."),
     preview: bool = typer.Option(False, "--preview", help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (sheet)."),
@@ -97,12 +100,14 @@ def edit(
     """Edit the face in a video; same frames, timing, size and audio back."""
     config = _pipeline_config(detector, face_index, crop_size, sigma_center, sigma_axis, crf, preset, blend, quiet)
     config = replace(config, identity_limit=identity_limit)
+    if fast:
+        method, tune_steps = fast_preset(method, tune_steps)
     editor = make_editor(
         attr,
         strength,
         model=model,
         edit=None if attr.strip().lower() == "none" else EditConfig(attr=attr, strength=strength, latent_sigma=latent_sigma, method=method),
-        invert=InvertConfig(tune_steps=tune_steps),
+        invert=InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps),
         device=device,
         progress=config.progress,
     )
@@ -155,7 +160,8 @@ def batch(
     jobs: int = typer.Option(1, "--jobs", min=1, help="Files processed in parallel (threads are split between them)."),
     pattern: Optional[str] = typer.Option(None, "--pattern", help="Glob for input files, e.g. '*.mp4' (default: common video suffixes)."),
     model: Optional[Path] = typer.Option(None, "--model", help="A cVAE run folder (default: the shipped model)."),
-    tune_steps: Optional[int] = typer.Option(None, "--tune-steps", min=0, help="Per-video decoder tuning steps."),
+    tune_steps: Optional[int] = typer.Option(None, "--tune-steps", min=0, help="Per-video decoder tuning steps of cVAE edits."),
+    fast: bool = typer.Option(False, "--fast", help="Quickest edit: the cVAE's attribute input, no tuning (see `edit --fast`)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry files that failed in an earlier run."),
     evaluate_: bool = typer.Option(False, "--evaluate", help="Also measure each output (slower)."),
     overwrite: bool = OVERWRITE,
@@ -166,7 +172,10 @@ def batch(
 
     from pipelines.batch import BatchJob, find_videos, run_batch
 
-    job = BatchJob(attr=attr, strength=strength, model=str(model) if model else None, tune_steps=tune_steps, overwrite=overwrite, evaluate=evaluate_)
+    method = "auto"
+    if fast:
+        method, tune_steps = fast_preset(method, tune_steps)
+    job = BatchJob(attr=attr, strength=strength, model=str(model) if model else None, tune_steps=tune_steps, method=method, overwrite=overwrite, evaluate=evaluate_)
     total = len(find_videos(in_dir, pattern)) if in_dir.is_dir() else 0
     bar = tqdm(total=total, desc="files", unit="file", disable=quiet or not sys.stderr.isatty())
     results = run_batch(in_dir, out_dir, job, jobs=jobs, pattern=pattern, retry_failed=retry_failed, on_result=lambda r: bar.update())

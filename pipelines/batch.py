@@ -47,6 +47,7 @@ class BatchJob:
     strength: float = 1.0
     model: str | None = None
     tune_steps: int | None = None
+    method: str = "auto"  # see EditConfig.method ("cond" with --fast)
     overwrite: bool = False
     evaluate: bool = False
     threads: int = 1
@@ -95,7 +96,7 @@ def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
     torch.set_num_threads(max(1, job.threads))
     from pipelines.edit_video import PipelineConfig, edit_video
     from pipelines.editors import make_editor
-    from stitchtime.config import InvertConfig
+    from stitchtime.config import EditConfig, InvertConfig
 
     rel = Path(state).name
     t = time.perf_counter()
@@ -103,7 +104,8 @@ def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
         check_output_path(Path(out), overwrite=job.overwrite) if Path(out).parent.exists() else None
         _write_state(Path(state), {"status": "started", "output": out, "time": time.time()})
         invert = InvertConfig() if job.tune_steps is None else InvertConfig(tune_steps=job.tune_steps)
-        editor = make_editor(job.attr, job.strength, model=Path(job.model) if job.model else None, invert=invert)
+        edit = EditConfig(attr=job.attr, strength=job.strength, method=job.method)
+        editor = make_editor(job.attr, job.strength, model=Path(job.model) if job.model else None, edit=edit, invert=invert)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         res = edit_video(Path(src), Path(out), editor, PipelineConfig(progress=False, track_workers=job.threads), overwrite=job.overwrite)
         metrics = {}

@@ -54,6 +54,15 @@ def _diffusion_names(path: Path) -> list[str]:
     return list(read_config(path / CONFIG_FILE).get("cond_names", []))
 
 
+def fast_preset(method: str = "auto", tune_steps: int | None = None) -> tuple[str, int]:
+    """``--fast``: the cVAE's attribute input without per-video tuning, the quickest edit
+    (BENCHMARKS.md "Edit speed"); weaker than the diffusion default for smile, age, gender and
+    mouth open. Returns ``(method, tune_steps)``; an explicit ``tune_steps`` is kept."""
+    if method == "diffusion":
+        raise InputError("--fast edits with the cVAE: leave out --method diffusion (or --fast)")
+    return ("cond" if method == "auto" else method), (0 if tune_steps is None else tune_steps)
+
+
 def _resolve(attr: str, names: list[str]) -> Attribute:
     try:
         return resolve(attr, names)

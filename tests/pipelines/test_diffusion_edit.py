@@ -33,11 +33,16 @@ def test_auto_method_uses_the_shipped_diffusion_model_where_measured_better():
     assert methods["glasses"] == "cond"
 
 
-def test_the_cvae_method_still_edits(clip, tmp_path):
+def test_fast_edits_with_the_cvae(clip, tmp_path):
+    """--fast: the cVAE's attribute input (--method cond) without tuning, for an attribute whose
+    default is the diffusion editor."""
     out = tmp_path / "male.mp4"
-    _edit(clip, out, "--attr", "gender", "--method", "cond", "--tune-steps", "0", *QUIET)
+    _edit(clip, out, "--attr", "gender", "--fast", *QUIET)
     face_change, bg_psnr, _ = _face_and_background(clip, out)
     assert face_change > 2.0 and bg_psnr >= 40
+    result = runner.invoke(app, ["edit", str(clip), "--attr", "gender", "--fast", "--method", "diffusion", "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code != 0 and "--fast edits with the cVAE" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_a_diffusion_model_refuses_cvae_methods(clip, tmp_path):

@@ -1,0 +1,95 @@
+"""The pieces that make the edit fast: prefetching, torch thread counts, bf16 inference, the
+parallel identity descriptors, and the --fast preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from generative.device import all_threads, fast_bf16, inference_autocast, torch_threads
+from pipelines.edit_video import _descriptor_pool, prefetch
+from pipelines.editors import fast_preset
+from stitchtime.config import DetectConfig
+from stitchtime.errors import InputError
+from stitchtime.faces.detect import chip_descriptor, face_chip, face_descriptor, make_backend
+
+
+def test_prefetch_keeps_order_and_raises_where_the_error_happened():
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("bad frame")
+
+    got = []
+    with pytest.raises(ValueError, match="bad frame"):
+        for item in prefetch(failing()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_leaving_a_prefetch_early_stops_and_closes_the_source():
+    closed = []
+
+    def source():
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(True)
+
+    it = prefetch(source(), depth=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()  # (what a `break` out of the loop does)
+    assert closed == [True]
+
+
+def test_torch_threads_nest_and_all_threads_restores_the_outer_count():
+    start = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+        with all_threads():
+            assert torch.get_num_threads() == start
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == start
+    with all_threads():  # outside torch_threads: no change
+        assert torch.get_num_threads() == start
+
+
+def test_inference_autocast():
+    cpu = torch.device("cpu")
+    layer = torch.nn.Linear(8, 8)
+    x = torch.randn(4, 8)
+    with torch.no_grad():
+        with inference_autocast(cpu, "fp32"):
+            assert layer(x).dtype == torch.float32
+        with inference_autocast(cpu, "bf16"):
+            assert layer(x).dtype == torch.bfloat16
+        with inference_autocast(cpu, "auto"):
+            assert layer(x).dtype == (torch.bfloat16 if fast_bf16(cpu) else torch.float32)
+    with pytest.raises(ValueError, match="valid: auto, bf16, fp32"):
+        inference_autocast(cpu, "fp16")
+
+
+def test_descriptors_from_chips_in_worker_processes_equal_dlib_on_the_frame():
+    from skimage import data
+
+    img = data.astronaut()
+    faces = make_backend(DetectConfig()).detect(img)
+    frames = [img, np.ascontiguousarray(img[:, ::-1])]
+    landmarks = [faces[0].landmarks, make_backend(DetectConfig()).detect(frames[1])[0].landmarks]
+    chips = [face_chip(f, lm) for f, lm in zip(frames, landmarks)] * 2
+    with _descriptor_pool(2) as parallel:
+        got = parallel(chips)
+    with _descriptor_pool(1) as serial:
+        assert np.array_equal(serial(chips), got)
+    assert np.array_equal(got[0], face_descriptor(img, landmarks[0]))  # dlib's own chip, same network
+    assert np.array_equal(got[0], chip_descriptor(chips[0])) and np.linalg.norm(got[0] - got[1]) < 0.6  # the same person mirrored
+
+
+def test_fast_preset():
+    assert fast_preset() == ("cond", 0)
+    assert fast_preset("direction", 30) == ("direction", 30)
+    with pytest.raises(InputError, match="--fast edits with the cVAE"):
+        fast_preset("diffusion")
