@@ -71,7 +71,8 @@ def systems(attr: str):
     )
     # "ours" with each edit method forced (ours itself takes the attribute's default, "auto")
     by_method = {m: (ours[0], EditConfig(attr=attr, method=m), ours[2]) for m in ("cond", "diffusion")}
-    return {"ours": ours, "naive": naive, **by_method}
+    fast = (ours[0], EditConfig(attr=attr, method="cond"), InvertConfig(tune_steps=0))  # `edit --fast`
+    return {"ours": ours, "naive": naive, **by_method, "fast": fast}
 
 
 JUDGE_NOTE = (
@@ -80,10 +81,11 @@ JUDGE_NOTE = (
 )
 SYSTEMS_NOTE = (
     "\"ours\" is `stitchtime edit` at its defaults: each attribute's own edit method (`stitchtime attrs`; "
-    "the diffusion editor for smile, age, gender and mouth open: DDIM inversion of every 4th face crop, the "
-    "change smoothed over keyframes), temporal smoothing, flow transfer, the attribute's mask region, the "
+    "the diffusion editor for smile, age, gender and mouth open: DDIM inversion of every 4th face crop in 10 "
+    "steps, the change smoothed over keyframes), temporal smoothing, flow transfer, the attribute's mask region, the "
     "identity guard at 0.3; \"cond\" is the same pipeline with the cVAE's attribute input (`--method cond`: "
-    "60 tuning steps, the colour limit), the previous default; \"naive\" edits each frame on its own with "
+    "60 tuning steps, the colour limit), the previous default; \"fast\" is `edit --fast` (the cVAE's attribute "
+    "input without tuning); \"naive\" edits each frame on its own with "
     "ours' method (no smoothing of quads, attributes or edits, no tuning, every frame a keyframe) and "
     "pastes the decoded crop (no guard)."
 )
@@ -182,7 +184,7 @@ def main() -> None:
     parser.add_argument("--attrs", default="smile,age,glasses")
     parser.add_argument("--clips", default="")
     parser.add_argument("--model", type=Path, default=None, help="editor run/model (default: shipped)")
-    parser.add_argument("--systems", default="ours,naive", help="ours, naive, cond, diffusion (ours with that edit method)")
+    parser.add_argument("--systems", default="ours,naive", help="ours, naive, cond, diffusion (ours with that edit method), fast (edit --fast)")
     parser.add_argument("--judge", type=Path, default=REPO / "runs" / "attrclf64_judge")
     parser.add_argument("--jobs", type=int, default=1, help="edits run at once (one thread each)")
     parser.add_argument("--write", action="store_true")

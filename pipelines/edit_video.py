@@ -14,11 +14,11 @@ import multiprocessing
 import queue
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import cv2
 import numpy as np
@@ -224,12 +224,17 @@ def _crop_batch(plan: CropPlan, idx: list[int], frames: list[np.ndarray]) -> tup
     return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops_source=crops, masks=masks, detected=torch.from_numpy(plan.detected[fi]))
 
 
-def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, desc: str = "crops") -> Iterator[CropBatch]:
+def iter_crops(
+    path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConfig, desc: str = "crops", on_frame: Callable[[int, np.ndarray], None] | None = None
+) -> Iterator[CropBatch]:
     """Aligned crops of every valid frame, in frame order (a pass over the video; decoded and
-    warped one batch ahead on a background thread)."""
+    warped one batch ahead on a background thread, which also shows ``on_frame`` every frame)."""
 
     def batches() -> Iterator[CropBatch]:
         for idx, frames in _batches(path, meta, config.batch_size, desc, config.progress):
+            if on_frame is not None:
+                for i, frame in zip(idx, frames):
+                    on_frame(i, frame)
             _, batch = _crop_batch(plan, idx, frames)
             if batch is not None:
                 batch.crops  # noqa: B018 - warp on the prefetch thread
@@ -238,73 +243,109 @@ def iter_crops(path: Path, meta: VideoMeta, plan: CropPlan, config: PipelineConf
     return prefetch(batches())
 
 
-def identity_scale(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan, editor: CropEditor, config: PipelineConfig) -> tuple[float, float]:
+class Descriptors:
+    """dlib identity descriptors of face chips (0.12-0.18 s a chip; dlib holds the GIL), on
+    ``workers`` processes forked when this is made -- before the passes start their threads --
+    or in this process when ``workers`` < 2 or fork is missing. Use as a context manager."""
+
+    def __init__(self, workers: int):
+        self.workers = workers if workers >= 2 and "fork" in multiprocessing.get_all_start_methods() else 1
+        self.pool: ProcessPoolExecutor | None = None
+        if self.workers > 1:
+            chip_descriptor(np.zeros((150, 150, 3), np.uint8))  # load the network first: the children inherit it
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            self.pool.submit(int).result()  # fork every worker now (fork-context pools start them all at once)
+
+    def __enter__(self) -> "Descriptors":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, chip: np.ndarray) -> Future:
+        """One chip's descriptor, computed in the background when there are workers."""
+        if self.pool is not None:
+            return self.pool.submit(chip_descriptor, chip)
+        done: Future = Future()
+        done.set_result(chip_descriptor(chip))
+        return done
+
+    def __call__(self, chips: list[np.ndarray]) -> np.ndarray:
+        """``(N, 128)`` descriptors of ``chips``, split evenly between the workers."""
+        if self.pool is None or len(chips) < 2:
+            return np.stack([chip_descriptor(c) for c in chips])
+        return np.stack(list(self.pool.map(chip_descriptor, chips, chunksize=-(-len(chips) // self.workers))))
+
+
+class IdentitySamples:
+    """The identity guard's frames: up to ``IDENTITY_SAMPLES`` evenly spaced frames where the face
+    was observed. :meth:`see` keeps them as a pass decodes them (so the guard needs no pass of its
+    own) and starts their descriptors on the worker processes while the pass goes on."""
+
+    def __init__(self, track: FaceTrack, plan: CropPlan, descriptors: Descriptors):
+        frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
+        n = min(IDENTITY_SAMPLES, len(frames_with_face))
+        self.pick = frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)] if n else frames_with_face
+        self.landmarks = track.landmarks
+        self.descriptors = descriptors
+        self.frames: dict[int, np.ndarray] = {}
+        self.refs: dict[int, Future] = {}
+        self._wanted = set(self.pick.tolist())
+
+    def see(self, i: int, frame: np.ndarray) -> None:
+        if i in self._wanted and i not in self.frames:
+            self.frames[i] = frame.copy()
+            self.refs[i] = self.descriptors.submit(face_chip(frame, self.landmarks[i]))
+
+    def collect(self, path: Path, meta: VideoMeta, config: PipelineConfig) -> None:
+        """Decode whatever frames no pass has shown :meth:`see` yet."""
+        if self._wanted <= self.frames.keys():
+            return
+        for idx, frames in _batches(path, meta, config.batch_size, "identity", config.progress):
+            for i, frame in zip(idx, frames):
+                self.see(i, frame)
+
+
+def identity_scale(path: Path, meta: VideoMeta, plan: CropPlan, editor: CropEditor, config: PipelineConfig, samples: IdentitySamples) -> tuple[float, float]:
     """How much of the editor's change the video can take and keep the person: the largest scale
     in [0, 1] (bisection) at which the mean distance between dlib identity descriptors of original
-    and edited frames, on up to ``IDENTITY_SAMPLES`` evenly spaced observed face frames, is at most
-    ``config.identity_limit``; the editor makes the smaller edit itself (``delta(batch, scale)``).
+    and edited frames, on the guard's sample frames, is at most ``config.identity_limit``; the
+    editor makes the smaller edit itself (``delta(batch, scale)``).
     Returns ``(scale, distance at full strength)``."""
-    frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
-    if len(frames_with_face) == 0:
+    if len(samples.pick) == 0:
         return 1.0, 0.0
-    n = min(IDENTITY_SAMPLES, len(frames_with_face))
-    pick = set(frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)].tolist())
-    samples: list[tuple[CropBatch, list[np.ndarray], list[np.ndarray], np.ndarray, list[np.ndarray]]] = []
-    for idx, frames in _batches(path, meta, config.batch_size, "identity", config.progress):
-        chosen = [k for k, i in enumerate(idx) if i in pick]
-        if not chosen:
-            continue
-        sub_idx, sub = [idx[k] for k in chosen], [frames[k] for k in chosen]
-        pos, batch = _crop_batch(plan, sub_idx, sub)
+    samples.collect(path, meta, config)
+    groups: list[tuple[CropBatch, list[np.ndarray], list[np.ndarray], np.ndarray]] = []
+    refs: list[np.ndarray] = []
+    for start in range(0, len(samples.pick), config.batch_size):
+        idx = samples.pick[start : start + config.batch_size].tolist()
+        pos, batch = _crop_batch(plan, idx, [samples.frames[i] for i in idx])
         if batch is None:
             continue
-        frames_in = [sub[k] for k in pos]
-        landmarks = [track.landmarks[sub_idx[k]] for k in pos]
-        samples.append((batch, frames_in, landmarks, plan.matrices[batch.frame_indices.numpy()]))
+        chosen = [idx[k] for k in pos]
+        groups.append((batch, [samples.frames[i] for i in chosen], [samples.landmarks[i] for i in chosen], plan.matrices[chosen]))
+        refs += [samples.refs[i].result() for i in chosen]
+    ref = np.stack(refs)
 
-    with _descriptor_pool(config.track_workers) as descriptors:
-        refs = descriptors([face_chip(f, lm) for _, frames_in, landmarks, _ in samples for f, lm in zip(frames_in, landmarks)])
+    def distance(s: float) -> float:
+        chips = []
+        for batch, frames_in, landmarks, mats in groups:
+            edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
+            chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
+        return float(np.mean(np.linalg.norm(samples.descriptors(chips) - ref, axis=1)))
 
-        def distance(s: float) -> float:
-            chips = []
-            for batch, frames_in, landmarks, mats in samples:
-                edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
-                chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
-            return float(np.mean(np.linalg.norm(descriptors(chips) - refs, axis=1)))
-
-        full = distance(1.0)
-        if full <= config.identity_limit:
-            return 1.0, full
-        lo, hi = 0.0, 1.0
-        for _ in range(IDENTITY_STEPS):
-            mid = (lo + hi) / 2
-            if distance(mid) <= config.identity_limit:
-                lo = mid
-            else:
-                hi = mid
-        return lo, full
-
-
-@contextlib.contextmanager
-def _descriptor_pool(workers: int) -> Iterator:
-    """``descriptors(chips) -> (N, 128)``: dlib's identity network (0.12 s a chip, holding the GIL)
-    on ``workers`` forked processes, or in this one when ``workers`` is 1 or fork is missing."""
-
-    def serial(chips: list[np.ndarray]) -> np.ndarray:
-        return np.stack([chip_descriptor(c) for c in chips])
-
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield serial
-        return
-    chip_descriptor(np.zeros((150, 150, 3), np.uint8))  # load the network before forking (the children inherit it)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-
-        def parallel(chips: list[np.ndarray]) -> np.ndarray:
-            if len(chips) < 2:
-                return serial(chips)
-            return np.stack(list(pool.map(chip_descriptor, chips, chunksize=-(-len(chips) // workers))))
-
-        yield parallel
+    full = distance(1.0)
+    if full <= config.identity_limit:
+        return 1.0, full
+    lo, hi = 0.0, 1.0
+    for _ in range(IDENTITY_STEPS):
+        mid = (lo + hi) / 2
+        if distance(mid) <= config.identity_limit:
+            lo = mid
+        else:
+            hi = mid
+    return lo, full
 
 
 def preview_paths(output: Path) -> tuple[Path, Path]:
@@ -364,13 +405,16 @@ def edit_video(
 
 
 def _fit(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan, editor: CropEditor, config: PipelineConfig) -> float:
-    """Passes 3 (the editor sees the video) and the identity guard; returns the edit's scale."""
-    if editor.needs_fit:
+    """Pass 3 (the editor sees the video) and the identity guard; returns the edit's scale."""
+    if not editor.needs_fit:
+        return 1.0
+    if config.blend is not BlendMode.delta or config.identity_limit <= 0:
         editor.fit(lambda: iter_crops(path, meta, plan, config, "invert"), meta.n_frames)
-
-    scale = 1.0
-    if editor.needs_fit and config.blend is BlendMode.delta and config.identity_limit > 0:
-        scale, full = identity_scale(path, meta, track, plan, editor, config)
+        return 1.0
+    with Descriptors(config.track_workers) as descriptors:
+        samples = IdentitySamples(track, plan, descriptors)
+        editor.fit(lambda: iter_crops(path, meta, plan, config, "invert", on_frame=samples.see), meta.n_frames)
+        scale, full = identity_scale(path, meta, plan, editor, config, samples)
         if scale < 1.0:
             plan.notes.append(
                 f"identity guard: the edit moved the identity descriptor {full:.2f} from the original "

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from generative.device import all_threads, fast_bf16, inference_autocast, torch_threads
-from pipelines.edit_video import _descriptor_pool, prefetch
+from pipelines.edit_video import Descriptors, prefetch
 from pipelines.editors import fast_preset
 from stitchtime.config import DetectConfig
 from stitchtime.errors import InputError
@@ -80,10 +80,12 @@ def test_descriptors_from_chips_in_worker_processes_equal_dlib_on_the_frame():
     frames = [img, np.ascontiguousarray(img[:, ::-1])]
     landmarks = [faces[0].landmarks, make_backend(DetectConfig()).detect(frames[1])[0].landmarks]
     chips = [face_chip(f, lm) for f, lm in zip(frames, landmarks)] * 2
-    with _descriptor_pool(2) as parallel:
+    with Descriptors(2) as parallel:
+        assert parallel.pool is not None
         got = parallel(chips)
-    with _descriptor_pool(1) as serial:
-        assert np.array_equal(serial(chips), got)
+        assert np.array_equal(parallel.submit(chips[1]).result(), got[1])
+    with Descriptors(1) as serial:
+        assert np.array_equal(serial(chips), got) and np.array_equal(serial.submit(chips[1]).result(), got[1])
     assert np.array_equal(got[0], face_descriptor(img, landmarks[0]))  # dlib's own chip, same network
     assert np.array_equal(got[0], chip_descriptor(chips[0])) and np.linalg.norm(got[0] - got[1]) < 0.6  # the same person mirrored
 
@@ -93,3 +95,28 @@ def test_fast_preset():
     assert fast_preset("direction", 30) == ("direction", 30)
     with pytest.raises(InputError, match="--fast edits with the cVAE"):
         fast_preset("diffusion")
+
+
+def test_the_guard_keeps_its_frames_from_the_fit_pass(tmp_path):
+    """The identity guard's sample frames come from the pass the editor makes anyway (and their
+    descriptors start then); it decodes the video again only for frames no pass showed it."""
+    from skimage import data
+
+    from pipelines.edit_video import IDENTITY_SAMPLES, CropPlan, IdentitySamples
+    from stitchtime.types import FaceTrack
+
+    img = data.astronaut()
+    lm = make_backend(DetectConfig()).detect(img)[0].landmarks
+    n = 40
+    detected = np.ones(n, bool)
+    detected[:5] = False  # bridged, not observed: never a sample
+    track = FaceTrack(landmarks=np.repeat(lm[None], n, 0), detected=detected, valid=np.ones(n, bool), frame_size=(512, 512))
+    plan = CropPlan(matrices=np.zeros((n, 2, 3)), crop_landmarks=np.zeros((n, 68, 2)), valid=np.ones(n, bool), detected=detected, crop_size=256)
+    with Descriptors(1) as descriptors:
+        samples = IdentitySamples(track, plan, descriptors)
+        assert len(samples.pick) == IDENTITY_SAMPLES and samples.pick[0] == 5 and samples.pick[-1] == n - 1
+        for i in range(n):
+            samples.see(i, img)
+        assert sorted(samples.frames) == samples.pick.tolist() and samples.refs.keys() == samples.frames.keys()
+        assert np.array_equal(samples.refs[5].result(), face_descriptor(img, lm))
+        samples.collect(tmp_path / "missing.mp4", None, None)  # complete: no decode (the path does not exist)

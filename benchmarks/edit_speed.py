@@ -1,0 +1,129 @@
+"""Edit speed of `stitchtime edit` per clip and setting (issue 4's speed targets).
+
+    .venv/bin/python benchmarks/edit_speed.py [--clips 512|all|d3,d0] [--repeat 1] [--write]
+
+Each run is the real CLI in a fresh process (`stitchtime edit CLIP --attr ATTR ... -q`): "s" is
+the pipeline time it reports (probe to the renamed output), "wall" adds the process start-up
+(imports, model loading), "RSS" is the stitchtime process's peak (its ffmpeg children not
+counted). Settings run in turn on each clip, so a clip's numbers share the machine's state.
+The default clips are the 512x512 ones the issue names.
+
+Targets (issue 4): >= 20 fps without tuning (`--fast`), and a 10-second clip in <= 2 minutes
+with the default (per-video) work: the default for smile (diffusion: DDIM inversion of keyframes)
+and for glasses (cVAE with 60 steps of decoder tuning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_md import write_section  # noqa: E402
+from stitchtime.io import probe  # noqa: E402
+
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
+SECTION = "## Edit speed (issue 4)"
+STITCHTIME = Path(sys.executable).with_name("stitchtime")
+
+# key -> (label, arguments after the clip)
+SETTINGS = {
+    "fast": ("fast (smile, `--fast`)", ["--attr", "smile", "--fast"]),
+    "smile": ("default smile (diffusion)", ["--attr", "smile"]),
+    "glasses": ("default glasses (cVAE, 60 tuning steps)", ["--attr", "glasses"]),
+    "none": ("round trip (`--attr none`)", ["--attr", "none"]),
+}
+FAST = SETTINGS["fast"][0]
+DEFAULTS = (SETTINGS["smile"][0], SETTINGS["glasses"][0])
+TARGET_FPS = 20.0
+TARGET_SECONDS_PER_10S = 120.0
+
+
+def pick_clips(spec: str) -> list[Path]:
+    clips = sorted(VIDEOS.glob("*.mp4"))
+    if spec == "all":
+        return clips
+    if spec == "512":
+        return [c for c in clips if (lambda m: (m.width, m.height) == (512, 512))(probe(c))]
+    keys = spec.split(",")
+    return [c for c in clips if any(c.stem.endswith("_" + k) or c.stem == k for k in keys)]
+
+
+def run(clip: Path, args: list[str], out: Path) -> tuple[float, float, float]:
+    """``(pipeline s, wall s, peak RSS MB)`` of one CLI edit."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([str(STITCHTIME), "edit", str(clip), "-o", str(out), "-q", "--overwrite", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{clip.name} {' '.join(args)} failed: {stderr.strip()}")
+    m = re.search(r"in ([0-9.]+) s", stdout)
+    if not m:
+        raise SystemExit(f"no timing in the output of {clip.name} {' '.join(args)}: {stdout!r}")
+    return float(m.group(1)), wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", default="512", help="512 (the 512x512 clips), all, or names such as d3,rf3 suffixes")
+    ap.add_argument("--settings", default=",".join(SETTINGS), help=f"which settings ({', '.join(SETTINGS)})")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each setting per clip (the best is kept)")
+    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    args = ap.parse_args()
+    clips = pick_clips(args.clips)
+    if not clips:
+        raise SystemExit(f"no clips for {args.clips!r} in {VIDEOS}")
+    rows: list[tuple[str, int, float, str, float, float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in clips:
+            meta = probe(clip)
+            seconds = meta.n_frames / float(meta.fps)
+            for label, extra in (SETTINGS[k] for k in args.settings.split(",")):
+                best = min((run(clip, extra, Path(tmp) / "out.mp4") for _ in range(args.repeat)), key=lambda r: r[0])
+                s, wall, rss = best
+                rows.append((clip.name, meta.n_frames, seconds, label, s, wall, rss))
+                print(f"{clip.name:32s} {label:42s} {s:6.1f} s {meta.n_frames / s:6.1f} fps  wall {wall:6.1f} s  {rss:5.0f} MB", flush=True)
+
+    lines = [
+        SECTION,
+        "",
+        f"Command: `.venv/bin/python benchmarks/edit_speed.py --clips {args.clips}"
+        f"{'' if args.settings == ','.join(SETTINGS) else f' --settings {args.settings}'}{f' --repeat {args.repeat}' if args.repeat > 1 else ''} --write` "
+        f"({date.today().isoformat()}, 2 cores, shipped models, strength 1; each run is `stitchtime edit CLIP -o out.mp4 -q` in a fresh process, "
+        "the settings in turn on each clip; s = the pipeline time the command reports, wall adds start-up, RSS = peak of the stitchtime process).",
+        "",
+        "| clip | frames | video s | setting | s | frames/s | s per 10 s of video | wall | peak RSS |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, n, secs, label, s, wall, rss in rows:
+        lines.append(f"| {name} | {n} | {secs:.1f} | {label} | {s:.1f} | {n / s:.1f} | {s * 10 / secs:.1f} | {wall:.1f} | {rss:.0f} MB |")
+    fast = [n / s for _, n, _, label, s, _, _ in rows if label == FAST]
+    per10 = {label: max(s * 10 / secs for _, _, secs, lab, s, _, _ in rows if lab == label) for label in DEFAULTS if any(r[3] == label for r in rows)}
+    if fast and per10:
+        lines += [
+        "",
+            f"Targets: without tuning >= {TARGET_FPS:g} fps: `--fast` ran {min(fast):.1f}-{max(fast):.1f} fps "
+            f"({'met' if min(fast) >= TARGET_FPS else 'NOT met'} on {sum(f >= TARGET_FPS for f in fast)}/{len(fast)} clips). "
+            f"A 10-second clip in <= {TARGET_SECONDS_PER_10S:g} s with the default per-video work: at most "
+            + ", ".join(f"{v:.0f} s ({k})" for k, v in per10.items())
+            + f" ({'met' if max(per10.values()) <= TARGET_SECONDS_PER_10S else 'NOT met'}).",
+        ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        write_section(SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
