@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_md import write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
+from stitchtime.config import EditConfig  # noqa: E402
 from stitchtime.latents.attributes import ATTRIBUTES  # noqa: E402
 
 SECTION = "## Diffusion edit guidance per attribute (issue 4)"
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--attrs", default="smile,age,gender,mouth_open,glasses,beard,blond_hair,black_hair,gray_hair,bangs,makeup")
     parser.add_argument("--depths", default="0.6,0.8")
     parser.add_argument("--guidance", default="2,4,6,8")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=EditConfig.diffusion_steps, help="DDIM steps over the schedule (default: the editor's)")
     parser.add_argument("--n", type=int, default=48, help="faces per attribute")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()

@@ -14,7 +14,7 @@ import multiprocessing
 import queue
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -245,16 +245,16 @@ def iter_crops(
 
 class Descriptors:
     """dlib identity descriptors of face chips (0.12-0.18 s a chip; dlib holds the GIL), on
-    ``workers`` processes forked when this is made -- before the passes start their threads --
-    or in this process when ``workers`` < 2 or fork is missing. Use as a context manager."""
+    ``workers`` forked processes, or in this one when ``workers`` < 2 or fork is missing. Use as a
+    context manager, and briefly: a forked worker's copy of this process's memory stops being
+    shared as this process goes on writing to its own."""
 
     def __init__(self, workers: int):
         self.workers = workers if workers >= 2 and "fork" in multiprocessing.get_all_start_methods() else 1
         self.pool: ProcessPoolExecutor | None = None
         if self.workers > 1:
-            chip_descriptor(np.zeros((150, 150, 3), np.uint8))  # load the network first: the children inherit it
+            chip_descriptor(np.zeros((150, 150, 3), np.uint8))  # load the network first: the workers inherit it
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-            self.pool.submit(int).result()  # fork every worker now (fork-context pools start them all at once)
 
     def __enter__(self) -> "Descriptors":
         return self
@@ -262,14 +262,6 @@ class Descriptors:
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
-
-    def submit(self, chip: np.ndarray) -> Future:
-        """One chip's descriptor, computed in the background when there are workers."""
-        if self.pool is not None:
-            return self.pool.submit(chip_descriptor, chip)
-        done: Future = Future()
-        done.set_result(chip_descriptor(chip))
-        return done
 
     def __call__(self, chips: list[np.ndarray]) -> np.ndarray:
         """``(N, 128)`` descriptors of ``chips``, split evenly between the workers."""
@@ -280,23 +272,20 @@ class Descriptors:
 
 class IdentitySamples:
     """The identity guard's frames: up to ``IDENTITY_SAMPLES`` evenly spaced frames where the face
-    was observed. :meth:`see` keeps them as a pass decodes them (so the guard needs no pass of its
-    own) and starts their descriptors on the worker processes while the pass goes on."""
+    was observed. :meth:`see` keeps them as a pass decodes them, so the guard needs no pass of
+    its own."""
 
-    def __init__(self, track: FaceTrack, plan: CropPlan, descriptors: Descriptors):
+    def __init__(self, track: FaceTrack, plan: CropPlan):
         frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
         n = min(IDENTITY_SAMPLES, len(frames_with_face))
         self.pick = frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)] if n else frames_with_face
         self.landmarks = track.landmarks
-        self.descriptors = descriptors
         self.frames: dict[int, np.ndarray] = {}
-        self.refs: dict[int, Future] = {}
         self._wanted = set(self.pick.tolist())
 
     def see(self, i: int, frame: np.ndarray) -> None:
         if i in self._wanted and i not in self.frames:
             self.frames[i] = frame.copy()
-            self.refs[i] = self.descriptors.submit(face_chip(frame, self.landmarks[i]))
 
     def collect(self, path: Path, meta: VideoMeta, config: PipelineConfig) -> None:
         """Decode whatever frames no pass has shown :meth:`see` yet."""
@@ -317,35 +306,34 @@ def identity_scale(path: Path, meta: VideoMeta, plan: CropPlan, editor: CropEdit
         return 1.0, 0.0
     samples.collect(path, meta, config)
     groups: list[tuple[CropBatch, list[np.ndarray], list[np.ndarray], np.ndarray]] = []
-    refs: list[np.ndarray] = []
     for start in range(0, len(samples.pick), config.batch_size):
         idx = samples.pick[start : start + config.batch_size].tolist()
         pos, batch = _crop_batch(plan, idx, [samples.frames[i] for i in idx])
-        if batch is None:
-            continue
-        chosen = [idx[k] for k in pos]
-        groups.append((batch, [samples.frames[i] for i in chosen], [samples.landmarks[i] for i in chosen], plan.matrices[chosen]))
-        refs += [samples.refs[i].result() for i in chosen]
-    ref = np.stack(refs)
+        if batch is not None:
+            chosen = [idx[k] for k in pos]
+            groups.append((batch, [samples.frames[i] for i in chosen], [samples.landmarks[i] for i in chosen], plan.matrices[chosen]))
 
-    def distance(s: float) -> float:
-        chips = []
-        for batch, frames_in, landmarks, mats in groups:
-            edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
-            chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
-        return float(np.mean(np.linalg.norm(samples.descriptors(chips) - ref, axis=1)))
+    with Descriptors(config.track_workers) as descriptors:
+        ref = descriptors([face_chip(f, lm) for _, frames_in, landmarks, _ in groups for f, lm in zip(frames_in, landmarks)])
 
-    full = distance(1.0)
-    if full <= config.identity_limit:
-        return 1.0, full
-    lo, hi = 0.0, 1.0
-    for _ in range(IDENTITY_STEPS):
-        mid = (lo + hi) / 2
-        if distance(mid) <= config.identity_limit:
-            lo = mid
-        else:
-            hi = mid
-    return lo, full
+        def distance(s: float) -> float:
+            chips = []
+            for batch, frames_in, landmarks, mats in groups:
+                edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
+                chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
+            return float(np.mean(np.linalg.norm(descriptors(chips) - ref, axis=1)))
+
+        full = distance(1.0)
+        if full <= config.identity_limit:
+            return 1.0, full
+        lo, hi = 0.0, 1.0
+        for _ in range(IDENTITY_STEPS):
+            mid = (lo + hi) / 2
+            if distance(mid) <= config.identity_limit:
+                lo = mid
+            else:
+                hi = mid
+        return lo, full
 
 
 def preview_paths(output: Path) -> tuple[Path, Path]:
@@ -411,16 +399,15 @@ def _fit(path: Path, meta: VideoMeta, track: FaceTrack, plan: CropPlan, editor: 
     if config.blend is not BlendMode.delta or config.identity_limit <= 0:
         editor.fit(lambda: iter_crops(path, meta, plan, config, "invert"), meta.n_frames)
         return 1.0
-    with Descriptors(config.track_workers) as descriptors:
-        samples = IdentitySamples(track, plan, descriptors)
-        editor.fit(lambda: iter_crops(path, meta, plan, config, "invert", on_frame=samples.see), meta.n_frames)
-        scale, full = identity_scale(path, meta, plan, editor, config, samples)
-        if scale < 1.0:
-            plan.notes.append(
-                f"identity guard: the edit moved the identity descriptor {full:.2f} from the original "
-                f"(limit {config.identity_limit:g}), so it is applied at {scale:.2f} of its strength"
-                + (" (almost no edit is left: this model cannot make it on this face without changing the person)" if scale < 0.1 else "")
-            )
+    samples = IdentitySamples(track, plan)
+    editor.fit(lambda: iter_crops(path, meta, plan, config, "invert", on_frame=samples.see), meta.n_frames)
+    scale, full = identity_scale(path, meta, plan, editor, config, samples)
+    if scale < 1.0:
+        plan.notes.append(
+            f"identity guard: the edit moved the identity descriptor {full:.2f} from the original "
+            f"(limit {config.identity_limit:g}), so it is applied at {scale:.2f} of its strength"
+            + (" (almost no edit is left: this model cannot make it on this face without changing the person)" if scale < 0.1 else "")
+        )
     return scale
 
 
