@@ -17,7 +17,7 @@ from stitchtime.faces.align import (
 )
 from stitchtime.render.blend import BlendMode, paste
 from stitchtime.render.mask import face_masks
-from stitchtime.temporal.smooth import gaussian_smooth, interpolate_gaps, segments
+from stitchtime.temporal.smooth import gaussian_smooth, gaussian_smooth_inplace, interpolate_gaps, segments
 
 
 def _canonical_landmarks() -> np.ndarray:
@@ -117,6 +117,17 @@ class TestSmoothing:
         valid = np.isfinite(values[:, 0])
         out = gaussian_smooth(values, valid, 3.0)
         assert np.allclose(out[:5], 0) and np.allclose(out[6:], 10) and np.isnan(out[5, 0])
+
+    @pytest.mark.parametrize("n,chunk,sigma", [(1, 4, 1.0), (5, 2, 1.0), (37, 8, 1.0), (37, 5, 2.5), (300, 256, 1.0)])
+    def test_in_place_chunked_smoothing_equals_the_reference(self, n, chunk, sigma):
+        """The diffusion editor's keyframe smoothing (chunks smaller than the kernel too)."""
+        import torch
+
+        x = np.random.default_rng(n).normal(size=(n, 3, 4, 4)).astype(np.float32)
+        got = gaussian_smooth_inplace(torch.from_numpy(x.copy()), sigma, chunk)
+        assert np.abs(got.numpy() - gaussian_smooth(x, None, sigma)).max() < 1e-5
+        half = gaussian_smooth_inplace(torch.from_numpy(x).half(), sigma, chunk)
+        assert half.dtype == torch.float16 and np.abs(half.float().numpy() - gaussian_smooth(x, None, sigma)).max() < 5e-3
 
     def test_segments_and_gap_bridging(self):
         valid = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 1], bool)
