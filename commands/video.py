@@ -83,7 +83,7 @@ def edit(
     tune_steps: Optional[int] = typer.Option(
         None, "--tune-steps", min=0, help=f"Per-video decoder tuning steps of cVAE edits (0: off; default {InvertConfig.tune_steps}, 0 with --fast)."
     ),
-    fast: bool = typer.Option(False, "--fast", help="Quickest edit: the cVAE's attribute input, no tuning (>= 20 fps on 512 px clips; weaker edits than the default)."),
+    fast: bool = typer.Option(False, "--fast", help="Quickest edit: the cVAE's attribute input, no tuning (about 2x the default's speed; fainter edits)."),
     latent_sigma: float = typer.Option(EditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of the latents (frames)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda, mps."),
     preview: bool = typer.Option(False, "--preview", help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (sheet)."),
