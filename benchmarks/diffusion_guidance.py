@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
+from benchmarks.bench_md import judged_cell, write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
 from stitchtime.config import EditConfig  # noqa: E402
@@ -77,15 +77,13 @@ def main() -> None:
             rec = ddpm.ddim_generate(x_t, c, t0, args.steps)
             for g in scales:
                 out = (x + ddpm.ddim_generate(x_t, c_edit, t0, args.steps, g, base_cond=c) - rec).clamp(-1, 1)
-                seen = ((judge.predict(out)[:, judge_cols.index(a.celeba)] > 0.5).float() == target).float().mean()
-                psnr = (10 * torch.log10(4.0 / ((out - x) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10))).mean()
-                cells.append(f"{float(seen):.2f} ({float(psnr):.0f} dB)")
+                cells.append(judged_cell(judge, out, x, judge_cols.index(a.celeba), target))
         rows.append(f"| {attr} ({a.help}) | {len(idx)} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     table = "\n".join(rows)
     if args.write:
         text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/diffusion_guidance.py --write` ({args.ddpm.relative_to(REPO) if args.ddpm.is_relative_to(REPO) else args.ddpm}, "
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/diffusion_guidance.py {' '.join(sys.argv[1:])}` ({args.ddpm.relative_to(REPO) if args.ddpm.is_relative_to(REPO) else args.ddpm}, "
             f"judge runs/attrclf64_judge, up to {args.n} test faces without the attribute each, {args.steps} DDIM steps over the schedule). "
             "Each cell: share of edited faces the judge reads as edited (PSNR of the edited face against the face). "
             "The guidance strength 1 uses per attribute is in `stitchtime/latents/attributes.py`.\n\n" + table + "\n"

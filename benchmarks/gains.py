@@ -21,7 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
+from benchmarks.bench_md import judged_cell, write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
 from stitchtime.latents.edit import edited_condition  # noqa: E402
@@ -62,9 +62,7 @@ def main() -> None:
             for g in GAINS:
                 c2 = torch.from_numpy(edited_condition(c[idx].numpy(), k, g if target == 1.0 else -g))
                 out = cvae.decode(z[idx], c2).clamp(-1, 1)
-                seen = ((judge.predict(out)[:, judge_cols.index(name)] > 0.5).float() == target).float().mean()
-                psnr = (10 * torch.log10(4.0 / ((out - rec[idx]) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10))).mean()
-                cells.append(f"{float(seen):.2f} ({float(psnr):.0f} dB)")
+                cells.append(judged_cell(judge, out, rec[idx], judge_cols.index(name), target))
             rows.append(f"| {name} | {label} | {len(idx)} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
     table = "\n".join(rows)

@@ -29,7 +29,7 @@ from generative.device import torch_threads
 from stitchtime.config import AlignConfig, DetectConfig, EncodeConfig, MaskConfig, TrackConfig
 from stitchtime.errors import InputError, NoFaceError
 from stitchtime.faces.align import crop_matrices, crops_from_frames, quads_from_landmarks, smooth_quads, transform_points
-from stitchtime.faces.detect import chip_descriptor, face_chip, make_backend
+from stitchtime.faces.detect import chip_descriptor, face_chip, load_descriptor_network, make_backend
 from stitchtime.faces.track import FaceTracker, TrackPart
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.encode import VideoWriter
@@ -254,7 +254,7 @@ class Descriptors:
         self.workers = workers if workers >= 2 and "fork" in multiprocessing.get_all_start_methods() else 1
         self.pool: ProcessPoolExecutor | None = None
         if self.workers > 1:
-            chip_descriptor(np.zeros((150, 150, 3), np.uint8))  # load the network first: the workers inherit it
+            load_descriptor_network()  # the workers inherit it
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
 
     def __enter__(self) -> "Descriptors":

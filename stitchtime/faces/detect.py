@@ -106,6 +106,11 @@ class FaceBackend(ABC):
         return face_descriptor(frame, face.landmarks)
 
 
+def load_descriptor_network() -> None:
+    """Load dlib's identity network now (it is kept): before forking workers that use it."""
+    _dlib_face_encoder()
+
+
 def face_descriptor(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """dlib's 128-D identity descriptor for the face with these 68 landmarks (L2 distance
     below ~0.6 means the same person)."""
