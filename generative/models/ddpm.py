@@ -7,7 +7,10 @@ where the target is ``eps``, ``v`` or ``x0`` (``prediction_type``); the conditio
 ``cond_drop_prob`` so the same network also learns ``p(x)``.
 
 Sampling (:meth:`DDPMFamily.sample`): ancestral DDPM over the given number of (strided) steps, or
-DDIM with ``eta``; guidance ``eps = eps_uncond + s * (eps_cond - eps_uncond)``.
+DDIM with ``eta``; guidance ``eps = eps_uncond + s * (eps_cond - eps_uncond)``. DDIM inversion and
+generation from an inverted sample (:meth:`DDPMFamily.ddim_invert`, :meth:`DDPMFamily.ddim_generate`)
+for editing. As in diffusers, the loops here only call the network and the noise schedule
+(``generative.schedulers.ddpm``), which holds all the tensor maths (output -> eps / x0, the steps).
 """
 
 from __future__ import annotations
@@ -290,15 +293,13 @@ class DDPMFamily(FamilyBase):
         without guidance. :meth:`ddim_generate` with the same ``cond`` and no guidance comes back to
         about ``x0``; with another ``cond`` it gives the same picture changed by the condition."""
         schedule = self.schedule.to(x0.device)
-        x, prev = x0, -1
+        x, prev = x0, -1  # -1: the clean image
         with eval_mode(self.unet):
             for t in self._inversion_timesteps(steps, t_end):
-                # eps is estimated at the less noisy point (the usual first-order approximation)
+                # eps is estimated at the less noisy point (the usual first-order approximation; the
+                # network's lowest timestep 0 stands in for the clean image)
                 eps = self._guided_eps(x, max(prev, 0), cond, 1.0)
-                ab_prev = schedule.alphas_cumprod[prev] if prev >= 0 else x.new_tensor(1.0)
-                ab = schedule.alphas_cumprod[t]
-                x0_hat = (x - (1.0 - ab_prev).sqrt() * eps) / ab_prev.sqrt()
-                x = ab.sqrt() * x0_hat + (1.0 - ab).sqrt() * eps
+                x = schedule.ddim_inverse_step(eps, prev, t, x).next_sample
                 prev = t
         return x
 

@@ -5,14 +5,18 @@ Convention
 * Timesteps are integers ``t`` in ``[0, T)`` (``T = num_train_timesteps``); ``t = 0`` is the
   least noisy step. ``alpha_bar[t] = prod_{s <= t} (1 - beta[s])``.
 * Forward process (closed form): ``x_t = sqrt(alpha_bar[t]) * x0 + sqrt(1 - alpha_bar[t]) * eps``.
-* The network predicts ``eps`` (the noise), as in Ho et al. 2020 and diffusers' default.
+* The network predicts ``eps`` (the noise), as in Ho et al. 2020 and diffusers' default, or ``v``
+  (``"v_prediction"``) or ``x0`` (``"sample"``); :meth:`NoiseSchedule.predict` turns any of them into
+  the implied ``(x0, eps)`` pair, and the step functions take that ``eps``.
 * ``step`` functions take one timestep for the whole batch (a Python ``int``), as sampling loops do;
-  ``add_noise`` takes a per-sample ``(B,)`` tensor of timesteps, as training does.
+  ``add_noise`` takes a per-sample ``(B,)`` tensor of timesteps, as training does. A timestep
+  ``t < 0`` stands for the clean image (``alpha_bar = 1``, diffusers' ``set_alpha_to_one``).
 * Images live in ``[-1, 1]``; with ``clip_sample`` the predicted ``x0`` is clamped to that range.
 
 Follows the maths of diffusers' ``DDPMScheduler`` (``variance_type="fixed_small"``) and
-``DDIMScheduler`` (Song et al. 2021, ``set_alpha_to_one=True``), written as a frozen dataclass of
-tensors plus pure functions, so the sampling loop lives in the model family in a few lines.
+``DDIMScheduler`` (Song et al. 2021, ``set_alpha_to_one=True``), plus the deterministic inverse
+DDIM step of ``DDIMInverseScheduler``, written as a frozen dataclass of tensors plus pure functions
+(no network), so the sampling and inversion loops live in the model family in a few lines.
 """
 
 from __future__ import annotations
@@ -65,6 +69,23 @@ class ReverseStep:
 
     prev_sample: torch.Tensor
     pred_original_sample: torch.Tensor
+
+
+@dataclass(frozen=True)
+class InverseStep:
+    """One inverse DDIM step: the noisier sample and the clean image it was extrapolated from."""
+
+    next_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PredictedSample:
+    """What a network output implies at ``x_t``: the clean image and the noise, both ``x_t``'s shape,
+    related by the closed form ``x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps``."""
+
+    pred_original_sample: torch.Tensor  # x0_hat
+    pred_epsilon: torch.Tensor  # eps_hat
 
 
 @dataclass(frozen=True)
@@ -128,24 +149,46 @@ class NoiseSchedule:
         ab = self.alphas_cumprod.to(timesteps.device)[timesteps.long()]
         return ab / (1.0 - ab)
 
-    def eps_from_output(self, output: torch.Tensor, sample: torch.Tensor, t: int, prediction: str) -> torch.Tensor:
-        """The noise implied by a network ``output`` of kind ``prediction`` ("epsilon" |
-        "v_prediction" | "sample") at ``x_t = sample``. Linear in ``output``, so guidance may
-        combine either side of it."""
-        ab = self.alphas_cumprod[t]
+    def alpha_bar(self, t: int) -> torch.Tensor:
+        """``alpha_bar[t]`` as a 0-d tensor; ``1`` for ``t < 0`` (the clean image)."""
+        ab = self.alphas_cumprod
+        return ab[t] if t >= 0 else ab.new_tensor(1.0)
+
+    def predict(
+        self, output: torch.Tensor, sample: torch.Tensor, t: int, prediction: str = "epsilon", clip: bool | None = None
+    ) -> PredictedSample:
+        """The clean image ``x0`` and noise ``eps`` implied by a network ``output`` of kind
+        ``prediction`` ("epsilon" | "v_prediction" | "sample") at ``x_t = sample``, timestep ``t``.
+
+        ``clip`` (default ``clip_sample``): clamp ``x0`` to ``[-1, 1]`` and re-derive ``eps`` from the
+        clamped ``x0``, as diffusers' DDIM does with ``use_clipped_model_output``. Unclipped, both are
+        linear in ``output``, so guidance may combine either side of it."""
+        ab = self.alpha_bar(t)
         if prediction == "epsilon":
-            return output
-        if prediction == "v_prediction":
-            return ab.sqrt() * output + (1.0 - ab).sqrt() * sample
-        if prediction == "sample":
-            return (sample - ab.sqrt() * output) / (1.0 - ab).sqrt()
-        raise ValueError(f"unknown prediction type {prediction!r}")
+            eps = output
+            x0 = (sample - (1.0 - ab).sqrt() * eps) / ab.sqrt()
+        elif prediction == "v_prediction":
+            eps = ab.sqrt() * output + (1.0 - ab).sqrt() * sample
+            x0 = ab.sqrt() * sample - (1.0 - ab).sqrt() * output
+        elif prediction == "sample":
+            x0 = output
+            eps = self._eps_from_x0(sample, x0, ab)
+        else:
+            raise ValueError(f"unknown prediction type {prediction!r}; valid: epsilon, v_prediction, sample")
+        clip = self.clip_sample if clip is None else clip
+        if clip:
+            x0 = x0.clamp(-SAMPLE_RANGE, SAMPLE_RANGE)
+            eps = self._eps_from_x0(sample, x0, ab)
+        return PredictedSample(pred_original_sample=x0, pred_epsilon=eps)
+
+    def eps_from_output(self, output: torch.Tensor, sample: torch.Tensor, t: int, prediction: str) -> torch.Tensor:
+        """The (unclipped) noise implied by a network ``output`` of kind ``prediction`` at ``x_t = sample``:
+        ``predict(..., clip=False).pred_epsilon``. Linear in ``output``."""
+        return self.predict(output, sample, t, prediction, clip=False).pred_epsilon
 
     def predict_x0(self, sample: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
         """Invert the closed form for ``x0`` given the predicted noise (clamped if ``clip_sample``)."""
-        ab = self.alphas_cumprod[t]
-        x0 = (sample - (1.0 - ab).sqrt() * eps) / ab.sqrt()
-        return x0.clamp(-SAMPLE_RANGE, SAMPLE_RANGE) if self.clip_sample else x0
+        return self.predict(eps, sample, t).pred_original_sample
 
     # ---------------------------------------------------------------- reverse process
     def ddpm_step(
@@ -164,11 +207,10 @@ class NoiseSchedule:
         prev_t = t - 1 if prev_t is None else prev_t
         if prev_t >= t:
             raise ValueError(f"prev_t ({prev_t}) must be below t ({t})")
-        ab_t = self.alphas_cumprod[t]
-        ab_prev = self.alphas_cumprod[prev_t] if prev_t >= 0 else ab_t.new_tensor(1.0)
+        ab_t, ab_prev = self.alpha_bar(t), self.alpha_bar(prev_t)
         alpha_t = ab_t / ab_prev
         beta_t = 1.0 - alpha_t
-        x0 = self.predict_x0(sample, eps, t)
+        x0 = self.predict(eps, sample, t).pred_original_sample
         # posterior mean (Ho et al. eq. 7)
         coef_x0 = ab_prev.sqrt() * beta_t / (1.0 - ab_t)
         coef_xt = alpha_t.sqrt() * (1.0 - ab_prev) / (1.0 - ab_t)
@@ -194,11 +236,9 @@ class NoiseSchedule:
             raise ValueError(f"prev_t ({prev_t}) must be below t ({t})")
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
-        ab_t = self.alphas_cumprod[t]
-        ab_prev = self.alphas_cumprod[prev_t] if prev_t >= 0 else ab_t.new_tensor(1.0)
-        x0 = self.predict_x0(sample, eps, t)
-        if self.clip_sample:  # re-derive eps from the clipped x0, as diffusers does
-            eps = (sample - ab_t.sqrt() * x0) / (1.0 - ab_t).sqrt()
+        ab_t, ab_prev = self.alpha_bar(t), self.alpha_bar(prev_t)
+        pred = self.predict(eps, sample, t)  # with clip_sample: eps re-derived from the clipped x0
+        x0, eps = pred.pred_original_sample, pred.pred_epsilon
         variance = (1.0 - ab_prev) / (1.0 - ab_t) * (1.0 - ab_t / ab_prev)
         std = eta * variance.clamp(min=0.0).sqrt()
         direction = (1.0 - ab_prev - std**2).clamp(min=0.0).sqrt() * eps
@@ -207,10 +247,28 @@ class NoiseSchedule:
             prev = prev + std * _randn_like(sample, generator)
         return ReverseStep(prev_sample=prev, pred_original_sample=x0)
 
+    def ddim_inverse_step(self, eps: torch.Tensor, t: int, next_t: int, sample: torch.Tensor) -> InverseStep:
+        """Deterministic inverse DDIM ``x_t -> x_{next_t}`` with ``next_t > t`` (diffusers'
+        ``DDIMInverseScheduler.step``; the "DDIM inversion" of Song et al. 2021, sec. 4.3):
+        ``x_next = sqrt(ab_next) x0_hat + sqrt(1 - ab_next) eps`` with ``x0_hat`` from ``x_t`` and ``eps``.
+        ``t < 0`` starts from the clean image (``x0_hat = sample``). ``x0_hat`` is never clipped, so
+        :meth:`ddim_step` ``next_t -> t`` with the same ``eps`` undoes it exactly (up to float rounding)
+        whenever ``x0_hat`` lies in ``[-1, 1]`` or ``clip_sample`` is off."""
+        self._check_t(next_t)
+        if next_t <= t:
+            raise ValueError(f"next_t ({next_t}) must be above t ({t})")
+        x0 = self.predict(eps, sample, t, clip=False).pred_original_sample
+        ab_next = self.alpha_bar(next_t)
+        return InverseStep(next_sample=ab_next.sqrt() * x0 + (1.0 - ab_next).sqrt() * eps, pred_original_sample=x0)
+
     # ---------------------------------------------------------------- helpers
     def _check_t(self, t: int) -> None:
         if not 0 <= t < self.num_train_timesteps:
             raise ValueError(f"timestep {t} outside [0, {self.num_train_timesteps})")
+
+    @staticmethod
+    def _eps_from_x0(sample: torch.Tensor, x0: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        return (sample - ab.sqrt() * x0) / (1.0 - ab).sqrt()
 
     @staticmethod
     def _gather(values: torch.Tensor, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
