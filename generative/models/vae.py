@@ -61,6 +61,34 @@ class VAEEncoderOutput(EncoderOutput):
         return gaussian_kl(self.latent, self.logvar)
 
 
+@dataclass(frozen=True)
+class LatentAdversaryInputs:
+    """What the latent adversary's own step trains on, made by the VAE step (detached from its graph)."""
+
+    z: torch.Tensor  # (B, latent_dim) float32 posterior means
+    cond: torch.Tensor  # (B, n_cond) float their true attributes
+
+
+@dataclass(frozen=True)
+class ImageAdversaryInputs:
+    """What the image discriminator's own step trains on, made by the VAE step (detached)."""
+
+    fake: torch.Tensor  # (B, 3, S, S) float32 decodes with flipped attributes
+    target: torch.Tensor  # (B, n_cond) float the attributes they were decoded with
+    real: torch.Tensor  # (B, 3, S, S) what counts as real: the images or their reconstructions (adv_real)
+
+
+@dataclass(frozen=True)
+class ExtraLoss:
+    """Further loss terms of a subclass for one VAE step, and the inputs of its adversaries' steps
+    (``None``: that adversary is off)."""
+
+    loss: torch.Tensor  # () added to the VAE loss
+    metrics: dict[str, float]
+    latent_adversary: LatentAdversaryInputs | None = None
+    image_adversary: ImageAdversaryInputs | None = None
+
+
 @dataclass
 class VAEConfig:
     image_size: int = 64
@@ -180,6 +208,13 @@ class VAEFamily(FamilyBase):
         return {"vae": torch.optim.Adam(params, lr=self.config.lr, betas=tuple(self.config.adam_betas))}
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
+        return self._vae_step(batch, optimizers)[0]
+
+    def _vae_step(
+        self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]
+    ) -> tuple[StepOutput, ExtraLoss]:
+        """One optimiser step of encoder and decoder; also returns the extra terms it used (what
+        the adversaries of subclasses train on next)."""
         x = batch["image"]
         with autocast(x.device, self.config.bf16):
             posterior = self._encode(batch)
@@ -188,19 +223,20 @@ class VAEFamily(FamilyBase):
         pixel, extra = self.loss(reconstruction.float(), x)
         kl = posterior.kl().mean()
         beta = self.kl_weight()
-        extra_loss, extra_metrics = self._extra_loss(posterior.latent, batch)
-        loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel() + extra_loss
+        terms = self._extra_loss(posterior.latent, batch)
+        loss = pixel + self.config.perceptual_weight * extra + beta * kl / x[0].numel() + terms.loss
         optimizer = optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         self.num_steps += 1
-        return StepOutput({"loss": loss.item(), "recon": pixel.item(), "perceptual": extra.item(), "kl": kl.item(), "beta": beta, **extra_metrics}, len(x))
+        losses = {"loss": loss.item(), "recon": pixel.item(), "perceptual": extra.item(), "kl": kl.item(), "beta": beta}
+        return StepOutput({**losses, **terms.metrics}, len(x)), terms
 
-    def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Further loss terms of subclasses (``z`` is the posterior mean, with its gradient: detach
-        it for terms that must not train the encoder)."""
-        return torch.zeros((), device=z.device), {}
+    def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> ExtraLoss:
+        """Further loss terms of subclasses (``z`` is the ``(B, latent_dim)`` posterior mean, with its
+        gradient: detach it for terms that must not train the encoder)."""
+        return ExtraLoss(torch.zeros((), device=z.device), {})
 
     # -- inference ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -291,9 +327,9 @@ class CVAEFamily(VAEFamily):
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> StepOutput:
         with torch.no_grad():
             self.cond_prior.lerp_(batch["cond"].float().mean(0), COND_PRIOR_MOMENTUM)
-        out = super().training_step(batch, optimizers)
-        if self.config.adv_weight > 0:  # discriminator step on the decodes the VAE step just made
-            fake, target, real = self._adv_fake
+        out, terms = self._vae_step(batch, optimizers)
+        if (seen := terms.image_adversary) is not None:  # discriminator step on the decodes the VAE step just made
+            fake, target, real = seen.fake, seen.target, seen.real
             with autocast(real.device, self.config.bf16):
                 logits = self.discriminator(torch.cat([real, fake]), torch.cat([batch["cond"].float(), target])).float()
             d_real, d_fake = logits.chunk(2)
@@ -302,17 +338,15 @@ class CVAEFamily(VAEFamily):
             opt.zero_grad(set_to_none=True)
             loss_d.backward()
             opt.step()
-            del self._adv_fake
             out.losses.update({"loss_d": loss_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()})
-        if self.config.latent_adv_weight > 0:  # the latent adversary learns to read the attributes off the latents just made
-            z, cond = self._latent_seen
+        if (latents := terms.latent_adversary) is not None:  # learns to read the attributes off the latents just made
+            z, cond = latents.z, latents.cond
             logits = self.latent_discriminator(z)
             loss_ld = nn.functional.binary_cross_entropy_with_logits(logits, cond)
             opt = optimizers["latent_disc"]
             opt.zero_grad(set_to_none=True)
             loss_ld.backward()
             opt.step()
-            del self._latent_seen
             acc = ((logits > 0).float() == (cond > 0.5).float()).float().mean()
             out.losses.update({"loss_ld": loss_ld.item(), "latent_acc": acc.item()})
         return out
@@ -333,18 +367,22 @@ class CVAEFamily(VAEFamily):
             object.__setattr__(self, "_judge", (clf, torch.tensor([names.index(a) for a in self.config.cond_names])))
         return self._judge
 
-    def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        total, metrics = super()._extra_loss(z, batch)
+    def _extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> ExtraLoss:
+        """The latent adversary's fool term, the attribute loss and the image adversary's generator
+        term (each when its weight is set), with the inputs of the two adversaries' own steps."""
+        base = super()._extra_loss(z, batch)
+        total, metrics = base.loss, dict(base.metrics)
+        latent_adversary = image_adversary = None
         if self.config.latent_adv_weight > 0:
             cond = batch["cond"].float()
             self.latent_discriminator.requires_grad_(False)
             fool = nn.functional.binary_cross_entropy_with_logits(self.latent_discriminator(z.float()), 1 - cond)
             self.latent_discriminator.requires_grad_(True)
-            self._latent_seen = (z.detach().float(), cond)
+            latent_adversary = LatentAdversaryInputs(z=z.detach().float(), cond=cond)
             total = total + self.latent_adv_ramp() * fool
             metrics["latent_fool"] = fool.item()
         if self.config.attr_weight <= 0:
-            return total, metrics
+            return ExtraLoss(total, metrics, latent_adversary)
         z = z.detach()  # the attribute loss trains the decoder to follow its condition, not the encoder
         clf, cols = self._attribute_judge()
         clf.to(z.device)
@@ -372,10 +410,10 @@ class CVAEFamily(VAEFamily):
                     real = self.decode(z, cond).float()
             else:
                 real = batch["image"]
-            self._adv_fake = (edited.detach().float(), target, real)
+            image_adversary = ImageAdversaryInputs(fake=edited.detach().float(), target=target, real=real)
             total = total + self.config.adv_weight * adv
             metrics["adv"] = adv.item()
-        return total, metrics
+        return ExtraLoss(total, metrics, latent_adversary, image_adversary)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]

@@ -36,7 +36,7 @@ def test_the_fool_term_trains_the_encoder_only_after_its_warm_up():
     assert fam.latent_adv_ramp() == 0.0  # the first step of a run: off
     batch = _batch(8)
     z = fam.encode(batch["image"], batch["cond"]).latent
-    fam._extra_loss(z, batch)[0].backward()
+    fam._extra_loss(z, batch).loss.backward()
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in fam.encoder.parameters())  # weight 0: no push yet
     fam.encoder.zero_grad(set_to_none=True)
     fam.num_steps += 2
@@ -44,7 +44,8 @@ def test_the_fool_term_trains_the_encoder_only_after_its_warm_up():
     fam.num_steps += 10
     assert fam.latent_adv_ramp() == 1.0
     z = fam.encode(batch["image"], batch["cond"]).latent
-    total, metrics = fam._extra_loss(z, batch)
+    extra = fam._extra_loss(z, batch)
+    total, metrics = extra.loss, extra.metrics
     total.backward()
     assert "latent_fool" in metrics
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in fam.encoder.parameters())
@@ -114,7 +115,8 @@ def test_the_attribute_loss_does_not_train_the_encoder():
     object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
     batch = _batch(8)
     z = fam.encode(batch["image"], batch["cond"]).latent
-    total, metrics = fam._extra_loss(z, batch)
+    extra = fam._extra_loss(z, batch)
+    total, metrics = extra.loss, extra.metrics
     total.backward()
     assert "attr" in metrics
     assert all(p.grad is None for p in fam.encoder.parameters())
@@ -129,3 +131,32 @@ def test_the_warm_up_survives_a_resume(tmp_path):
     again = load_family(tmp_path / "run")
     assert int(again.latent_discriminator.start_step) == 0 and int(again.num_steps) == 4
     assert again.latent_adv_ramp() == 0.4  # not back to 0
+
+
+def test_the_adversaries_inputs_are_returned_not_kept_on_the_model():
+    """``_extra_loss`` hands the adversaries' step inputs back (detached, float32) with its loss; the
+    training step passes them on, so no step state is left on the instance."""
+    torch.manual_seed(0)
+    config = CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"],
+                        attr_weight=1.0, adv_weight=0.5, disc_channels=(8, 16),
+                        latent_adv_weight=1.0, latent_disc_hidden=16)
+    fam = CVAEFamily(config)
+    judge = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten())
+    judge.logits = judge.forward
+    judge.requires_grad_(False)
+    object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
+    batch = _batch(8)
+    z = fam.encode(batch["image"], batch["cond"]).latent
+    extra = fam._extra_loss(z, batch)
+    latents, images = extra.latent_adversary, extra.image_adversary
+    assert latents.z.shape == (8, 8) and not latents.z.requires_grad and torch.equal(latents.cond, batch["cond"])
+    assert images.fake.shape == images.real.shape == (8, 3, 16, 16) and not images.fake.requires_grad
+    assert images.target.shape == (8, 1) and torch.equal(images.real, batch["image"])
+    assert {"latent_fool", "attr", "adv"} <= set(extra.metrics)
+    before = set(vars(fam))
+    out = fam.training_step(batch, fam.configure_optimizers())
+    assert {"loss_d", "loss_ld", "latent_acc"} <= set(out.losses)
+    assert set(vars(fam)) == before
+    plain = _tiny(0.0)
+    none = plain._extra_loss(plain.encode(batch["image"], batch["cond"]).latent, batch)
+    assert none.latent_adversary is None and none.image_adversary is None and float(none.loss) == 0.0
