@@ -41,21 +41,104 @@ def _user_errors() -> Iterator[None]:
 
 
 def _parse_sets(items: list[str], config_cls) -> dict:
-    """``KEY=JSON`` pairs for config fields (strings may be given bare)."""
+    """``KEY=JSON`` pairs for config fields, each value checked against its field's type (strings
+    may be given bare; an int is taken for a float; a list for a tuple). Raises InputError naming
+    the valid fields for an unknown key, or the field and its type for a value of another type."""
     import json
+    import typing
 
-    fields = set(config_cls.__dataclass_fields__)
+    hints = typing.get_type_hints(config_cls)
+    fields = sorted(config_cls.__dataclass_fields__)
     out = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or key not in fields:
-            raise InputError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        if not sep:
+            raise InputError(f"--set {item}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        if key not in fields:
+            raise InputError(f"--set {item}: unknown field {key!r}; valid: {', '.join(fields)}")
         try:
-            out[key] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw
+            value = raw
+        hint = hints.get(key, typing.Any)
+        if hint is str and not isinstance(value, str):
+            value = raw  # a str field takes the text as given (e.g. a folder named 123)
+        try:
+            out[key] = _conform(value, hint)
+        except TypeError:
+            raise InputError(f"--set {item}: {key} expects {_type_name(hint)}, got {_json_kind(value)}") from None
     return out
+
+
+def _conform(value, hint):
+    """``value`` (decoded JSON) as type ``hint`` (int, float, bool, str, tuple[X, ...], tuple[X, Y],
+    list[X], unions of them; other hints take any value). Raises TypeError if it is not one."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            try:
+                return _conform(value, arg)
+            except TypeError:
+                pass
+        raise TypeError(hint)
+    if hint is type(None):
+        if value is None:
+            return None
+        raise TypeError(hint)
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise TypeError(hint)
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            items = [_conform(v, args[0] if args else typing.Any) for v in value]
+        elif len(value) == len(args):
+            items = [_conform(v, a) for v, a in zip(value, args)]
+        else:
+            raise TypeError(hint)
+        return items if origin is list else tuple(items)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError(hint)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    if hint in (int, float, str):
+        raise TypeError(hint)
+    return value
+
+
+def _type_name(hint) -> str:
+    """``hint`` as written in the config: ``int``, ``tuple[int, ...]``, ``list[str]``, ``int | None``."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin in (tuple, list):
+        inner = [("..." if a is Ellipsis else _type_name(a)) for a in args]
+        return f"{origin.__name__}[{', '.join(inner)}]"
+    if hint is type(None):
+        return "None"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _json_kind(value) -> str:
+    """What a decoded JSON value is, for messages: ``int``, ``str``, ``null``, ``[int, str]``, ``object``."""
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return f"[{', '.join(_json_kind(v) for v in value)}]"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -98,6 +181,7 @@ def train(
     with _user_errors():
         name = family.value
         cls = family_class(name)
+        sets = _parse_sets(set_ or [], cls.Config)  # checked before any model or data is loaded
         torch.manual_seed(seed)
         if resume and (out / ckpt.CONFIG_FILE).is_file():
             fam = ckpt.family_from_record(ckpt.read_config(out / ckpt.CONFIG_FILE))
@@ -109,7 +193,7 @@ def train(
             base = load_family(init)
             if base.family != name:
                 raise ModelError(f"--init {init} holds a {base.family} model, not {name}")
-            overrides = {**_config_dict(base.config), **{k: v for k, v in {"lr": lr}.items() if v is not None}, **_parse_sets(set_ or [], cls.Config)}
+            overrides = {**_config_dict(base.config), **{k: v for k, v in {"lr": lr}.items() if v is not None}, **sets}
             tensors = base.state_dict()
             base_names = list(getattr(base.config, "cond_names", []))
             if attrs and _split_names(attrs) != base_names:
@@ -125,7 +209,7 @@ def train(
                 raise InputError(f"bad options for {name}: {err}") from None
             _load_init(fam, tensors, init)
         else:
-            overrides: dict = {"image_size": image_size, "lr": lr, **_parse_sets(set_ or [], cls.Config)}
+            overrides: dict = {"image_size": image_size, "lr": lr, **sets}
             if "cond_names" in {f for f in cls.Config.__dataclass_fields__}:
                 overrides["cond_names"] = _split_names(attrs) or list(cls.Config().cond_names)
             elif attrs:
