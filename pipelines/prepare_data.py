@@ -107,6 +107,8 @@ def align_image(path: Path, size: int) -> np.ndarray | None:
         h, w = rgb.shape[:2]
         box = np.array(CELEBA_FACE_BOX, np.float32) * np.array([w, h, w, h], np.float32)
         landmarks = _backend.landmarks_in_box(rgb, box)
+        if landmarks is None:  # a detect-only backend found no face there either
+            return None
     quads = quads_from_landmarks(landmarks[None])
     m = torch.from_numpy(crop_matrices(quads, size)).float()
     frame = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()

@@ -167,7 +167,7 @@ class FaceTracker:
 
     def _local(self, frame: np.ndarray) -> FaceObservation | None:
         self._since_detect += 1
-        if self._since_detect < self.detect_cfg.redetect_every and hasattr(self.backend, "landmarks_in_box"):
+        if self._since_detect < self.detect_cfg.redetect_every and self.backend.cheap_landmarks:
             follow = self._follow(frame)
             if follow is not None:
                 return follow
@@ -187,6 +187,8 @@ class FaceTracker:
 
     def _follow_from(self, prev: FaceObservation, prev_thumb: np.ndarray, frame: np.ndarray) -> FaceObservation | None:
         lm = self.backend.landmarks_in_box(frame, prev.box)
+        if lm is None:  # a detect-only backend found no face there
+            return None
         c0, c1 = prev.landmarks.mean(0), lm.mean(0)
         s0, s1 = face_span(prev.landmarks), face_span(lm)
         if s0 <= 0 or not (1 - _MAX_SIZE_CHANGE < s1 / s0 < 1 + _MAX_SIZE_CHANGE) or np.linalg.norm(c1 - c0) > _MAX_SHIFT * s0:
