@@ -36,17 +36,25 @@ import torch  # noqa: E402
 from benchmarks.bench_md import write_section  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
 
-from pipelines.edit_video import PipelineConfig, edit_video  # noqa: E402
-from pipelines.editors import make_editor  # noqa: E402
-from stitchtime.config import AlignConfig, EditConfig, EncodeConfig, InvertConfig  # noqa: E402
+from pipelines.edit_video import edit_video  # noqa: E402
+from stitchtime.editors.registry import make_editor  # noqa: E402
+from stitchtime.config import (  # noqa: E402
+    AlignConfig,
+    BlendMode,
+    CVAEEditConfig,
+    DiffusionEditConfig,
+    EditOptions,
+    EncodeConfig,
+    InvertConfig,
+    Method,
+    PipelineConfig,
+)
 from stitchtime.errors import NoFaceError, StitchtimeError  # noqa: E402
 from stitchtime.evaluate import evaluate  # noqa: E402
 from stitchtime.io import VideoReader, VideoWriter, probe  # noqa: E402
-from stitchtime.latents.attributes import ATTRIBUTES  # noqa: E402
-from stitchtime.latents.invert import to_model  # noqa: E402
-from stitchtime.types import VideoMeta  # noqa: E402
-from pipelines.edit_video import CropPlan, analyse, iter_crops, plan_crops  # noqa: E402
-from stitchtime.render.blend import BlendMode  # noqa: E402
+from stitchtime.editors.attributes import ATTRIBUTES  # noqa: E402
+from stitchtime.editors.shared import to_model  # noqa: E402
+from stitchtime.video_run import VideoRun  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Edit quality on the shared clips (issue 4)"
@@ -63,15 +71,18 @@ def cut(src: Path, dst: Path, frames: int) -> Path:
 
 
 def systems(attr: str):
-    ours = (PipelineConfig(progress=False), EditConfig(attr=attr), InvertConfig())
+    """Each system's pipeline config and edit options (the attribute's own method unless forced)."""
+    ours = (PipelineConfig(progress=False), EditOptions())
     naive = (
         PipelineConfig(align=AlignConfig(sigma_center=0, sigma_axis=0), blend=BlendMode.replace, progress=False),
-        EditConfig(attr=attr, latent_sigma=0, cond_sigma=0, key_every=1, key_sigma=0),
-        InvertConfig(tune_steps=0),
+        EditOptions(
+            cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0), latent_sigma=0, cond_sigma=0),
+            diffusion=DiffusionEditConfig(cond_sigma=0, key_every=1, key_sigma=0),
+        ),
     )
     # "ours" with each edit method forced (ours itself takes the attribute's default, "auto")
-    by_method = {m: (ours[0], EditConfig(attr=attr, method=m), ours[2]) for m in ("cond", "diffusion")}
-    fast = (ours[0], EditConfig(attr=attr, method="cond"), InvertConfig(tune_steps=0))  # `edit --fast`
+    by_method = {m.value: (ours[0], EditOptions(method=m)) for m in (Method.cond, Method.diffusion)}
+    fast = (ours[0], EditOptions(method=Method.cond, cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0))))  # `edit --fast`
     return {"ours": ours, "naive": naive, **by_method, "fast": fast}
 
 
@@ -93,20 +104,17 @@ JUDGE_MOVE = 0.1  # the judge's probability must move this much the asked way to
 
 
 @functools.lru_cache(maxsize=2)
-def crop_plan(original: Path) -> tuple[VideoMeta, CropPlan]:
+def crop_plan(original: Path) -> VideoRun:
     """The original's face track and crop matrices (tracked once per clip, shared by every edit
     of it); edited videos are read at these same matrices."""
-    config = PipelineConfig(progress=False)
-    meta = probe(original)
-    return meta, plan_crops(analyse(original, meta, config), meta, config)
+    return VideoRun.analyse(original, PipelineConfig(progress=False))
 
 
 @torch.no_grad()
 def _mean_probs(path: Path, original: Path, judge) -> torch.Tensor:
     """The judge's mean probability of every attribute over ``path``'s face crops."""
-    meta, plan = crop_plan(original)
-    config = PipelineConfig(progress=False)
-    p = [torch.sigmoid(judge.logits(to_model(b.crops, judge.config.image_size))) for b in iter_crops(path, meta, plan, config)]
+    run = replace(crop_plan(original), path=path)
+    p = [torch.sigmoid(judge.logits(to_model(b.crops, judge.config.image_size))) for b in run.crops()]
     return torch.cat(p).mean(0)
 
 
@@ -149,13 +157,13 @@ def run_one(job: tuple) -> tuple[str, str, object]:
     """Edit one cut with one system and measure it: ("ok", table row, metrics), ("failed", row,
     None) or ("no face", reason, None)."""
     clip_name, short, attr, name, model, judge_path = job
-    pcfg, ecfg, icfg = systems(attr)[name]
+    pcfg, options = systems(attr)[name]
     attribute = ATTRIBUTES[attr]
     judge = _judge(judge_path)
     column = list(judge.config.cond_names).index(attribute.celeba)
     out = short.with_name(f"{name}_{attr}_{clip_name}")
     try:
-        editor = make_editor(attr, 1.0, model=model, edit=ecfg, invert=icfg)
+        editor = make_editor(attr, 1.0, options, model=model)
         t = time.perf_counter()
         res = edit_video(short, out, editor, pcfg, overwrite=True)
         dt = (time.perf_counter() - t) / res.n_frames

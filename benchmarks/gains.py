@@ -7,7 +7,7 @@ from faces with it), the latent of each face is decoded with the attribute input
 gain (1 = exactly to present/absent, more extrapolates). Reported: the share of faces the judge
 classifier (trained separately, never used in training the cVAE) reads as edited, and how much
 the decode changed (PSNR against the unedited decode; lower = larger change). The per-attribute
-gains in stitchtime/latents/attributes.py are read off this table.
+gains in stitchtime/editors/attributes.py are read off this table.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_md import judged_cell, write_section  # noqa: E402
 from generative.data import build_dataset  # noqa: E402
 from generative.training.checkpoint import load_family  # noqa: E402
-from stitchtime.latents.edit import edited_condition  # noqa: E402
+from stitchtime.editors.cvae import edited_condition  # noqa: E402
 
 SECTION = "## Condition gain per attribute (issue 4)"
 GAINS = (1.0, 1.5, 2.0, 2.5, 3.0)
@@ -71,7 +71,7 @@ def main() -> None:
             f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/gains.py --write` (shipped cVAE, judge "
             f"runs/attrclf64_judge, {n} test faces). Each cell: share of edited faces the judge reads as "
             "edited (change of the decode, PSNR against the unedited decode). Strength 1 uses the gain "
-            "set per attribute and direction in `stitchtime/latents/attributes.py`: 1.5 unless noted "
+            "set per attribute and direction in `stitchtime/editors/attributes.py`: 1.5 unless noted "
             "there (older 2.0, more masculine 2.5, beard 2.5, mouth open 2.0, makeup 2.5).\n\n" + table + "\n"
         )
         write_section(SECTION, text)

@@ -54,7 +54,7 @@ def main() -> None:
     positives = np.zeros(len(names))
     total = 0
     psnrs = []
-    from stitchtime.latents.directions import Directions
+    from stitchtime.editors.directions import Directions
 
     dfile = (args.cvae if args.cvae.is_dir() else args.cvae.parent) / "directions.safetensors"
     directions = Directions.load(dfile) if dfile.exists() else None

@@ -24,13 +24,15 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_section  # noqa: E402
 
-from pipelines.edit_video import PipelineConfig, _crop_batch, edit_video, plan_crops  # noqa: E402
-from stitchtime.config import EncodeConfig  # noqa: E402
+from pipelines.edit_video import edit_video  # noqa: E402
+from stitchtime.config import EncodeConfig, PipelineConfig  # noqa: E402
+from stitchtime.faces.align import plan_crops  # noqa: E402
 from stitchtime.faces.detect import make_backend  # noqa: E402
 from stitchtime.faces.track import FaceTracker  # noqa: E402
 from stitchtime.io import VideoReader, VideoWriter, ffmpeg_exe, probe  # noqa: E402
-from stitchtime.latents.editor import IdentityEditor  # noqa: E402
+from stitchtime.editors.none import IdentityEditor  # noqa: E402
 from stitchtime.render.blend import paste_frames  # noqa: E402
+from stitchtime.video_run import VideoRun  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Round trip, `edit --attr none` (issue 2)"
@@ -59,7 +61,8 @@ def stages(path: Path, out: Path, config: PipelineConfig) -> dict[str, float]:
             tracker.update(frame)
             acc["track"] += time.perf_counter() - t
     track = tracker.finish()
-    plan = plan_crops(track, meta, config)
+    run = VideoRun(path, meta, config, track, plan_crops(track, float(meta.sar), config.align, config.mask))
+    plan = run.plan
     editor = IdentityEditor()
     t0 = time.perf_counter()
     writer = VideoWriter(out, meta, config.encode, overwrite=True, audio_from=path if meta.has_audio else None)
@@ -73,7 +76,7 @@ def stages(path: Path, out: Path, config: PipelineConfig) -> dict[str, float]:
             frames.append(frame)
             if len(frames) == config.batch_size or i == meta.n_frames - 1:
                 t = time.perf_counter()
-                pos, batch = _crop_batch(plan, idx, frames)
+                pos, batch = run.crop_batch(idx, frames)
                 acc["crop"] += time.perf_counter() - t
                 if batch is not None:
                     t = time.perf_counter()

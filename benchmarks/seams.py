@@ -13,6 +13,7 @@ Also reported: the mean change on the ring and inside the mask.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import sys
 import tempfile
 from pathlib import Path
@@ -24,10 +25,10 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_section  # noqa: E402
 from benchmarks.edit_quality import VIDEOS, crop_plan, cut  # noqa: E402
-from pipelines.edit_video import PipelineConfig, edit_video, iter_crops  # noqa: E402
-from pipelines.editors import make_editor  # noqa: E402
-from stitchtime.config import REGION_MASKS  # noqa: E402
-from stitchtime.latents.attributes import ATTRIBUTES  # noqa: E402
+from pipelines.edit_video import edit_video  # noqa: E402
+from stitchtime.editors.registry import make_editor  # noqa: E402
+from stitchtime.config import REGION_MASKS, PipelineConfig  # noqa: E402
+from stitchtime.editors.attributes import ATTRIBUTES  # noqa: E402
 from stitchtime.render.mask import face_masks  # noqa: E402
 
 SECTION = "## Seams (issue 4)"
@@ -38,12 +39,12 @@ def _grad(x: torch.Tensor) -> torch.Tensor:
 
 
 def ring_stats(original: Path, output: Path, attr: str) -> dict[str, float]:
-    config = PipelineConfig(progress=False)
-    meta, plan = crop_plan(original)
+    run = crop_plan(original)
+    plan = run.plan
     mask_config = REGION_MASKS[ATTRIBUTES[attr].region]
     sums = {"added": 0.0, "own": 0.0, "ring": 0.0, "inside": 0.0}
     n_ring = n_in = 0
-    for a, b in zip(iter_crops(original, meta, plan, config), iter_crops(output, meta, plan, config)):
+    for a, b in zip(run.crops(), replace(run, path=output).crops()):
         m = face_masks(plan.crop_landmarks[a.frame_indices.numpy()], plan.crop_size, mask_config)[..., :-1, :-1].expand(-1, 3, -1, -1)
         ring, inside = (m > 0.05) & (m < 0.95), m >= 0.95
         d = b.crops - a.crops

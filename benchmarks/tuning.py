@@ -22,11 +22,11 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_md import write_section  # noqa: E402
 
 from benchmarks.edit_quality import cut  # noqa: E402
-from pipelines.edit_video import PipelineConfig, analyse, iter_crops, plan_crops  # noqa: E402
-from stitchtime.config import InvertConfig  # noqa: E402
-from stitchtime.io import probe  # noqa: E402
-from stitchtime.latents.invert import invert, to_model, tune_decoder  # noqa: E402
-from stitchtime.latents.model import load_editor_models  # noqa: E402
+from stitchtime.config import InvertConfig, PipelineConfig  # noqa: E402
+from stitchtime.editors.inversion import invert, tune_decoder  # noqa: E402
+from stitchtime.editors.models import load_editor_models  # noqa: E402
+from stitchtime.editors.shared import to_model  # noqa: E402
+from stitchtime.video_run import VideoRun  # noqa: E402
 from stitchtime.temporal.smooth import gaussian_smooth  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -59,10 +59,9 @@ def main() -> None:
         for key in args.clips.split(","):
             clip = next(VIDEOS.glob(f"*{key}*.mp4"))
             short = cut(clip, Path(tmp) / clip.name, args.frames)
-            meta = probe(short)
-            plan = plan_crops(analyse(short, meta, cfg), meta, cfg)
-            crops = list(iter_crops(short, meta, plan, cfg))
-            track = invert(models, lambda: iter(crops), meta.n_frames, InvertConfig())
+            run = VideoRun.analyse(short, cfg)
+            crops = list(run.crops())
+            track = invert(models, lambda: iter(crops), run.meta.n_frames, InvertConfig())
             z = np.nan_to_num(gaussian_smooth(track.latents, track.valid, 2.0)).astype(np.float32)
             c = np.nan_to_num(gaussian_smooth(track.cond, track.valid, 4.0)).astype(np.float32)
             cells = []

@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 import typer
 
+from generative.errors import DeviceError
 from stitchtime.errors import StitchtimeError
 
 F = TypeVar("F", bound=Callable)
@@ -28,6 +29,8 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except StitchtimeError as err:
             raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code) from None
+        except DeviceError as err:
+            raise fail(str(err), 2) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 

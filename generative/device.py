@@ -8,17 +8,38 @@ from typing import Iterator
 
 import torch
 
+from generative.errors import DeviceError
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` of ``None``/``"auto"`` picks the best available device."""
-    if name and name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """``name`` of ``None``/``"auto"`` picks the best available device (CUDA, then MPS, then the CPU);
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` asks for one. Raises :class:`DeviceError` for an
+    unknown name or a device this machine does not have."""
+    if not name or name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} asked for, but this machine has no usable CUDA GPU (use --device cpu or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not _mps_available():
+        raise DeviceError(f"device {name!r} asked for, but Apple MPS is not available here (use --device cpu or auto)")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
+    return device
 
 
 def fast_bf16(device: torch.device) -> bool:

@@ -13,3 +13,7 @@ class CheckpointError(GenerativeError):
 
 class DatasetError(GenerativeError):
     """A data folder that is missing, empty, or not in a layout the data sets understand."""
+
+
+class DeviceError(GenerativeError, ValueError):
+    """A torch device that is unknown or not available on this machine."""

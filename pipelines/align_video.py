@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.edit_video import PipelineConfig, analyse, iter_crops, plan_crops
-from stitchtime.errors import NoFaceError
+from stitchtime.config import PipelineConfig
 from stitchtime.io.paths import atomic_directory
-from stitchtime.io.probe import probe
 from stitchtime.render.mask import mask_polygon
 from stitchtime.render.sheet import draw_points, grid, write_png
+from stitchtime.video_run import VideoRun
 
 SHEET_TILES = 16  # crops on the contact sheet, evenly spread over the face frames
 
@@ -33,17 +32,14 @@ def _nan_to_none(a: np.ndarray) -> list:
 
 def align_video(path: Path, out_dir: Path, config: PipelineConfig = PipelineConfig(), overwrite: bool = False) -> AlignResult:
     path, out_dir = Path(path), Path(out_dir)
-    meta = probe(path)
-    track = analyse(path, meta, config)
-    if not track.valid.any():
-        raise NoFaceError(f"{path.name}: no face found in any of its {meta.n_frames} frames")
-    plan = plan_crops(track, meta, config)
+    run = VideoRun.analyse(path, config)
+    meta, track, plan = run.meta, run.track, run.plan
     face_frames = np.flatnonzero(plan.valid)
     sheet_frames = set(face_frames[np.linspace(0, len(face_frames) - 1, min(SHEET_TILES, len(face_frames))).round().astype(int)].tolist())
     tiles = []
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         (tmp / "crops").mkdir()
-        for batch in iter_crops(path, meta, plan, config, "align"):
+        for batch in run.crops("align"):
             images = batch.crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
             for i, img in zip(batch.frame_indices.tolist(), images):
                 write_png(tmp / "crops" / f"frame_{i:06d}.png", img)

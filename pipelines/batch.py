@@ -17,9 +17,10 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from stitchtime.config import EditRequest
 from stitchtime.errors import InputError, StitchtimeError
 from stitchtime.io.paths import atomic_write_bytes, check_output_path
 
@@ -43,14 +44,11 @@ class FileResult:
 class BatchJob:
     """Everything one file's edit needs (picklable: it crosses into worker processes)."""
 
-    attr: str
-    strength: float = 1.0
-    model: str | None = None
-    tune_steps: int | None = None
-    method: str = "auto"  # see EditConfig.method ("cond" with --fast)
+    request: EditRequest
     overwrite: bool = False
     evaluate: bool = False
-    threads: int = 1
+    preview: bool = False
+    threads: int = 1  # torch threads and tracking/descriptor processes of this file's edit
 
 
 def find_videos(in_dir: Path, pattern: str | None = None) -> list[Path]:
@@ -94,20 +92,18 @@ def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
     import torch
 
     torch.set_num_threads(max(1, job.threads))
-    from pipelines.edit_video import PipelineConfig, edit_video
-    from pipelines.editors import make_editor
-    from stitchtime.config import EditConfig, InvertConfig
+    from pipelines.edit_video import edit_video
+    from stitchtime.editors.registry import editor_for
 
     rel = Path(state).name
     t = time.perf_counter()
     try:
         check_output_path(Path(out), overwrite=job.overwrite) if Path(out).parent.exists() else None
         _write_state(Path(state), {"status": "started", "output": out, "time": time.time()})
-        invert = InvertConfig() if job.tune_steps is None else InvertConfig(tune_steps=job.tune_steps)
-        edit = EditConfig(attr=job.attr, strength=job.strength, method=job.method)
-        editor = make_editor(job.attr, job.strength, model=Path(job.model) if job.model else None, edit=edit, invert=invert)
+        editor = editor_for(job.request)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        res = edit_video(Path(src), Path(out), editor, PipelineConfig(progress=False, track_workers=job.threads), overwrite=job.overwrite)
+        config = replace(job.request.pipeline, progress=False, track_workers=job.threads)
+        res = edit_video(Path(src), Path(out), editor, config, overwrite=job.overwrite, preview=job.preview)
         metrics = {}
         if job.evaluate:
             from stitchtime.evaluate import evaluate
@@ -145,7 +141,7 @@ def run_batch(
         raise InputError(f"{in_dir}: no videos found" + (f" matching {pattern!r}" if pattern else ""))
     cores = os.cpu_count() or 1
     jobs = max(1, min(jobs, cores, len(videos)))
-    job = BatchJob(**{**asdict(job), "threads": max(1, cores // jobs)})
+    job = replace(job, threads=max(1, cores // jobs))
     results: list[FileResult] = []
     todo = []
     for src in videos:

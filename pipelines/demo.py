@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.edit_video import PipelineConfig, edit_video
-from pipelines.editors import make_editor
+from pipelines.edit_video import edit_video
+from stitchtime.config import PipelineConfig
+from stitchtime.editors.registry import make_editor
 from pipelines.synth import make_astronaut_clip
 from stitchtime.errors import StitchtimeError
 from stitchtime.evaluate import evaluate

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from generative.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_family, save_tensors
-from stitchtime.latents.model import WEIGHTS_DIR
+from stitchtime.editors.models import WEIGHTS_DIR
 
 
 # Training-only parts left out of the shipped weights, with the config switch that builds them.

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from generative.data import build_dataset
-from stitchtime.latents.directions import fit_directions
-from stitchtime.latents.model import DIRECTIONS_FILE, load_editor_models
+from stitchtime.editors.directions import fit_directions
+from stitchtime.editors.models import DIRECTIONS_FILE, load_editor_models
 
 
 @torch.no_grad()

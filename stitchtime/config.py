@@ -1,14 +1,88 @@
-"""Frozen configuration objects, one per pipeline stage. The CLI fills them in."""
+"""Frozen configuration objects, one per pipeline stage (and one per editor). The CLI fills them in.
+
+Every option with a fixed set of values is a ``str`` Enum, so it is checked where it enters (the
+CLI shows the choices and refuses anything else before any work); a ``str`` Enum still compares
+equal to its value (``Method.cond == "cond"``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 
 class DetectorBackend(str, Enum):
     dlib = "dlib"
     face_alignment = "face-alignment"
+
+
+class Region(str, Enum):
+    """Where an edit may act (``REGION_MASKS``): the face with its forehead, the head with the
+    hair, the lower face (cheeks, mouth, chin) or the eye band (forehead to two-thirds down the nose)."""
+
+    face = "face"
+    head = "head"
+    lower = "lower"
+    eyes = "eyes"
+
+
+class Method(str, Enum):
+    """How an attribute is edited: ``auto`` takes each attribute's measured default
+    (``Attribute.method``); ``cond`` changes the cVAE's attribute input; ``direction`` moves the cVAE
+    latent along a fitted linear direction; ``diffusion`` is DDIM inversion with the conditional DDPM."""
+
+    auto = "auto"
+    cond = "cond"
+    direction = "direction"
+    diffusion = "diffusion"
+
+
+class Transfer(str, Enum):
+    """How a model-space edit reaches the sharp crop: ``flow`` moves the original's pixels by the
+    motion the edit makes in the model's output and adds the remaining colour change; ``residual``
+    only adds the upsampled difference (no shape change)."""
+
+    flow = "flow"
+    residual = "residual"
+
+
+class Precision(str, Enum):
+    """``auto``: bfloat16 where it is native (AVX512-BF16/AMX CPUs, CUDA); ``fp32``: always float32."""
+
+    auto = "auto"
+    fp32 = "fp32"
+
+
+class BlendMode(str, Enum):
+    """``delta``: add the edit (a change of the crop) to the original; ``replace``: paste the crop."""
+
+    delta = "delta"
+    replace = "replace"
+
+
+class Device(str, Enum):
+    """Where the models run: ``auto`` picks CUDA, then Apple MPS, then the CPU."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Preset(str, Enum):
+    """x264 speed/size presets (slower: smaller files at the same quality)."""
+
+    ultrafast = "ultrafast"
+    superfast = "superfast"
+    veryfast = "veryfast"
+    faster = "faster"
+    fast = "fast"
+    medium = "medium"
+    slow = "slow"
+    slower = "slower"
+    veryslow = "veryslow"
+    placebo = "placebo"
 
 
 @dataclass(frozen=True)
@@ -44,24 +118,29 @@ class MaskConfig:
     forehead: float = 0.6  # brows are raised by forehead x (nose-top-to-chin)/2 to reach the forehead
     feather: float = 0.06  # blur sigma of the mask edge, as a fraction of the crop size
     erode: float = 0.0  # shrink (>0) or grow (<0) the hull, fraction of crop size
-    # Which part of the face: "face" (jaw + brows + forehead), "lower" (cheeks, mouth, chin: below
-    # landmark 29, two-thirds down the nose), "eyes" (a band from the forehead down to landmark 29).
-    region: str = "face"
+    # Which part of the face: face (jaw + brows + forehead; head: the same hull, which HEAD_MASK
+    # raises and grows), lower (cheeks, mouth, chin: below landmark 29, two-thirds down the
+    # nose), eyes (a band from the forehead down to landmark 29).
+    region: Region = Region.face
+
+    def __post_init__(self) -> None:
+        if self.region not in set(Region):
+            raise ValueError(f"unknown mask region {self.region!r}; valid: {', '.join(r.value for r in Region)}")
 
 
 # The larger region used by hair attributes: forehead raised to the hairline and the hull grown.
-HEAD_MASK = MaskConfig(forehead=1.6, feather=0.07, erode=-0.07)
+HEAD_MASK = MaskConfig(forehead=1.6, feather=0.07, erode=-0.07, region=Region.head)
 # Attributes that live in one part of the face edit only that part (the rest stays the original).
-LOWER_MASK = MaskConfig(region="lower", feather=0.05, erode=-0.03)
-EYES_MASK = MaskConfig(region="eyes", forehead=0.3, feather=0.05, erode=-0.03)
-REGION_MASKS = {"face": MaskConfig(), "head": HEAD_MASK, "lower": LOWER_MASK, "eyes": EYES_MASK}
+LOWER_MASK = MaskConfig(region=Region.lower, feather=0.05, erode=-0.03)
+EYES_MASK = MaskConfig(region=Region.eyes, forehead=0.3, feather=0.05, erode=-0.03)
+REGION_MASKS: dict[Region, MaskConfig] = {Region.face: MaskConfig(), Region.head: HEAD_MASK, Region.lower: LOWER_MASK, Region.eyes: EYES_MASK}
 
 
 @dataclass(frozen=True)
 class EncodeConfig:
     codec: str = "libx264"
     crf: int = 15  # measured: worst-frame PSNR >= 40 dB after a round trip on every shared clip (17 gave 39.6 on d9)
-    preset: str = "medium"
+    preset: Preset = Preset.medium
     pix_fmt: str = "yuv420p"
 
 
@@ -77,45 +156,89 @@ class InvertConfig:
 
 
 @dataclass(frozen=True)
-class EditConfig:
-    attr: str = "none"
-    strength: float = 1.0
+class CVAEEditConfig:
+    """The cVAE editor (methods cond and direction, :mod:`stitchtime.editors.cvae`)."""
+
+    invert: InvertConfig = InvertConfig()
     latent_sigma: float = 2.0  # temporal smoothing of the per-frame latents (frames)
     cond_sigma: float = 4.0  # temporal smoothing of the classifier's attribute estimates (frames)
     # strength 1 moves the attribute input this many units towards "present" (1.0: exactly to it).
-    # None: the attribute's own gain (stitchtime.latents.attributes; 1.5 for most, 2.0 for older
+    # None: the attribute's own gain (stitchtime.editors.attributes; 1.5 for most, 2.0 for older
     # and 2.5 for more masculine, which the shipped cVAE follows less readily). More extrapolates further.
     cond_gain: float | None = None
-    # "auto": the attribute's measured default (Attribute.method); "cond": change the cVAE's
-    # attribute input; "direction": move the cVAE latent along a fitted linear direction;
-    # "diffusion": DDIM inversion with the conditional DDPM (stitchtime.latents.diffusion).
-    method: str = "auto"
-    # How the model-space edit reaches the sharp original crop: "flow" moves the original's pixels
-    # by the motion the edit makes in the decoder's output (optical flow, upsampled) and adds the
-    # remaining colour change; "residual" only adds the decoded difference (no shape change).
-    transfer: str = "flow"
+    transfer: Transfer = Transfer.flow
     # The colour change the flow does not explain is softly limited to about this many grey levels
     # (x -> L tanh(x / L)); 0: no limit. Small changes are barely reduced (under 15% below 7
     # levels, where 99% of a smile's pixels are), while the shipped cVAE's classifier-fooling
     # blotches (orange around the eyes for "gender", up to 77 levels) are damped (s29 gender
     # identity distance 0.51 -> 0.45).
     colour_limit: float = 10.0
-    # Precision of the cVAE's decodes in the render pass: "auto" runs them in bfloat16 where it
-    # is native (AVX512-BF16/AMX CPUs, CUDA; 2.4x faster here), "fp32" always in float32. The
-    # edit (edited minus reconstructed decode) differs from float32's by 10% of its size on
-    # average (cosine 0.99).
-    precision: str = "auto"
-    # The diffusion editor (method "diffusion", stitchtime.latents.diffusion): DDIM inversion to
-    # this fraction of the noise schedule (deeper: stronger edits, less of the person kept), DDIM
-    # steps over the whole schedule (only those up to the depth run), guidance of the edited
-    # generation from the frame's own attributes towards the edited ones (w: eps_c + w (eps_c' -
-    # eps_c); the reconstruction is unguided), every key_every-th face frame edited in full (the rest interpolated),
-    # the edit smoothed over key_sigma keyframes, keyframes per batch, and its own colour limit
-    # (its edits are real colour changes, not classifier-fooling patterns).
-    diffusion_depth: float = 0.7
-    diffusion_steps: int = 10
+    # Precision of the decodes in the render pass. In bfloat16 the edit (edited minus reconstructed
+    # decode) differs from float32's by 10% of its size on average (cosine 0.99); 2.4x faster here.
+    precision: Precision = Precision.auto
+
+
+@dataclass(frozen=True)
+class DiffusionEditConfig:
+    """The diffusion editor (method diffusion, :mod:`stitchtime.editors.diffusion`): DDIM inversion
+    to ``depth`` of the noise schedule (deeper: stronger edits, less of the person kept), ``steps``
+    DDIM steps over the whole schedule (only those up to the depth run), guidance of the edited
+    generation from the frame's own attributes towards the edited ones (w: eps_c + w (eps_c' -
+    eps_c); the reconstruction is unguided), every ``key_every``-th face frame edited in full (the
+    rest interpolated), the edit smoothed over ``key_sigma`` keyframes, keyframes per batch, and its
+    own colour limit (its edits are real colour changes, not classifier-fooling patterns)."""
+
+    cond_sigma: float = 4.0  # temporal smoothing of the classifier's attribute estimates (frames)
+    depth: float = 0.7
+    steps: int = 10
     guidance: float | None = None  # None: the attribute's own (Attribute.guidance)
     key_every: int = 4
     key_sigma: float = 1.0
-    diffusion_batch: int = 32
-    diffusion_colour_limit: float = 0.0
+    batch: int = 32
+    colour_limit: float = 0.0
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How to edit, whatever the attribute and strength: the method and each editor's own config
+    (an editor reads only its own)."""
+
+    method: Method = Method.auto
+    cvae: CVAEEditConfig = CVAEEditConfig()
+    diffusion: DiffusionEditConfig = DiffusionEditConfig()
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    detect: DetectConfig = DetectConfig()
+    track: TrackConfig = TrackConfig()
+    align: AlignConfig = AlignConfig()
+    mask: MaskConfig = MaskConfig()
+    encode: EncodeConfig = EncodeConfig()
+    blend: BlendMode = BlendMode.delta
+    batch_size: int = 16
+    progress: bool = True
+    # processes for pass 1 (tracking) and the identity guard's descriptors; 1 in batch jobs that share the cores
+    track_workers: int = 2
+    # torch CPU threads in the passes over the video (fit, guard, render), where the ffmpeg decoder
+    # and encoder and a prefetch thread share the cores; the editors' heavy steps (tuning, DDIM
+    # keyframes) use all of them. Measured (d3, cVAE edit): the decodes 1.5x faster with 1 than 2.
+    stream_threads: int = 1
+    # Identity guard: when the edit would move dlib's identity descriptor further than this from the
+    # original's (mean over sampled frames), the whole edit is scaled down, the same on every frame,
+    # until it does not. 0: off. (Issue 4's target is 0.35 over all frames; 0.3 leaves room for
+    # the frames the guard does not sample.)
+    identity_limit: float = 0.3
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One edit as a user asks for it: what ``edit`` and ``batch`` share (picklable: it crosses
+    into batch workers and Ray tasks). ``model`` None: the shipped models."""
+
+    attr: str
+    strength: float = 1.0
+    options: EditOptions = EditOptions()
+    model: Path | None = None
+    device: Device = Device.auto
+    pipeline: PipelineConfig = PipelineConfig()

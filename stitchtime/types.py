@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stitchtime.config import MaskConfig
+
 
 @dataclass(frozen=True)
 class VideoMeta:
@@ -95,3 +97,16 @@ class EditResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     preview: Path | None = None
+
+
+@dataclass
+class CropPlan:
+    """Where to crop each frame: matrices (frame->crop), crop-space landmarks, validity."""
+
+    matrices: np.ndarray  # (T, 2, 3), NaN where invalid
+    crop_landmarks: np.ndarray  # (T, 68, 2) in crop pixels (smoothed), NaN where invalid
+    valid: np.ndarray  # (T,) bool
+    detected: np.ndarray  # (T,) bool: face observed (valid but not detected = bridged gap)
+    crop_size: int
+    notes: list[str] = field(default_factory=list)
+    mask: MaskConfig = MaskConfig()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stitchtime.config import Method, Region
+
 
 @dataclass(frozen=True)
 class Attribute:
@@ -11,9 +13,9 @@ class Attribute:
     celeba: str  # the model's attribute
     sign: float  # +1: strength > 0 adds the CelebA attribute; -1: it removes it (age = less Young)
     help: str
-    # Where the edit may act (stitchtime.config.REGION_MASKS): "face" (face + forehead), "head" (with
-    # hair), "lower" (cheeks, mouth, chin) or "eyes" (forehead down to two-thirds of the nose).
-    region: str = "face"
+    # Where the edit may act (stitchtime.config.REGION_MASKS): the face with its forehead, the head
+    # with the hair, the lower face (cheeks, mouth, chin) or the eyes (forehead to two-thirds down the nose).
+    region: Region = Region.face
     # Strength 1 moves the model's CelebA attribute input this many units towards present (gain_on)
     # or absent (gain_off); 1.0 goes exactly there, more extrapolates. Chosen on the CelebA test
     # split with the shipped cVAE and an independent judge classifier (BENCHMARKS.md, "Condition
@@ -21,10 +23,10 @@ class Attribute:
     # face is changed no more than needed.
     gain_on: float = 1.5
     gain_off: float = 1.5
-    # The edit method "auto" picks: "cond" (the cVAE's attribute input) or "diffusion" (DDIM
+    # The edit method "auto" picks: cond (the cVAE's attribute input) or diffusion (DDIM
     # inversion with the shipped DDPM), whichever measured better on the shared clips.
-    method: str = "cond"
-    # The diffusion editor's guidance w at strength 1 (stitchtime.latents.diffusion): how far the
+    method: Method = Method.cond
+    # The diffusion editor's guidance w at strength 1 (stitchtime.editors.diffusion): how far the
     # regenerated face is pushed from its own attributes towards the edited ones. Read off
     # benchmarks/diffusion_guidance.py (BENCHMARKS.md, "Diffusion edit guidance per attribute"):
     # the smallest w at which most test faces read as edited.
@@ -38,21 +40,21 @@ class Attribute:
 ATTRIBUTES: dict[str, Attribute] = {
     a.name: a
     for a in (
-        Attribute("smile", "Smiling", 1.0, "smiling", "lower", method="diffusion", guidance=4.0),
-        Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method="diffusion", guidance=12.0),
-        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", "eyes"),
-        Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5, method="diffusion", guidance=8.0),
-        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", "head"),
-        Attribute("black_hair", "Black_Hair", 1.0, "black hair", "head"),
-        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", "head"),
-        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", "head"),
-        Attribute("bangs", "Bangs", 1.0, "bangs", "head"),
-        Attribute("beard", "No_Beard", -1.0, "beard", "lower", gain_off=2.5),
-        Attribute("mustache", "Mustache", 1.0, "mustache", "lower"),
-        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", "lower", gain_on=2.0, method="diffusion", guidance=12.0),
+        Attribute("smile", "Smiling", 1.0, "smiling", Region.lower, method=Method.diffusion, guidance=4.0),
+        Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method=Method.diffusion, guidance=12.0),
+        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", Region.eyes),
+        Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5, method=Method.diffusion, guidance=8.0),
+        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", Region.head),
+        Attribute("black_hair", "Black_Hair", 1.0, "black hair", Region.head),
+        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", Region.head),
+        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", Region.head),
+        Attribute("bangs", "Bangs", 1.0, "bangs", Region.head),
+        Attribute("beard", "No_Beard", -1.0, "beard", Region.lower, gain_off=2.5),
+        Attribute("mustache", "Mustache", 1.0, "mustache", Region.lower),
+        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", Region.lower, gain_on=2.0, method=Method.diffusion, guidance=12.0),
         Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup", gain_on=2.5),
-        Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick", "lower"),
-        Attribute("bald", "Bald", 1.0, "bald", "head"),
+        Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick", Region.lower),
+        Attribute("bald", "Bald", 1.0, "bald", Region.head),
         Attribute("pale", "Pale_Skin", 1.0, "pale skin"),
     )
 }

@@ -1,20 +1,25 @@
-"""The crop editor protocol: what the video pipeline asks of an edit.
+"""The editor contract: everything the video pipeline asks of an edit.
 
-The pipeline hands an editor batches of aligned crops and receives, for each, the
-edit expressed as a **change of the crop** (``delta``, same shape, ``[0, 255]``
-units). Pasting adds ``mask * delta`` to the frame, so an editor that changes
-nothing leaves the video bit-identical (``--attr none`` is exactly that editor on
-the real path, not a special case).
+The pipeline hands an editor batches of aligned crops and receives, for each, the edit expressed
+as a **change of the crop** (:meth:`CropEditor.delta`, same shape, ``[0, 255]`` units). Pasting
+adds ``mask * delta`` to the frame, so an editor that changes nothing leaves the video
+bit-identical (``--attr none`` is exactly that editor on the real path, not a special case).
 
-Editors that need to see the whole video first (inversion, per-video tuning,
-temporal smoothing of latents) implement :meth:`CropEditor.fit`, which the
-pipeline calls with a re-iterable source of crop batches before the render pass.
+Editors that need to see the whole video first (inversion, per-video tuning, temporal smoothing
+of latents or of keyframe edits) set ``needs_fit`` and implement :meth:`CropEditor.fit`, which
+the pipeline calls with a re-iterable source of crop batches before the render pass. An editor
+says which region of the face it owns (``mask``), and whether its ``delta`` looks at the
+crops' pixels at all (``reads_crops``: the empty edit does not, so the pipeline skips the warps).
+
+Adding an editor: one module in this folder with a :class:`CropEditor` subclass, plus one entry
+in :data:`stitchtime.editors.registry.EDITORS`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, runtime_checkable
+from typing import Callable, ClassVar, Iterator
 
 import torch
 
@@ -48,36 +53,25 @@ class CropBatch:
 CropSource = Callable[[], Iterator[CropBatch]]
 
 
-@runtime_checkable
-class CropEditor(Protocol):
-    needs_fit: bool  # True if fit() must see every crop before delta() is called
-    mask: "MaskConfig | None"  # the region this edit needs (None: the pipeline's default)
+class CropEditor(ABC):
+    """An edit of aligned face crops. Subclasses implement :meth:`delta` and :meth:`edited`, and
+    :meth:`fit` when ``needs_fit``."""
 
-    def fit(self, source: CropSource, n_frames: int) -> None:
+    #: True if :meth:`fit` must see every crop before :meth:`delta` is called.
+    needs_fit: ClassVar[bool] = True
+    #: Whether :meth:`delta` reads the crops' pixels (False: the pipeline need not warp them).
+    reads_crops: ClassVar[bool] = True
+    #: The region this edit needs (None: the pipeline's own mask, ``PipelineConfig.mask``).
+    mask: MaskConfig | None = None
+
+    def fit(self, source: CropSource, n_frames: int) -> None:  # noqa: B027 - optional, no-op by default
         """See the whole video (``source()`` yields its crop batches, in frame order)."""
-        ...
 
+    @abstractmethod
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
         """``(B, 3, S, S)`` change to add to each crop (``[0, 255]`` units); ``scale`` in
         ``[0, 1]`` asks for a smaller edit of the same kind (the identity guard)."""
-        ...
 
+    @abstractmethod
     def edited(self, batch: CropBatch) -> torch.Tensor:
         """``(B, 3, S, S)`` whole edited crops (``[0, 255]``), for ``--blend replace``."""
-        ...
-
-
-class IdentityEditor:
-    """The empty edit: ``--attr none``."""
-
-    needs_fit = False
-    mask = None
-
-    def fit(self, source: CropSource, n_frames: int) -> None:
-        return None
-
-    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
-        return torch.zeros(batch.crop_shape)
-
-    def edited(self, batch: CropBatch) -> torch.Tensor:
-        return batch.crops

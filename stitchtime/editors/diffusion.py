@@ -12,7 +12,7 @@ amplified, not everything the condition says)::
 
 The difference cancels what inversion alone changes, so ``d_k`` is the attribute. It is computed on keyframes (every ``key_every``-th face frame, the expensive part),
 smoothed over keyframes, interpolated to every frame, and carried onto the sharp crop by
-:func:`~stitchtime.latents.edit.flow_transfer` with ``x`` (the frame's own downsampled crop) as
+:func:`~stitchtime.editors.transfer.flow_transfer` with ``x`` (the frame's own downsampled crop) as
 the reconstruction: shape changes move the original's pixels, the rest is a colour change.
 ``|strength|`` scales the edit (the motion and the colour change); its sign picks the direction.
 """
@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from generative.device import all_threads
-from stitchtime.config import REGION_MASKS, EditConfig, MaskConfig
+from stitchtime.config import DiffusionEditConfig, EditOptions, Method
+from stitchtime.editors.attributes import Attribute
+from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.models import DiffusionModels
+from stitchtime.editors.shared import estimate_attributes, region_mask, to_crop, to_model
+from stitchtime.editors.transfer import flow_transfer
 from stitchtime.errors import ModelError
-from stitchtime.latents.attributes import Attribute
-from stitchtime.latents.edit import flow_transfer
-from stitchtime.latents.editor import CropBatch, CropSource
-from stitchtime.latents.invert import to_model
 from stitchtime.temporal.smooth import gaussian_smooth, gaussian_smooth_inplace
 
 
@@ -49,96 +49,97 @@ def keyframes(detected: np.ndarray, every: int) -> np.ndarray:
     return keys if keys[-1] == seen[-1] else np.append(keys, seen[-1])
 
 
-class DiffusionEditor:
-    """A :class:`~stitchtime.latents.editor.CropEditor` backed by a conditional DDPM
-    (``generative.models.ddpm.DDPMFamily``) and an attribute classifier for the crops."""
+class DiffusionEditor(CropEditor):
+    """Edits by DDIM inversion with a conditional DDPM (``generative.models.ddpm.DDPMFamily``)."""
 
-    needs_fit = True
-
-    def __init__(self, ddpm: torch.nn.Module, classifier: torch.nn.Module, attribute: Attribute, edit: EditConfig = EditConfig(), progress: bool = False):
-        names = list(ddpm.config.cond_names)
-        if attribute.celeba not in names:
-            raise ModelError(f"the diffusion model cannot edit {attribute.name} ({attribute.celeba}); it knows {', '.join(names)}")
-        clf_names = list(classifier.config.cond_names)
-        missing = [a for a in names if a not in clf_names]
-        if missing:
-            raise ModelError(f"the attribute classifier cannot label {', '.join(missing)}")
-        self.ddpm = ddpm
-        self.classifier = classifier
+    def __init__(
+        self,
+        models: DiffusionModels,
+        attribute: Attribute,
+        strength: float = 1.0,
+        config: DiffusionEditConfig = DiffusionEditConfig(),
+        progress: bool = False,
+    ):
+        if attribute.celeba not in models.attributes:
+            raise ModelError(
+                f"the diffusion model cannot edit {attribute.name} ({attribute.celeba}); it knows {', '.join(models.attributes)}"
+            )
+        self.models = models
+        self.ddpm = models.ddpm
         self.attribute = attribute
-        self.edit = edit
+        self.config = config
         self.progress = progress
-        self.column = names.index(attribute.celeba)
-        self.columns = [clf_names.index(a) for a in names]
-        self.size = int(ddpm.config.image_size)
-        self.mask: MaskConfig | None = None if attribute.region == "face" else REGION_MASKS[attribute.region]
-        self.direction = 1.0 if attribute.sign * edit.strength >= 0 else 0.0  # target value of the attribute
-        self.amount = abs(edit.strength)
-        self.guidance = attribute.guidance if edit.guidance is None else edit.guidance
+        self.column = models.attributes.index(attribute.celeba)
+        self.size = models.image_size
+        self.mask = region_mask(attribute)
+        self.direction = 1.0 if attribute.sign * strength >= 0 else 0.0  # target value of the attribute
+        self.amount = abs(strength)
+        self.guidance = attribute.guidance if config.guidance is None else config.guidance
         self._keys = np.zeros(0, np.int64)
         self._deltas = torch.zeros(0, 3, self.size, self.size)
+
+    @classmethod
+    def from_options(
+        cls, models: DiffusionModels, attribute: Attribute, strength: float, method: Method, options: EditOptions, progress: bool
+    ) -> "DiffusionEditor":
+        return cls(models, attribute, strength, options.diffusion, progress)
 
     @property
     def device(self) -> torch.device:
         return next(self.ddpm.parameters()).device
 
     def fit(self, source: CropSource, n_frames: int) -> None:
-        dev = self.device
-        cond = np.full((n_frames, len(self.columns)), np.nan, np.float32)
-        valid = np.zeros(n_frames, bool)
-        detected = np.zeros(n_frames, bool)
+        every = max(1, self.config.key_every)
         images: dict[int, torch.Tensor] = {}  # every key_every-th face frame (see keyframes())
-        last: tuple[int, torch.Tensor] | None = None  # and the last face frame
+        last: list[tuple[int, torch.Tensor]] = []  # and the last face frame
         seen = 0
-        with torch.no_grad():
-            for batch in source():
-                x = to_model(batch.crops, self.size).to(dev)
-                idx = batch.frame_indices.numpy()
-                cond[idx] = self.classifier.predict(x)[:, self.columns].cpu().numpy()
-                valid[idx] = True
-                detected[idx] = True if batch.detected is None else batch.detected.numpy()
-                for j, i in enumerate(idx):
-                    if detected[i]:
-                        if seen % max(1, self.edit.key_every) == 0:
-                            images[int(i)] = x[j].cpu().half()
-                        last = (int(i), x[j].cpu().half())
-                        seen += 1
-        if last is not None:
-            images.setdefault(*last)
-        keys = keyframes(detected, self.edit.key_every)
-        c = gaussian_smooth(cond, valid, self.edit.cond_sigma).astype(np.float32)
+
+        def keep(batch: CropBatch, x: torch.Tensor, c: torch.Tensor, idx: np.ndarray, detected: np.ndarray) -> None:
+            nonlocal seen
+            for j, i in enumerate(idx):
+                if detected[j]:
+                    if seen % every == 0:
+                        images[int(i)] = x[j].cpu().half()
+                    last[:] = [(int(i), x[j].cpu().half())]
+                    seen += 1
+
+        frames = estimate_attributes(self.models, source, n_frames, keep)
+        if last:
+            images.setdefault(*last[0])
+        keys = keyframes(frames.detected, self.config.key_every)
+        c = gaussian_smooth(frames.cond, frames.valid, self.config.cond_sigma).astype(np.float32)
         deltas = torch.zeros(len(keys), 3, self.size, self.size, dtype=DELTA_DTYPE)
         if self.amount > 0 and len(keys):
-            deltas = self._edit_keyframes(keys, images, c)
+            deltas = self.edit_keyframes([images[int(i)] for i in keys], c[keys])
         del images
-        if len(keys) > 2 and self.edit.key_sigma > 0:  # smooth the edit over keyframes (no breathing)
-            gaussian_smooth_inplace(deltas, self.edit.key_sigma)
+        if len(keys) > 2 and self.config.key_sigma > 0:  # smooth the edit over keyframes (no breathing)
+            gaussian_smooth_inplace(deltas, self.config.key_sigma)
         self._keys, self._deltas = keys, deltas
 
-    def _edit_keyframes(self, keys: np.ndarray, images: dict[int, torch.Tensor], cond: np.ndarray) -> torch.Tensor:
-        e = self.edit
-        t0 = int(round(e.diffusion_depth * (self.ddpm.schedule.num_train_timesteps - 1)))
-        out = torch.zeros(len(keys), 3, self.size, self.size, dtype=DELTA_DTYPE)
-        bs = max(1, e.diffusion_batch)
-        bar = tqdm(total=len(keys), desc="diffusion edit (keyframes)", leave=False, disable=not self.progress, dynamic_ncols=True, unit="key")
+    def edit_keyframes(self, images: list[torch.Tensor], cond: np.ndarray) -> torch.Tensor:
+        """The model-space edit ``(K, 3, s, s)`` of keyframe images ``[-1, 1]`` with attribute
+        estimates ``cond`` ``(K, C)``: the attribute set to its target, minus the reconstruction."""
+        e = self.config
+        t0 = int(round(e.depth * (self.ddpm.schedule.num_train_timesteps - 1)))
+        out = torch.zeros(len(images), 3, self.size, self.size, dtype=DELTA_DTYPE)
+        bs = max(1, e.batch)
+        bar = tqdm(total=len(images), desc="diffusion edit (keyframes)", leave=False, disable=not self.progress, dynamic_ncols=True, unit="key")
         # The video passes run torch on one thread; the keyframes have the cores to themselves.
         # Always float32: bf16 would run them 2.9x faster here, but its rounding inside the U-Net
         # adds a speckle over the whole crop of about a quarter of the edit's size (d3 smile).
         with all_threads():
-            for s in range(0, len(keys), bs):
-                k = keys[s : s + bs]
-                x = torch.stack([images[int(i)] for i in k]).float().to(self.device)
-                c = torch.from_numpy(cond[k]).to(self.device)
+            for s in range(0, len(images), bs):
+                x = torch.stack(images[s : s + bs]).float().to(self.device)
+                c = torch.from_numpy(cond[s : s + bs]).to(self.device)
                 c_edit = c.clone()
                 c_edit[:, self.column] = self.direction
-                x_t = self.ddpm.ddim_invert(x, c, t0, e.diffusion_steps)
-                rec = self.ddpm.ddim_generate(x_t, c, t0, e.diffusion_steps)
-                edited = self.ddpm.ddim_generate(x_t, c_edit, t0, e.diffusion_steps, self.guidance, base_cond=c)
-                out[s : s + len(k)] = (edited - rec).to("cpu", DELTA_DTYPE)
-                bar.update(len(k))
+                x_t = self.ddpm.ddim_invert(x, c, t0, e.steps)
+                rec = self.ddpm.ddim_generate(x_t, c, t0, e.steps)
+                edited = self.ddpm.ddim_generate(x_t, c_edit, t0, e.steps, self.guidance, base_cond=c)
+                out[s : s + len(x)] = (edited - rec).to("cpu", DELTA_DTYPE)
+                bar.update(len(x))
         bar.close()
         return out
-
     def _delta_at(self, frames: torch.Tensor) -> torch.Tensor:
         """Model-space edit of each frame: linear between the neighbouring keyframes."""
         keys = self._keys
@@ -157,10 +158,9 @@ class DiffusionEditor:
 
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
         x, out = self._pair(batch)
-        return flow_transfer(batch.crops, x, out, self.edit.diffusion_colour_limit, amount=scale * self.amount)
+        return flow_transfer(batch.crops, x, out, self.config.colour_limit, amount=scale * self.amount)
 
     def edited(self, batch: CropBatch) -> torch.Tensor:
         """The model-space edited crop, upsampled (what ``--blend replace`` pastes)."""
         _, out = self._pair(batch)
-        size = batch.crops.shape[-1]
-        return F.interpolate((out + 1) * 127.5, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 255)
+        return to_crop(out, batch.crops.shape[-1])

@@ -1,8 +1,5 @@
-"""Invert aligned crops into the cVAE's latent space, and tune its decoder to one video.
-
-Convention: crops arrive as ``(B, 3, S, S)`` in ``[0, 255]`` (pipeline units); the model
-sees ``(B, 3, s, s)`` in ``[-1, 1]`` at its own resolution ``s`` (area-downsampled).
-"""
+"""Invert aligned crops into the cVAE's latent space, and tune its decoder to one video
+(the cVAE editor's fit; crop and model conventions in :mod:`stitchtime.editors.shared`)."""
 
 from __future__ import annotations
 
@@ -11,21 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from generative.device import all_threads
+from generative.models.autoencoder import ConvDecoder
 from stitchtime.config import InvertConfig
-from stitchtime.latents.editor import CropSource
-from stitchtime.latents.model import EditorModels
-
-
-def to_model(crops: torch.Tensor, size: int) -> torch.Tensor:
-    """Pipeline crops ``[0, 255]`` -> model input ``[-1, 1]`` at ``size`` (antialiased)."""
-    x = crops / 127.5 - 1.0
-    if x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="area")
-    return x
+from stitchtime.editors.contract import CropBatch, CropSource
+from stitchtime.editors.models import CVAEModels
+from stitchtime.editors.shared import estimate_attributes
 
 
 @dataclass
@@ -41,31 +31,22 @@ class LatentTrack:
 
 
 @torch.no_grad()
-def invert(models: EditorModels, source: CropSource, n_frames: int, config: InvertConfig = InvertConfig()) -> LatentTrack:
+def invert(models: CVAEModels, source: CropSource, n_frames: int, config: InvertConfig = InvertConfig()) -> LatentTrack:
     """One pass over the crops: attribute estimates (classifier) and latents (encoder mean)."""
-    dev = next(models.cvae.parameters()).device
-    cols = models.classifier_columns()
-    size = models.image_size
-    d = models.cvae.config.latent_dim
-    latents = np.full((n_frames, d), np.nan, np.float32)
-    cond = np.full((n_frames, len(cols)), np.nan, np.float32)
-    valid = np.zeros(n_frames, bool)
-    detected = np.zeros(n_frames, bool)
+    latents = np.full((n_frames, models.cvae.config.latent_dim), np.nan, np.float32)
     keep: dict[int, torch.Tensor] = {}
     stride = max(1, n_frames // max(1, config.tune_frames))
-    for batch in source():
-        x = to_model(batch.crops, size).to(dev)
-        c = models.classifier.predict(x)[:, cols]
-        z = models.cvae.encode(x, c).latent
-        idx = batch.frame_indices.numpy()
-        latents[idx] = z.cpu().numpy()
-        cond[idx] = c.cpu().numpy()
-        valid[idx] = True
-        detected[idx] = True if batch.detected is None else batch.detected.numpy()
+
+    def encode(batch: CropBatch, x: torch.Tensor, c: torch.Tensor, idx: np.ndarray, detected: np.ndarray) -> None:
+        latents[idx] = models.cvae.encode(x, c).latent.cpu().numpy()
         for j, i in enumerate(idx):
-            if i % stride == 0 and len(keep) < config.tune_frames and detected[i]:
+            if i % stride == 0 and len(keep) < config.tune_frames and detected[j]:
                 keep[int(i)] = x[j].cpu()
+
+    seen = estimate_attributes(models, source, n_frames, encode)
+    cond, valid, detected = seen.cond, seen.valid, seen.detected
     frames = np.array(sorted(keep), dtype=np.int64)
+    size = models.image_size
     images = torch.stack([keep[i] for i in frames]) if len(frames) else torch.zeros(0, 3, size, size)
     # bridged gaps (the face hidden or missed): latents from the neighbours, not from the occluder
     gap = valid & ~detected
@@ -77,7 +58,9 @@ def invert(models: EditorModels, source: CropSource, n_frames: int, config: Inve
     return LatentTrack(latents=latents, cond=cond, valid=valid, detected=detected, tune_images=images, tune_frames=frames)
 
 
-def tune_decoder(models: EditorModels, track: LatentTrack, latents: np.ndarray, cond: np.ndarray, config: InvertConfig, progress: bool = False) -> torch.nn.Module:
+def tune_decoder(
+    models: CVAEModels, track: LatentTrack, latents: np.ndarray, cond: np.ndarray, config: InvertConfig, progress: bool = False
+) -> ConvDecoder:
     """A copy of the decoder fine-tuned so ``decode(z_t, c_t)`` reproduces this video's crops
     (latents and attributes fixed: the "pivots"). Returns the tuned decoder (eval mode)."""
     decoder = copy.deepcopy(models.cvae.decoder)

@@ -1,48 +1,46 @@
-"""Load the editor's models: a conditional VAE (the latent model we invert into) and an
-attribute classifier (which attribute vector does each video crop have?).
+"""Load the editors' models: a generative model (a conditional VAE, or a conditional DDPM) and the
+attribute classifier that labels the video's crops for it (which attributes does each crop have?).
 
-The shipped default lives in ``stitchtime/weights/`` (``cvae/`` and ``classifier/``, each
-``config.json`` + ``model.safetensors``, see ``MODEL_CARD.md``). ``--model PATH`` takes any
-cVAE run folder or ``model.safetensors`` from ``stitchtime train cvae``; when that folder
-has no ``classifier/`` beside its weights, the shipped classifier labels the crops.
+The shipped defaults live in ``stitchtime/weights/`` (``cvae/``, ``ddpm/`` and ``classifier/``, each
+``config.json`` + ``model.safetensors``, see ``MODEL_CARD.md``). ``--model PATH`` takes any cVAE or
+DDPM run folder (or its ``model.safetensors``) from ``stitchtime train``; when that folder has no
+``classifier/`` beside its weights, the shipped classifier labels the crops.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 import torch
 
 from generative.errors import GenerativeError
-from generative.training.checkpoint import load_family
+from generative.models.classifier import AttributeClassifierFamily
+from generative.models.ddpm import DDPMFamily
+from generative.models.vae import CVAEFamily
+from generative.training.checkpoint import CONFIG_FILE, load_family, read_config
+from stitchtime.editors.directions import Directions
 from stitchtime.errors import ModelError
-from stitchtime.latents.directions import Directions
 
 DIRECTIONS_FILE = "directions.safetensors"
-
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-EDITOR_FAMILIES = ("cvae",)
-DIFFUSION_FAMILIES = ("ddpm",)
+CLASSIFIER_DIR = "classifier"
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
-@dataclass
-class EditorModels:
-    cvae: torch.nn.Module  # generative.models.vae.CVAEFamily
-    classifier: torch.nn.Module  # generative.models.classifier.AttributeClassifierFamily
+@dataclass(kw_only=True)
+class LabelledModels:
+    """A generative model's attribute names and the classifier that estimates them on crops."""
+
+    classifier: AttributeClassifierFamily
     source: Path
-    directions: "Directions | None" = None  # linear latent directions fitted for this cVAE, if any
-
-    @property
-    def attributes(self) -> list[str]:
-        return list(self.cvae.config.cond_names)
-
-    @property
-    def image_size(self) -> int:
-        return int(self.cvae.config.image_size)
+    attributes: list[str]  # the generative model's attribute inputs, in its order
+    image_size: int  # the generative model's resolution (its square images' side)
 
     def classifier_columns(self) -> list[int]:
-        """For each cVAE attribute, its column in the classifier's output."""
+        """For each of the model's attributes, its column in the classifier's output."""
         names = list(self.classifier.config.cond_names)
         missing = [a for a in self.attributes if a not in names]
         if missing:
@@ -50,44 +48,89 @@ class EditorModels:
         return [names.index(a) for a in self.attributes]
 
 
-def _load(path: Path, want: tuple[str, ...], what: str, device: torch.device | None):
+@dataclass(kw_only=True)
+class CVAEModels(LabelledModels):
+    cvae: CVAEFamily
+    directions: Directions | None = None  # linear latent directions fitted for this cVAE, if any
+
+
+@dataclass(kw_only=True)
+class DiffusionModels(LabelledModels):
+    ddpm: DDPMFamily
+
+
+def _load(path: Path, kind: type[M], what: str, device: torch.device | None) -> M:
     if not Path(path).exists():
         raise ModelError(f"{what} not found: {path}")
     try:
         fam = load_family(path, device=device)
     except GenerativeError as err:
         raise ModelError(f"{what} {path}: {str(err).splitlines()[0]}") from None
-    if fam.family not in want:
-        raise ModelError(f"{what} {path} is a {fam.family} model; expected {' or '.join(want)}")
-    return fam
+    if not isinstance(fam, kind):
+        raise ModelError(f"{what} {path} is a {fam.family} model; expected {kind.family}")  # type: ignore[attr-defined]
+    for p in fam.parameters():
+        p.requires_grad_(False)
+    return cast(M, fam)
 
 
-def load_editor_models(model: Path | None = None, device: torch.device | None = None) -> EditorModels:
-    """The default shipped models, or the cVAE at ``model`` (+ a classifier beside it or shipped)."""
+def _base(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def _classifier_for(model_path: Path, device: torch.device | None) -> AttributeClassifierFamily:
+    """The classifier beside a model's weights, else the shipped one."""
+    beside = _base(model_path) / CLASSIFIER_DIR
+    path = beside if beside.exists() else WEIGHTS_DIR / CLASSIFIER_DIR
+    return _load(path, AttributeClassifierFamily, "attribute classifier", device)
+
+
+def shipped(name: str) -> Path | None:
+    """A shipped model folder (``stitchtime/weights/NAME``), if it holds weights."""
+    path = WEIGHTS_DIR / name
+    return path if (path / "model.safetensors").exists() else None
+
+
+def shipped_diffusion() -> Path | None:
+    """The shipped conditional DDPM (``stitchtime/weights/ddpm``), if there is one."""
+    return shipped("ddpm")
+
+
+def load_editor_models(model: Path | None = None, device: torch.device | None = None) -> CVAEModels:
+    """The shipped cVAE, or the one at ``model`` (+ a classifier beside it, else the shipped one)."""
     if model is None:
-        cvae_path = WEIGHTS_DIR / "cvae"
-        if not (cvae_path / "model.safetensors").exists():
+        path = shipped("cvae")
+        if path is None:
             raise ModelError(f"no default editor model in {WEIGHTS_DIR} (train one: stitchtime train cvae ..., then --model RUN)")
     else:
-        cvae_path = Path(model)
-    cvae = _load(cvae_path, EDITOR_FAMILIES, "editor model", device)
-    base = cvae_path if cvae_path.is_dir() else cvae_path.parent
-    clf_path = base / "classifier" if (base / "classifier").exists() else WEIGHTS_DIR / "classifier"
-    classifier = _load(clf_path, ("classifier",), "attribute classifier", device)
-    directions = Directions.load(base / DIRECTIONS_FILE) if (base / DIRECTIONS_FILE).exists() else None
-    models = EditorModels(cvae=cvae, classifier=classifier, source=cvae_path, directions=directions)
+        path = Path(model)
+    cvae = _load(path, CVAEFamily, "editor model", device)
+    directions_path = _base(path) / DIRECTIONS_FILE
+    directions = Directions.load(directions_path) if directions_path.exists() else None
+    models = CVAEModels(
+        classifier=_classifier_for(path, device), source=path, attributes=list(cvae.config.cond_names),
+        image_size=int(cvae.config.image_size), cvae=cvae, directions=directions
+    )
     models.classifier_columns()
-    for p in list(cvae.parameters()) + list(classifier.parameters()):
-        p.requires_grad_(False)
+    return models
+
+
+def load_diffusion(path: Path, device: torch.device | None = None) -> DiffusionModels:
+    """A conditional DDPM (generative.models.ddpm) and the classifier that labels crops for it
+    (beside it, else the shipped one); both frozen."""
+    ddpm = _load(Path(path), DDPMFamily, "diffusion model", device)
+    if not ddpm.config.n_cond:
+        raise ModelError(f"diffusion model {path} is unconditional: it cannot edit attributes")
+    models = DiffusionModels(
+        classifier=_classifier_for(Path(path), device), source=Path(path), attributes=list(ddpm.config.cond_names),
+        image_size=int(ddpm.config.image_size), ddpm=ddpm
+    )
+    models.classifier_columns()
     return models
 
 
 def model_family(path: Path) -> str | None:
     """The family a run folder or model file holds (None when it has no readable config)."""
-    from generative.training.checkpoint import CONFIG_FILE, read_config
-
-    path = Path(path)
-    config = path / CONFIG_FILE if path.is_dir() else path.parent / CONFIG_FILE
+    config = _base(Path(path)) / CONFIG_FILE
     if not config.is_file():
         return None
     try:
@@ -96,21 +139,9 @@ def model_family(path: Path) -> str | None:
         return None
 
 
-def shipped_diffusion() -> Path | None:
-    """The shipped conditional DDPM (``stitchtime/weights/ddpm``), if there is one."""
-    path = WEIGHTS_DIR / "ddpm"
-    return path if (path / "model.safetensors").exists() else None
-
-
-def load_diffusion(path: Path, device: torch.device | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """A conditional DDPM (generative.models.ddpm) and the classifier that labels crops for it
-    (beside it, else the shipped one); both frozen."""
-    ddpm = _load(Path(path), DIFFUSION_FAMILIES, "diffusion model", device)
-    if not ddpm.config.n_cond:
-        raise ModelError(f"diffusion model {path} is unconditional: it cannot edit attributes")
-    base = Path(path) if Path(path).is_dir() else Path(path).parent
-    clf_path = base / "classifier" if (base / "classifier").exists() else WEIGHTS_DIR / "classifier"
-    classifier = _load(clf_path, ("classifier",), "attribute classifier", device)
-    for p in list(ddpm.parameters()) + list(classifier.parameters()):
-        p.requires_grad_(False)
-    return ddpm, classifier
+def model_attributes(path: Path) -> list[str]:
+    """The attribute inputs a model was trained with, read off its config (no weights loaded)."""
+    try:
+        return list(read_config(_base(Path(path)) / CONFIG_FILE).get("cond_names", []))
+    except (GenerativeError, ValueError, OSError):
+        return []

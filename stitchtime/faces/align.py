@@ -24,9 +24,9 @@ from kornia.filters import gaussian_blur2d
 
 from stitchtime.faces.warp import warp_affine, warp_affine_uint8
 
-from stitchtime.config import AlignConfig
+from stitchtime.config import AlignConfig, MaskConfig
 from stitchtime.temporal.smooth import gaussian_smooth
-from stitchtime.types import Quads
+from stitchtime.types import CropPlan, FaceTrack, Quads
 
 # STIT / FFHQ quad recipe constants (see DESIGN.md).
 EYE_TO_MOUTH_SHIFT = 0.1  # centre = eye_avg + 0.1 * eye_to_mouth
@@ -190,3 +190,20 @@ def _reads_inside(matrices: np.ndarray, crop_size: int, width: int, height: int)
     corners = np.array([[-0.5, -0.5], [s, -0.5], [-0.5, s], [s, s]])
     pts = np.einsum("bij,nj->bni", inv[..., :2], corners) + inv[:, None, :, 2]
     return bool((pts[..., 0] >= 0).all() and (pts[..., 1] >= 0).all() and (pts[..., 0] <= width - 1).all() and (pts[..., 1] <= height - 1).all())
+
+
+# Landmarks used for the mask are smoothed this much (frames) so the mask edge does not jitter.
+MASK_LANDMARK_SIGMA = 1.0
+
+
+def plan_crops(track: FaceTrack, sar: float, align: AlignConfig, mask: MaskConfig) -> CropPlan:
+    """Smoothed FFHQ quads -> crop matrices; landmarks mapped into crop space for masks."""
+    quads = smooth_quads(quads_from_landmarks(track.landmarks, track.valid, sar), align, sar)
+    matrices = crop_matrices(quads, align.crop_size)
+    smooth_lm = gaussian_smooth(track.landmarks, track.valid, MASK_LANDMARK_SIGMA)
+    crop_lm = np.full_like(smooth_lm, np.nan)
+    v = quads.valid
+    crop_lm[v] = transform_points(matrices[v], smooth_lm[v])
+    return CropPlan(
+        matrices=matrices, crop_landmarks=crop_lm, valid=v, detected=track.detected & v, crop_size=align.crop_size, notes=list(track.notes), mask=mask
+    )

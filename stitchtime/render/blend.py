@@ -15,18 +15,12 @@ Two modes:
 
 from __future__ import annotations
 
-from enum import Enum
-
 import cv2
 import numpy as np
 import torch
+from stitchtime.config import BlendMode
 from stitchtime.faces.align import invert_affine
 from stitchtime.faces.warp import warp_affine
-
-
-class BlendMode(str, Enum):
-    delta = "delta"
-    replace = "replace"
 
 
 # Mask values (replace mode) or masked deltas (delta mode, in grey levels) below this are

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from stitchtime.config import MaskConfig
+from stitchtime.config import MaskConfig, Region
 
 _JAW = slice(0, 17)
 _BROWS = slice(17, 27)
@@ -20,17 +20,19 @@ _MAX_COARSEN = 4
 
 
 def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np.ndarray:
-    """Hull points ``(N, 2)`` for one face region (``config.region``): "face" = jaw + brows raised
-    by ``forehead`` x (brow-to-chin)/2; "lower" = the jaw below landmark 29 (two-thirds down the
-    nose); "eyes" = brows (raised likewise) down to landmark 29, jaw-wide."""
+    """Hull points ``(N, 2)`` for one face region (``config.region``): face (and head, whose
+    config raises and grows it further) = jaw + brows raised by ``forehead`` x (brow-to-chin)/2;
+    lower = the jaw below landmark 29 (two-thirds down the nose); eyes = brows (raised likewise)
+    down to landmark 29, jaw-wide."""
     lm = np.asarray(landmarks, dtype=np.float64)
     up = lm[_NOSE_TOP] - lm[_CHIN]
     length = np.linalg.norm(up)
     up = up / max(length, 1e-6)
     forehead = lm[_BROWS] + up * (config.forehead * length / 2)
-    if config.region == "face":
+    region = Region(config.region)
+    if region in (Region.face, Region.head):
         pts = np.concatenate([lm[_JAW], lm[_BROWS], forehead], axis=0)
-    elif config.region in ("lower", "eyes"):
+    else:
         mid = lm[_NOSE_MID]
         # the jaw points below (lower) / above (eyes) the line through landmark 29,
         # perpendicular to the face's up axis, and that line's ends at the jaw's width
@@ -38,12 +40,10 @@ def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np
         across = np.array([up[1], -up[0]])
         width = (lm[_JAW] - mid) @ across
         ends = mid + np.outer([width.min(), width.max()], across)
-        if config.region == "lower":
+        if region is Region.lower:
             pts = np.concatenate([lm[_JAW][height < 0], ends], axis=0)
         else:
             pts = np.concatenate([lm[_JAW][height >= 0], ends, lm[_BROWS], forehead], axis=0)
-    else:
-        raise ValueError(f"unknown mask region {config.region!r}; valid: face, lower, eyes")
     return cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2)
 
 

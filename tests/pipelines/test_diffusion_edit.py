@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from stitchtime.evaluate import evaluate
-from stitchtime.latents.diffusion import keyframes
-from stitchtime.latents.model import WEIGHTS_DIR, shipped_diffusion
+from stitchtime.editors.diffusion import keyframes
+from stitchtime.editors.models import WEIGHTS_DIR, shipped_diffusion
 from tests.conftest import shared_video
 from tests.pipelines.test_edit import _edit, _face_and_background, clip  # noqa: F401 (clip: the astronaut clip fixture)
 

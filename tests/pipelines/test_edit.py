@@ -17,7 +17,8 @@ from stitchtime.evaluate import _face_region, evaluate, temporal_identity
 from stitchtime.faces.detect import make_backend
 from stitchtime.faces.track import FaceTracker
 from stitchtime.io import probe, read_frames
-from stitchtime.latents.model import WEIGHTS_DIR
+from stitchtime.editors.contract import CropEditor
+from stitchtime.editors.models import WEIGHTS_DIR
 from tests.conftest import shared_video
 
 runner = CliRunner()
@@ -101,7 +102,9 @@ def test_preview_files(clip, tmp_path):
 
 def test_preview_sheet_shows_the_whole_aligned_crop():
     """Each sheet tile is the pipeline's aligned crop at preview size (not its top-left corner)."""
-    from pipelines.edit_video import PREVIEW_CROP, CropPlan, _preview_sheet
+    from stitchtime.render.preview import PREVIEW_CROP
+    from stitchtime.render.preview import preview_sheet as _preview_sheet
+    from stitchtime.types import CropPlan
     from stitchtime.faces.align import crops_from_frames
 
     rng = np.random.default_rng(0)
@@ -185,25 +188,23 @@ def test_foreign_file_as_model(clip, tmp_path):
     _fails(["edit", str(clip), "--attr", "smile", "--model", str(bogus), "-o", str(tmp_path / "o.mp4")], "model")
 
 
-class _Scramble:
+class _Scramble(CropEditor):
     """Moves the crop's content 40 px sideways inside the face mask (``scale`` x 40 px for a smaller
     edit): a different-looking face."""
-
-    needs_fit = True
-    mask = None
-
-    def fit(self, source, n_frames):
-        return None
 
     def delta(self, batch, scale=1.0):
         crops = batch.crops
         return crops.roll(round(40 * scale), dims=-1) - crops
 
+    def edited(self, batch):
+        return batch.crops + self.delta(batch)
+
 
 def test_identity_guard_scales_an_edit_that_changes_the_person(clip, tmp_path):
     from dataclasses import replace
 
-    from pipelines.edit_video import PipelineConfig, edit_video
+    from pipelines.edit_video import edit_video
+    from stitchtime.config import PipelineConfig
 
     config = PipelineConfig(progress=False)
     free = edit_video(clip, tmp_path / "free.mp4", _Scramble(), replace(config, identity_limit=0.0))

@@ -135,7 +135,9 @@ def test_second_larger_face_does_not_steal_the_track():
 def test_split_tracking_keeps_the_person_and_matches_one_process(tmp_path):
     """Pass 1 in two processes: the second half is tracked apart and joined only if it followed
     the same person; here the larger second face owns the second half, so it is re-tracked."""
-    from pipelines.edit_video import MIN_SPLIT_FRAMES, PipelineConfig, analyse
+    from stitchtime.config import PipelineConfig
+    from stitchtime.faces.video import MIN_SPLIT_FRAMES
+    from stitchtime.faces.video import track_video as analyse
     from stitchtime.io import VideoWriter
     from stitchtime.types import VideoMeta
 

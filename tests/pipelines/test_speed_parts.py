@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from generative.device import all_threads, fast_bf16, inference_autocast, torch_threads
-from pipelines.edit_video import Descriptors, prefetch
-from pipelines.editors import fast_preset
+from stitchtime.parallel import prefetch
+from stitchtime.render.identity_guard import Descriptors
+from stitchtime.editors.registry import fast_preset
 from stitchtime.config import DetectConfig
 from stitchtime.errors import InputError
 from stitchtime.faces.detect import chip_descriptor, face_chip, face_descriptor, make_backend
@@ -101,7 +102,9 @@ def test_the_guard_keeps_its_frames_from_the_fit_pass(tmp_path):
     the video again only for frames no pass showed it."""
     from skimage import data
 
-    from pipelines.edit_video import IDENTITY_SAMPLES, CropPlan, IdentitySamples
+    from stitchtime.render.identity_guard import IDENTITY_SAMPLES, IdentitySamples
+    from stitchtime.types import CropPlan
+    from stitchtime.video_run import VideoRun
     from stitchtime.types import FaceTrack
 
     img = data.astronaut()
@@ -111,9 +114,9 @@ def test_the_guard_keeps_its_frames_from_the_fit_pass(tmp_path):
     detected[:5] = False  # bridged, not observed: never a sample
     track = FaceTrack(landmarks=np.repeat(lm[None], n, 0), detected=detected, valid=np.ones(n, bool), frame_size=(512, 512))
     plan = CropPlan(matrices=np.zeros((n, 2, 3)), crop_landmarks=np.zeros((n, 68, 2)), valid=np.ones(n, bool), detected=detected, crop_size=256)
-    samples = IdentitySamples(track, plan)
+    samples = IdentitySamples(VideoRun(None, None, None, track, plan))
     assert len(samples.pick) == IDENTITY_SAMPLES and samples.pick[0] == 5 and samples.pick[-1] == n - 1
     for i in range(n):
         samples.see(i, img)
     assert sorted(samples.frames) == samples.pick.tolist()
-    samples.collect(tmp_path / "missing.mp4", None, None)  # complete: no decode (the path does not exist)
+    samples.collect(None)  # complete: no decode (there is no video)

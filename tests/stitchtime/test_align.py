@@ -226,7 +226,7 @@ class TestMask:
         assert at(lower, mouth) > 0.95 and at(lower, eyes) < 0.3
         assert at(band, eyes) > 0.95 and at(band, mouth) < 0.05
         assert at(face, mouth) > 0.95 and at(face, eyes) > 0.95
-        with pytest.raises(ValueError, match="valid: face, lower, eyes"):
+        with pytest.raises(ValueError, match="valid: face, head, lower, eyes"):
             face_masks(lm[None], 200, MaskConfig(region="ears"))
 
     def test_missing_landmarks_give_an_empty_mask(self):

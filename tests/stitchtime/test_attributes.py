@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stitchtime.config import EditConfig
-from stitchtime.latents.attributes import ATTRIBUTES, resolve
-from stitchtime.latents.edit import condition_gain, edited_condition
+from stitchtime.config import CVAEEditConfig as EditConfig
+from stitchtime.editors.attributes import ATTRIBUTES, resolve
+from stitchtime.editors.cvae import condition_gain, edited_condition
 
 
 def test_gain_depends_on_the_direction_of_the_celeba_edit():

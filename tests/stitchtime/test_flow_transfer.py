@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stitchtime.latents.edit import flow_transfer, soft_limit
+from stitchtime.editors.transfer import flow_transfer, soft_limit
 
 
 def _blob_image(size: int, cx: float) -> torch.Tensor:

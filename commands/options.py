@@ -1,0 +1,163 @@
+"""Options several commands share, declared once (name, type, typer.Option) and added to each
+command's signature by :func:`shared_options`; the command receives their values as one
+``opts`` namespace and turns them into config objects with :func:`pipeline_config` /
+:func:`edit_request`. So ``edit`` and ``batch`` take exactly the same edit options.
+
+(Typer builds a command's options from its signature; :func:`shared_options` sets
+``__signature__`` to the command's own parameters plus the shared ones.)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+
+from stitchtime.config import (
+    AlignConfig,
+    BlendMode,
+    CVAEEditConfig,
+    DetectConfig,
+    DetectorBackend,
+    Device,
+    EditOptions,
+    EditRequest,
+    EncodeConfig,
+    InvertConfig,
+    Method,
+    PipelineConfig,
+    Preset,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Shared:
+    name: str
+    annotation: Any
+    option: Any  # typer.Option(...)
+
+
+FACE_OPTIONS = (
+    Shared("crop_size", int, typer.Option(AlignConfig.crop_size, "--crop-size", min=16, help="Aligned crop side in pixels.")),
+    Shared("detector", DetectorBackend, typer.Option(DetectorBackend.dlib, "--detector", case_sensitive=False, help="Face detector / landmark backend.")),
+    Shared(
+        "face_index",
+        Optional[int],
+        typer.Option(None, "--face-index", min=0, help="Follow the N-th face (left to right on the first face frame) instead of the largest."),
+    ),
+    Shared("sigma_center", float, typer.Option(AlignConfig.sigma_center, "--sigma-center", min=0.0, help="Temporal smoothing of the crop centre (frames).")),
+    Shared("sigma_axis", float, typer.Option(AlignConfig.sigma_axis, "--sigma-axis", min=0.0, help="Temporal smoothing of the crop size/rotation (frames).")),
+)
+
+EDIT_OPTIONS = (
+    Shared("attr", str, typer.Option(..., "--attr", help="Attribute to edit (see `stitchtime attrs`; 'none' = round trip without an edit).")),
+    Shared("strength", float, typer.Option(1.0, "--strength", help="Signed edit strength: 1 the calibrated edit, -1 its removal, 0 no change.")),
+    Shared(
+        "model",
+        Optional[Path],
+        typer.Option(None, "--model", help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` (default: the shipped models)."),
+    ),
+    Shared(
+        "method",
+        Method,
+        typer.Option(
+            Method.auto,
+            "--method",
+            case_sensitive=False,
+            help="auto (each attribute's measured best, see `stitchtime attrs`), cond (cVAE attribute input), "
+            "direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM).",
+        ),
+    ),
+    Shared(
+        "tune_steps",
+        Optional[int],
+        typer.Option(
+            None, "--tune-steps", min=0, help=f"Per-video decoder tuning steps of cVAE edits (0: off; default {InvertConfig.tune_steps}, 0 with --fast)."
+        ),
+    ),
+    Shared("fast", bool, typer.Option(False, "--fast", help="Quickest edit: the cVAE's attribute input, no tuning (about 2x the default's speed; fainter).")),
+    Shared(
+        "latent_sigma", float, typer.Option(CVAEEditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of cVAE latents (frames).")
+    ),
+    Shared("device", Device, typer.Option(Device.auto, "--device", case_sensitive=False, help="Where the models run: auto picks cuda, then mps, then cpu.")),
+    Shared(
+        "blend",
+        BlendMode,
+        typer.Option(BlendMode.delta, "--blend", case_sensitive=False, help="delta: add the edit to the original; replace: paste the decoded crop."),
+    ),
+    Shared(
+        "identity_limit",
+        float,
+        typer.Option(
+            PipelineConfig.identity_limit,
+            "--identity-limit",
+            min=0.0,
+            help="Scale the whole edit down when it moves dlib's identity descriptor further than this from the original "
+            "(0: off; not with --blend replace).",
+        ),
+    ),
+    Shared("crf", int, typer.Option(EncodeConfig.crf, "--crf", min=0, max=51, help="x264 quality (lower is better).")),
+    Shared("preset", Preset, typer.Option(EncodeConfig.preset, "--preset", case_sensitive=False, help="x264 preset (slower: smaller files).")),
+    Shared(
+        "preview",
+        bool,
+        typer.Option(False, "--preview", help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (face crops) beside each output."),
+    ),
+)
+
+
+def shared_options(*groups: tuple[Shared, ...]) -> Callable[[F], F]:
+    """Add the options of ``groups`` to a command; it receives their values as ``opts``."""
+    shared = [s for group in groups for s in group]
+
+    def decorate(fn: F) -> F:
+        sig = inspect.signature(fn)
+        own = [p for name, p in sig.parameters.items() if name != "opts"]
+        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.option, annotation=s.annotation) for s in shared]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            opts = SimpleNamespace(**{s.name: kwargs.pop(s.name) for s in shared})
+            return fn(**kwargs, opts=opts)
+
+        command.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
+        command.__annotations__ = {**{p.name: p.annotation for p in own}, **{s.name: s.annotation for s in shared}}
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def progress_on(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def pipeline_config(opts: SimpleNamespace, quiet: bool) -> PipelineConfig:
+    """The pipeline config of the face options (and of the edit options, where given)."""
+    config = PipelineConfig(
+        detect=DetectConfig(backend=opts.detector, face_index=opts.face_index),
+        align=AlignConfig(crop_size=opts.crop_size, sigma_center=opts.sigma_center, sigma_axis=opts.sigma_axis),
+        progress=progress_on(quiet),
+    )
+    if hasattr(opts, "blend"):
+        config = replace(config, encode=EncodeConfig(crf=opts.crf, preset=opts.preset), blend=opts.blend, identity_limit=opts.identity_limit)
+    return config
+
+
+def edit_request(opts: SimpleNamespace, quiet: bool) -> EditRequest:
+    """The edit a command asked for (``--fast`` applied: see :func:`stitchtime.editors.registry.fast_preset`)."""
+    from stitchtime.editors.registry import fast_preset
+
+    method, tune_steps = fast_preset(opts.method, opts.tune_steps) if opts.fast else (opts.method, opts.tune_steps)
+    invert = InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps)
+    options = EditOptions(method=method, cvae=CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma))
+    return EditRequest(
+        attr=opts.attr, strength=opts.strength, options=options, model=opts.model, device=opts.device, pipeline=pipeline_config(opts, quiet)
+    )

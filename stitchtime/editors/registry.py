@@ -1,0 +1,164 @@
+"""Which editor edits by which method, and building the one a command asked for.
+
+Two model families edit: the conditional VAE (encoder inversion, per-video decoder tuning; methods
+cond and direction) and the conditional DDPM (DDIM inversion; method diffusion). ``Method.auto``
+takes each attribute's measured default (``Attribute.method``, BENCHMARKS.md "Edit quality"),
+falling back to the cVAE when the shipped diffusion model cannot edit it. ``--model PATH`` may
+name a run of either family.
+
+Adding an editor: write its module (a :class:`~stitchtime.editors.contract.CropEditor`) and add
+one :class:`EditorEntry` to :data:`EDITORS` under a new :class:`~stitchtime.config.Method`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+
+from generative.device import pick_device
+from stitchtime.config import Device, EditOptions, EditRequest, Method
+from stitchtime.editors.attributes import Attribute, editable, resolve
+from stitchtime.editors.contract import CropEditor
+from stitchtime.editors.cvae import CVAEEditor
+from stitchtime.editors.diffusion import DiffusionEditor
+from stitchtime.editors.models import LabelledModels, load_diffusion, load_editor_models, model_attributes, model_family, shipped
+from stitchtime.editors.none import IdentityEditor
+from stitchtime.errors import InputError, ModelError
+
+NO_EDIT = "none"
+
+
+class BuildsFromOptions(Protocol):
+    """An editor class the registry can build: from its models, the attribute, the signed strength,
+    the concrete method and the options (each editor reads its own config in them)."""
+
+    def __call__(  # the class's from_options
+        self, models: Any, attribute: Attribute, strength: float, method: Method, options: EditOptions, progress: bool
+    ) -> CropEditor: ...
+
+
+@dataclass(frozen=True)
+class EditorEntry:
+    """An editor and the models it needs: their family, the shipped folder (under
+    ``stitchtime/weights``), how to load them, and how to build the editor from them."""
+
+    family: str
+    label: str  # what users call such a model
+    shipped: str
+    load: Callable[[Path, torch.device], LabelledModels]
+    build: BuildsFromOptions
+
+
+EDITORS: dict[Method, EditorEntry] = {
+    Method.cond: EditorEntry("cvae", "cVAE", "cvae", load_editor_models, CVAEEditor.from_options),
+    Method.direction: EditorEntry("cvae", "cVAE", "cvae", load_editor_models, CVAEEditor.from_options),
+    Method.diffusion: EditorEntry("ddpm", "diffusion model", "ddpm", load_diffusion, DiffusionEditor.from_options),
+}
+FAMILIES = tuple(dict.fromkeys(e.family for e in EDITORS.values()))
+
+
+def _resolve(attr: str, names: list[str]) -> Attribute:
+    try:
+        return resolve(attr, names)
+    except KeyError as err:
+        raise InputError(str(err.args[0])) from None
+
+
+def _shipped_path(method: Method) -> Path:
+    entry = EDITORS[method]
+    path = shipped(entry.shipped)
+    if path is None:
+        raise ModelError(
+            f"no shipped {entry.family} model in stitchtime/weights/{entry.shipped} "
+            f"(train one: stitchtime train {entry.family} ..., then --model RUN)"
+        )
+    return path
+
+
+def _family_method(family: str) -> Method:
+    """The method ``auto`` means for a model of ``family`` (the first registered for it)."""
+    return next(m for m, e in EDITORS.items() if e.family == family)
+
+
+def auto_method(attribute: Attribute) -> Method:
+    """What ``Method.auto`` edits ``attribute`` with, using the shipped models: the attribute's
+    measured default when its shipped model can edit it, else the cVAE's attribute input."""
+    if attribute.method in EDITORS and attribute.method is not Method.cond:
+        path = shipped(EDITORS[attribute.method].shipped)
+        if path is not None and attribute.celeba in model_attributes(path):
+            return attribute.method
+    return Method.cond
+
+
+def _user_model(model: Path, method: Method, device: torch.device) -> tuple[Method, LabelledModels]:
+    """The concrete method and the loaded models for ``--model``."""
+    if not Path(model).exists():
+        raise ModelError(f"model not found: {model}")
+    family = model_family(model) or "cvae"  # no readable config: the cVAE loader says what is wrong
+    if family not in FAMILIES:
+        raise ModelError(f"{model} is a {family} model; expected {' or '.join(FAMILIES)}")
+    if method is Method.auto:
+        method = _family_method(family)
+    elif EDITORS[method].family != family:
+        have = EDITORS[_family_method(family)].label
+        raise InputError(f"{model} is a {have}: method {method.value!r} needs a {EDITORS[method].label}")
+    return method, EDITORS[method].load(Path(model), device)
+
+
+def make_editor(
+    attr: str,
+    strength: float = 1.0,
+    options: EditOptions = EditOptions(),
+    model: Path | None = None,
+    device: Device | str = Device.auto,
+    progress: bool = False,
+) -> CropEditor:
+    """The editor for ``attr`` at signed ``strength`` (``"none"``: the empty edit), with the shipped
+    models or the run at ``model``, on ``device``. Raises before any work on the video."""
+    if attr.strip().lower() == NO_EDIT:
+        return IdentityEditor()
+    dev = pick_device(Device(device).value)
+    method = Method(options.method)
+    if model is not None:
+        method, models = _user_model(model, method, dev)
+        attribute = _resolve(attr, models.attributes)
+    else:
+        attribute = _resolve(attr, model_attributes(_shipped_path(Method.cond)))
+        method = auto_method(attribute) if method is Method.auto else method
+        path = _shipped_path(method)
+        if attribute.celeba not in model_attributes(path):
+            raise InputError(f"the shipped {EDITORS[method].family} model cannot edit {attribute.name}; use --method cond")
+        models = EDITORS[method].load(path, dev)
+    return EDITORS[method].build(models, attribute, strength, method, options, progress)
+
+
+def attribute_methods(model: Path | None = None) -> list[tuple[Attribute, Method]]:
+    """The attributes this model (the shipped ones when None) can edit, each with the method
+    ``Method.auto`` uses for it."""
+    if model is not None:
+        method, models = _user_model(model, Method.auto, pick_device())
+        return [(a, method) for a in editable(models.attributes)]
+    return [(a, auto_method(a)) for a in editable(model_attributes(_shipped_path(Method.cond)))]
+
+
+def available_attributes(model: Path | None = None) -> list[str]:
+    """Attribute names ``--attr`` accepts with this model (the default when None)."""
+    return [NO_EDIT, *[a.name for a, _ in attribute_methods(model)]]
+
+
+def fast_preset(method: Method = Method.auto, tune_steps: int | None = None) -> tuple[Method, int]:
+    """``--fast``: the cVAE's attribute input without per-video tuning, the quickest edit
+    (BENCHMARKS.md "Edit speed"); weaker than the diffusion default for smile, age, gender and
+    mouth open. Returns ``(method, tune_steps)``; an explicit ``tune_steps`` is kept."""
+    method = Method(method)
+    if method is Method.diffusion:
+        raise InputError("--fast edits with the cVAE: leave out --method diffusion (or --fast)")
+    return (Method.cond if method is Method.auto else method), (0 if tune_steps is None else tune_steps)
+
+
+def editor_for(request: EditRequest, progress: bool = False) -> CropEditor:
+    """:func:`make_editor` for a whole request."""
+    return make_editor(request.attr, request.strength, request.options, request.model, request.device, progress)
