@@ -23,13 +23,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import judged_cell, write_section  # noqa: E402
-from generative.data import build_dataset  # noqa: E402
-from generative.training.checkpoint import load_family  # noqa: E402
-from stitchtime.config import DiffusionEditConfig  # noqa: E402
-from stitchtime.editors.attributes import ATTRIBUTES  # noqa: E402
-from stitchtime.editors.diffusion import DiffusionEditor  # noqa: E402
-from stitchtime.editors.models import DiffusionModels  # noqa: E402
+from benchmarks.bench_md import judged_cell, write_section
+from generative.data import build_dataset
+from generative.training.checkpoint import load_family
+from stitchtime.config import DiffusionEditConfig
+from stitchtime.editors.attributes import ATTRIBUTES
+from stitchtime.editors.diffusion import DiffusionEditor
+from stitchtime.editors.models import DiffusionModels
 
 SECTION = "## Diffusion edit guidance per attribute (issue 4)"
 
@@ -41,10 +41,17 @@ def main() -> None:
     parser.add_argument("--classifier", type=Path, default=REPO / "stitchtime" / "weights" / "classifier")
     parser.add_argument("--judge", type=Path, default=REPO / "runs" / "attrclf64_judge")
     parser.add_argument("--data", type=Path, default=REPO / "data" / "celeba64")
-    parser.add_argument("--attrs", default="smile,age,gender,mouth_open,glasses,beard,blond_hair,black_hair,gray_hair,bangs,makeup")
+    parser.add_argument(
+        "--attrs", default="smile,age,gender,mouth_open,glasses,beard,blond_hair,black_hair,gray_hair,bangs,makeup"
+    )
     parser.add_argument("--depths", default="0.6,0.8")
     parser.add_argument("--guidance", default="2,4,6,8")
-    parser.add_argument("--steps", type=int, default=DiffusionEditConfig.steps, help="DDIM steps over the schedule (default: the editor's)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DiffusionEditConfig.steps,
+        help="DDIM steps over the schedule (default: the editor's)",
+    )
     parser.add_argument("--n", type=int, default=48, help="faces per attribute")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
@@ -52,7 +59,9 @@ def main() -> None:
     clf = load_family(args.classifier).eval()
     judge = load_family(args.judge).eval()
     names = list(ddpm.config.cond_names)
-    models = DiffusionModels(classifier=clf, source=args.ddpm, attributes=names, image_size=int(ddpm.config.image_size), ddpm=ddpm)
+    models = DiffusionModels(
+        classifier=clf, source=args.ddpm, attributes=names, image_size=int(ddpm.config.image_size), ddpm=ddpm
+    )
     clf_cols = models.classifier_columns()
     judge_cols = list(judge.config.cond_names)
     ds = build_dataset("attributes", args.data, 64, cond_names=names, split="test", flip=False)

@@ -31,14 +31,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
+import torch
 
-from benchmarks.bench_md import write_section  # noqa: E402
-from generative.training.checkpoint import load_family  # noqa: E402
-
-from pipelines.edit_video import edit_video  # noqa: E402
-from stitchtime.editors.registry import make_editor  # noqa: E402
-from stitchtime.config import (  # noqa: E402
+from benchmarks.bench_md import write_section
+from generative.training.checkpoint import load_family
+from pipelines.edit_video import edit_video
+from stitchtime.config import (
     AlignConfig,
     BlendMode,
     CVAEEditConfig,
@@ -49,12 +47,13 @@ from stitchtime.config import (  # noqa: E402
     Method,
     PipelineConfig,
 )
-from stitchtime.errors import NoFaceError, StitchtimeError  # noqa: E402
-from stitchtime.evaluate import evaluate  # noqa: E402
-from stitchtime.io import VideoReader, VideoWriter, probe  # noqa: E402
-from stitchtime.editors.attributes import ATTRIBUTES  # noqa: E402
-from stitchtime.editors.shared import to_model  # noqa: E402
-from stitchtime.video_run import VideoRun  # noqa: E402
+from stitchtime.editors.attributes import ATTRIBUTES
+from stitchtime.editors.registry import make_editor
+from stitchtime.editors.shared import to_model
+from stitchtime.errors import NoFaceError, StitchtimeError
+from stitchtime.evaluate import evaluate
+from stitchtime.io import VideoReader, VideoWriter, probe
+from stitchtime.video_run import VideoRun
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Edit quality on the shared clips (issue 4)"
@@ -82,21 +81,24 @@ def systems(attr: str):
     )
     # "ours" with each edit method forced (ours itself takes the attribute's default, "auto")
     by_method = {m.value: (ours[0], EditOptions(method=m)) for m in (Method.cond, Method.diffusion)}
-    fast = (ours[0], EditOptions(method=Method.cond, cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0))))  # `edit --fast`
+    fast = (
+        ours[0],
+        EditOptions(method=Method.cond, cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0))),
+    )  # `edit --fast`
     return {"ours": ours, "naive": naive, **by_method, "fast": fast}
 
 
 JUDGE_NOTE = (
     "mean probability of the edited attribute (independent judge classifier, face crops at 64 px) "
-    "in the original -> the edited video; \"judge moved\" counts runs where it moved >= 0.1 the asked way."
+    'in the original -> the edited video; "judge moved" counts runs where it moved >= 0.1 the asked way.'
 )
 SYSTEMS_NOTE = (
-    "\"ours\" is `stitchtime edit` at its defaults: each attribute's own edit method (`stitchtime attrs`; "
+    '"ours" is `stitchtime edit` at its defaults: each attribute\'s own edit method (`stitchtime attrs`; '
     "the diffusion editor for smile, age, gender and mouth open: DDIM inversion of every 4th face crop in 10 "
     "steps, the change smoothed over keyframes), temporal smoothing, flow transfer, the attribute's mask region, the "
-    "identity guard at 0.3; \"cond\" is the same pipeline with the cVAE's attribute input (`--method cond`: "
-    "60 tuning steps, the colour limit), the previous default; \"fast\" is `edit --fast` (the cVAE's attribute "
-    "input without tuning); \"naive\" edits each frame on its own with "
+    'identity guard at 0.3; "cond" is the same pipeline with the cVAE\'s attribute input (`--method cond`: '
+    '60 tuning steps, the colour limit), the previous default; "fast" is `edit --fast` (the cVAE\'s attribute '
+    'input without tuning); "naive" edits each frame on its own with '
     "ours' method (no smoothing of quads, attributes or edits, no tuning, every frame a keyframe) and "
     "pastes the decoded crop (no guard)."
 )
@@ -124,7 +126,9 @@ _original_probs = functools.lru_cache(maxsize=2)(_mean_probs)  # the original is
 def judge_probs(original: Path, edited: Path, judge, column: int) -> tuple[float, float]:
     """Mean judge probability of one attribute on the original's face crops and the edited
     video's crops at the same matrices."""
-    return float(_original_probs(original, original, judge)[column]), float(_mean_probs(edited, original, judge)[column])
+    return float(_original_probs(original, original, judge)[column]), float(
+        _mean_probs(edited, original, judge)[column]
+    )
 
 
 TARGETS = {  # name -> (metric attribute, test)
@@ -192,7 +196,11 @@ def main() -> None:
     parser.add_argument("--attrs", default="smile,age,glasses")
     parser.add_argument("--clips", default="")
     parser.add_argument("--model", type=Path, default=None, help="editor run/model (default: shipped)")
-    parser.add_argument("--systems", default="ours,naive", help="ours, naive, cond, diffusion (ours with that edit method), fast (edit --fast)")
+    parser.add_argument(
+        "--systems",
+        default="ours,naive",
+        help="ours, naive, cond, diffusion (ours with that edit method), fast (edit --fast)",
+    )
     parser.add_argument("--judge", type=Path, default=REPO / "runs" / "attrclf64_judge")
     parser.add_argument("--jobs", type=int, default=1, help="edits run at once (one thread each)")
     parser.add_argument("--write", action="store_true")
@@ -201,7 +209,10 @@ def main() -> None:
     clips = sorted(VIDEOS.glob("*.mp4"))
     if args.clips:
         clips = [c for c in clips if any(k in c.name for k in args.clips.split(","))]
-    rows = ["| clip | attr | system | TL-ID | TG-ID | id. dist | bg PSNR | flicker | judge | s/frame |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| clip | attr | system | TL-ID | TG-ID | id. dist | bg PSNR | flicker | judge | s/frame |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     results: dict[str, list] = {}
     no_face: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,9 +221,16 @@ def main() -> None:
         for clip in clips:
             short = cut(clip, tmp / f"cut_{clip.name}", args.frames)
             for attr in args.attrs.split(","):
-                jobs += [(clip.name, short, attr, name, args.model, args.judge) for name in systems(attr) if name in wanted]
+                jobs += [
+                    (clip.name, short, attr, name, args.model, args.judge) for name in systems(attr) if name in wanted
+                ]
         if args.jobs > 1:  # one thread per process: small batches use a core better this way
-            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork"), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            with ProcessPoolExecutor(
+                args.jobs,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=torch.set_num_threads,
+                initargs=(1,),
+            ) as pool:
                 done = list(pool.map(run_one, jobs))
         else:
             done = [run_one(job) for job in jobs]
@@ -223,7 +241,11 @@ def main() -> None:
                 continue
             results.setdefault(name, []).append(m)
             rows.append(row)
-    skipped = f"\n\nNot counted, no face to edit in the first {args.frames} frames: {'; '.join(sorted(no_face))}." if no_face else ""
+    skipped = (
+        f"\n\nNot counted, no face to edit in the first {args.frames} frames: {'; '.join(sorted(no_face))}."
+        if no_face
+        else ""
+    )
     table = targets_table(results) + skipped + "\n\n" + "\n".join(rows)
     if args.write:
         model = f" --model {args.model}" if args.model else ""

@@ -28,8 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-from stitchtime.io import probe  # noqa: E402
+from benchmarks.bench_md import write_section
+from stitchtime.io import probe
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Edit speed (issue 4)"
@@ -61,7 +61,12 @@ def pick_clips(spec: str) -> list[Path]:
 def run(clip: Path, args: list[str], out: Path) -> tuple[float, float, float]:
     """``(pipeline s, wall s, peak RSS MB)`` of one CLI edit."""
     t = time.perf_counter()
-    proc = subprocess.Popen([str(STITCHTIME), "edit", str(clip), "-o", str(out), "-q", "--overwrite", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(STITCHTIME), "edit", str(clip), "-o", str(out), "-q", "--overwrite", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
@@ -93,7 +98,10 @@ def main() -> None:
                 best = min((run(clip, extra, Path(tmp) / "out.mp4") for _ in range(args.repeat)), key=lambda r: r[0])
                 s, wall, rss = best
                 rows.append((clip.name, meta.n_frames, seconds, label, s, wall, rss))
-                print(f"{clip.name:32s} {label:42s} {s:6.1f} s {meta.n_frames / s:6.1f} fps  wall {wall:6.1f} s  {rss:5.0f} MB", flush=True)
+                print(
+                    f"{clip.name:32s} {label:42s} {s:6.1f} s {meta.n_frames / s:6.1f} fps  wall {wall:6.1f} s  {rss:5.0f} MB",
+                    flush=True,
+                )
 
     lines = [
         SECTION,
@@ -107,13 +115,21 @@ def main() -> None:
         "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for name, n, secs, label, s, wall, rss in rows:
-        lines.append(f"| {name} | {n} | {secs:.1f} | {label} | {s:.1f} | {n / s:.1f} | {s * 10 / secs:.1f} | {wall:.1f} | {rss:.0f} MB |")
+        lines.append(
+            f"| {name} | {n} | {secs:.1f} | {label} | {s:.1f} | {n / s:.1f} | {s * 10 / secs:.1f} | {wall:.1f} | {rss:.0f} MB |"
+        )
     fast = [n / s for _, n, _, label, s, _, _ in rows if label == FAST]
-    fast_total = sum(n for _, n, _, label, _, _, _ in rows if label == FAST) / max(1e-9, sum(s for _, _, _, label, s, _, _ in rows if label == FAST))
-    per10 = {label: max(s * 10 / secs for _, _, secs, lab, s, _, _ in rows if lab == label) for label in DEFAULTS if any(r[3] == label for r in rows)}
+    fast_total = sum(n for _, n, _, label, _, _, _ in rows if label == FAST) / max(
+        1e-9, sum(s for _, _, _, label, s, _, _ in rows if label == FAST)
+    )
+    per10 = {
+        label: max(s * 10 / secs for _, _, secs, lab, s, _, _ in rows if lab == label)
+        for label in DEFAULTS
+        if any(r[3] == label for r in rows)
+    }
     if fast and per10:
         lines += [
-        "",
+            "",
             f"Targets: without tuning >= {TARGET_FPS:g} fps: `--fast` ran {min(fast):.1f}-{max(fast):.1f} fps, "
             f"{fast_total:.1f} fps over all {len(fast)} clips together; met on {sum(f >= TARGET_FPS for f in fast)}/{len(fast)} clips. "
             f"A 10-second clip in <= {TARGET_SECONDS_PER_10S:g} s with the default per-video work: at most "

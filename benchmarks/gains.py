@@ -21,10 +21,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import judged_cell, write_section  # noqa: E402
-from generative.data import build_dataset  # noqa: E402
-from generative.training.checkpoint import load_family  # noqa: E402
-from stitchtime.editors.cvae import edited_condition  # noqa: E402
+from benchmarks.bench_md import judged_cell, write_section
+from generative.data import build_dataset
+from generative.training.checkpoint import load_family
+from stitchtime.editors.cvae import edited_condition
 
 SECTION = "## Condition gain per attribute (issue 4)"
 GAINS = (1.0, 1.5, 2.0, 2.5, 3.0)

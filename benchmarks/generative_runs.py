@@ -33,10 +33,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-from generative.data import build_dataset  # noqa: E402
-from generative.data.images import make_grid, save_png  # noqa: E402
-from generative.training.checkpoint import load_family  # noqa: E402
+from benchmarks.bench_md import write_section
+from generative.data import build_dataset
+from generative.data.images import make_grid, save_png
+from generative.training.checkpoint import load_family
 
 SECTION = "## Real training runs (issue 3)"
 SAMPLES = REPO / "docs" / "samples"
@@ -51,7 +51,11 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 def _features(clf, images: torch.Tensor) -> np.ndarray:
     """The attribute classifier's pooled last-stage features (its penultimate layer)."""
-    return torch.cat([clf.features(images[i : i + 128]).mean(dim=(2, 3)) for i in range(0, len(images), 128)]).double().numpy()
+    return (
+        torch.cat([clf.features(images[i : i + 128]).mean(dim=(2, 3)) for i in range(0, len(images), 128)])
+        .double()
+        .numpy()
+    )
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -97,7 +101,9 @@ def _attribute_rates(model, clf, names: list[str], n: int, **kw) -> list[str]:
             cond = torch.full((n, len(names)), float("nan"))
             cond[:, j] = value
             g = torch.Generator().manual_seed(1)
-            imgs = torch.cat([model.sample(min(64, n - i), cond[i : i + 64], generator=g, **kw) for i in range(0, n, 64)])
+            imgs = torch.cat(
+                [model.sample(min(64, n - i), cond[i : i + 64], generator=g, **kw) for i in range(0, n, 64)]
+            )
             rates.append(float((clf.predict(imgs)[:, cols[j]] > 0.5).float().mean()))
         out.append(f"{name} {rates[0]:.2f} / {rates[1]:.2f}")
     return out
@@ -126,23 +132,31 @@ def main() -> None:
             model = load_family(run)
             rec = torch.cat([model.reconstruct(test[i : i + 64]) for i in range(0, len(test), 64)])
             grid = _grid_png(torch.cat([test[:8], rec[:8]]), f"{name}_recon.png")
-            rows.append(f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, test).mean():.1f} dB | [grid]({grid}) |")
+            rows.append(
+                f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, test).mean():.1f} dB | [grid]({grid}) |"
+            )
 
     for name in ("cvae64", "cvae64_attr"):  # the shipped editor's base and the shipped fine-tune
         run = args.runs / name
         if (run / "model.safetensors").exists():
             model = load_family(run)
-            labelled = build_dataset("attributes", args.data, 64, cond_names=list(model.config.cond_names), split="test", flip=False)
+            labelled = build_dataset(
+                "attributes", args.data, 64, cond_names=list(model.config.cond_names), split="test", flip=False
+            )
             idx = range(min(args.n, len(labelled)))
             x, c = _stack(labelled, idx, "image"), _stack(labelled, idx, "cond")
             rec = torch.cat([model.reconstruct(x[i : i + 64], c[i : i + 64]) for i in range(0, len(x), 64)])
             grid = _grid_png(torch.cat([x[:8], rec[:8]]), f"{name}_recon.png")
-            rows.append(f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, x).mean():.1f} dB (true attributes) | [grid]({grid}) |")
+            rows.append(
+                f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, x).mean():.1f} dB (true attributes) | [grid]({grid}) |"
+            )
 
     test_features = _features(clf, test)
     train = build_dataset("images", args.data, 64, split="train", flip=False)
     floor = frechet_distance(_features(clf, _stack(train, range(min(args.n, len(train))), "image")), test_features)
-    rows.append(f"| (train split) | real faces | – | – | – | FD {floor:.1f} (the floor: real train faces vs test faces) | – |")
+    rows.append(
+        f"| (train split) | real faces | – | – | – | FD {floor:.1f} (the floor: real train faces vs test faces) | – |"
+    )
     for name in ("gan64", "gan64_nonsat", "cgan64", "ddpm64", "ddpm64_v"):
         run = args.runs / name
         if not (run / "model.safetensors").exists():
@@ -176,7 +190,7 @@ def main() -> None:
         b = torch.stack([smiling[i]["image"] for i in b_idx])
         ab = torch.cat([model.translate(a[i : i + 32], "a2b") for i in range(0, len(a), 32)])
         ba = torch.cat([model.translate(b[i : i + 32], "b2a") for i in range(0, len(b), 32)])
-        rate = lambda x: float((clf.predict(x)[:, col] > 0.5).float().mean())  # noqa: E731
+        rate = lambda x: float((clf.predict(x)[:, col] > 0.5).float().mean())
         grid = _grid_png(torch.cat([a[:8], ab[:8], b[:8], ba[:8]]), "smile_cyclegan.png")
         rows.append(
             f"| smile_cyclegan | cyclegan | {_train_facts(run)} | Smiling rate: not smiling {rate(a):.2f} -> {rate(ab):.2f} translated; "
@@ -191,9 +205,14 @@ def main() -> None:
         ea, fb = _stack(pairs, idx, "a"), _stack(pairs, idx, "b")
         out = torch.cat([model.translate(ea[i : i + 64]) for i in range(0, len(ea), 64)])
         grid = _grid_png(torch.cat([ea[:8], out[:8], fb[:8]]), "edges_p2p.png")
-        rows.append(f"| edges_p2p | pix2pix | {_train_facts(run)} | test PSNR to the true face {_psnr(out, fb).mean():.1f} dB | [grid]({grid}) |")
+        rows.append(
+            f"| edges_p2p | pix2pix | {_train_facts(run)} | test PSNR to the true face {_psnr(out, fb).mean():.1f} dB | [grid]({grid}) |"
+        )
 
-    table = "| run | family | steps | minutes | train img/s | quality | samples |\n|---|---|---:|---:|---:|---|---|\n" + "\n".join(rows)
+    table = (
+        "| run | family | steps | minutes | train img/s | quality | samples |\n|---|---|---:|---:|---:|---|---|\n"
+        + "\n".join(rows)
+    )
     print(table)
     if args.write:
         text = (

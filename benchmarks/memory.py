@@ -23,9 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-
-from stitchtime.io.ffmpeg import ffmpeg_exe  # noqa: E402
+from benchmarks.bench_md import write_section
+from stitchtime.io.ffmpeg import ffmpeg_exe
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Memory on long videos (issue 5)"
@@ -35,8 +34,31 @@ def make_clip(src: Path, out: Path, seconds: int) -> Path:
     if out.exists():
         return out
     vf = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,fps=25,setsar=1"
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(seconds),
-           "-vf", vf, "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", str(out)]
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-stream_loop",
+        "-1",
+        "-i",
+        str(src),
+        "-t",
+        str(seconds),
+        "-vf",
+        vf,
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    ]
     subprocess.run(cmd, check=True)
     return out
 
@@ -98,9 +120,24 @@ def main() -> None:
     long = make_clip(VIDEOS / args.clip, args.workdir / f"long_{max(args.minutes)}min.mp4", 60 * max(args.minutes))
     rows = []
     for minutes in args.minutes:
-        src = long if minutes == max(args.minutes) else make_clip(long, args.workdir / f"short_{minutes}min.mp4", 60 * minutes)
+        src = (
+            long
+            if minutes == max(args.minutes)
+            else make_clip(long, args.workdir / f"short_{minutes}min.mp4", 60 * minutes)
+        )
         out = args.workdir / f"edited_{minutes}min.mp4"
-        cmd = [sys.executable, str(REPO / "cli.py"), "edit", str(src), "--attr", args.attr, "-o", str(out), "--overwrite", "-q"]
+        cmd = [
+            sys.executable,
+            str(REPO / "cli.py"),
+            "edit",
+            str(src),
+            "--attr",
+            args.attr,
+            "-o",
+            str(out),
+            "--overwrite",
+            "-q",
+        ]
         peak, seconds = peak_memory(cmd)
         rows.append((minutes, peak, seconds))
         print(f"{minutes} min: peak {peak / 2**20:.0f} MiB in {seconds:.0f} s", flush=True)

@@ -21,9 +21,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-from generative.data import build_dataset  # noqa: E402
-from generative.training.checkpoint import load_family  # noqa: E402
+from benchmarks.bench_md import write_section
+from generative.data import build_dataset
+from generative.training.checkpoint import load_family
 
 SECTION = "## Face models on the CelebA test split (issues 3 and 4)"
 
@@ -97,7 +97,9 @@ def main() -> None:
     acc = correct / total
     base = np.maximum(positives, total - positives) / total
     lines.append(f"Test images: {total}; cVAE test reconstruction PSNR: {np.mean(psnrs):.2f} dB (64x64).\n")
-    lines.append("| attribute | classifier acc | majority baseline | edit on (cond): attribute seen | edit on (direction): seen | edit off (cond): attribute gone |")
+    lines.append(
+        "| attribute | classifier acc | majority baseline | edit on (cond): attribute seen | edit on (direction): seen | edit off (cond): attribute gone |"
+    )
     lines.append("|---|---|---|---|---|---|")
     for k, a in enumerate(names):
         on = f"{on_hits[k] / on_n[k]:.2f} (n={int(on_n[k])})" if on_n[k] else "-"

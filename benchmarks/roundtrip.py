@@ -22,17 +22,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-
-from pipelines.edit_video import edit_video  # noqa: E402
-from stitchtime.config import EncodeConfig, PipelineConfig  # noqa: E402
-from stitchtime.faces.align import plan_crops  # noqa: E402
-from stitchtime.faces.detect import make_backend  # noqa: E402
-from stitchtime.faces.track import FaceTracker  # noqa: E402
-from stitchtime.io import VideoReader, VideoWriter, ffmpeg_exe, probe  # noqa: E402
-from stitchtime.editors.none import IdentityEditor  # noqa: E402
-from stitchtime.render.blend import paste_frames  # noqa: E402
-from stitchtime.video_run import VideoRun  # noqa: E402
+from benchmarks.bench_md import write_section
+from pipelines.edit_video import edit_video
+from stitchtime.config import EncodeConfig, PipelineConfig
+from stitchtime.editors.none import IdentityEditor
+from stitchtime.faces.align import plan_crops
+from stitchtime.faces.detect import make_backend
+from stitchtime.faces.track import FaceTracker
+from stitchtime.io import VideoReader, VideoWriter, ffmpeg_exe, probe
+from stitchtime.render.blend import paste_frames
+from stitchtime.video_run import VideoRun
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Round trip, `edit --attr none` (issue 2)"
@@ -70,7 +69,6 @@ def stages(path: Path, out: Path, config: PipelineConfig) -> dict[str, float]:
     acc["encode"] += time.perf_counter() - t0
     idx, frames = [], []
     with VideoReader(path, meta) as r:
-        batches = []
         for i, frame in enumerate(_timed_iter(r, acc, "decode")):
             idx.append(i)
             frames.append(frame)
@@ -80,7 +78,12 @@ def stages(path: Path, out: Path, config: PipelineConfig) -> dict[str, float]:
                 acc["crop"] += time.perf_counter() - t
                 if batch is not None:
                     t = time.perf_counter()
-                    out_frames = paste_frames([frames[k] for k in pos], editor.delta(batch), batch.masks, plan.matrices[batch.frame_indices.numpy()])
+                    out_frames = paste_frames(
+                        [frames[k] for k in pos],
+                        editor.delta(batch),
+                        batch.masks,
+                        plan.matrices[batch.frame_indices.numpy()],
+                    )
                     for j, k in enumerate(pos):
                         frames[k] = out_frames[j]
                     acc["paste"] += time.perf_counter() - t
@@ -124,8 +127,29 @@ def tracking_vs_detection(path: Path, config: PipelineConfig, n: int = 100) -> t
 
 
 def ffmpeg_floor(path: Path, out: Path, enc: EncodeConfig) -> float:
-    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(path), "-map", "0:v:0", "-map", "0:a?", "-c:v", enc.codec,
-           "-crf", str(enc.crf), "-preset", enc.preset, "-pix_fmt", enc.pix_fmt, "-c:a", "copy", str(out)]
+    cmd = [
+        ffmpeg_exe(),
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a?",
+        "-c:v",
+        enc.codec,
+        "-crf",
+        str(enc.crf),
+        "-preset",
+        enc.preset,
+        "-pix_fmt",
+        enc.pix_fmt,
+        "-c:a",
+        "copy",
+        str(out),
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t
@@ -142,7 +166,10 @@ def main() -> None:
         clips = [c for c in clips if any(k in c.name for k in keys)]
     config = PipelineConfig(progress=False)
     rows = []
-    track_rows = ["| clip | tracker fps | full detection fps | speed-up | landmark difference (x eye distance) |", "|---|---|---|---|---|"]
+    track_rows = [
+        "| clip | tracker fps | full detection fps | speed-up | landmark difference (x eye distance) |",
+        "|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
             tmpd = Path(tmp)
@@ -156,13 +183,20 @@ def main() -> None:
             track_rows.append(f"| {clip.name} | {trk:.0f} | {det:.0f} | {trk / det:.1f}x | {err:.3f} |")
             fps = {k: n / st[k] if st[k] > 0 else float("inf") for k in ("decode", "track", "crop", "paste", "encode")}
             rows.append((clip.name, st["size"], n, n / whole, n / floor, whole / floor, fps))
-            print(f"{clip.name}: {n / whole:.1f} fps round trip, floor {n / floor:.1f} fps, ratio {whole / floor:.2f}x", flush=True)
+            print(
+                f"{clip.name}: {n / whole:.1f} fps round trip, floor {n / floor:.1f} fps, ratio {whole / floor:.2f}x",
+                flush=True,
+            )
     head = "| clip | size | frames | round trip fps | ffmpeg floor fps | time / floor | decode | track | crop | paste | encode |\n|---|---|---|---|---|---|---|---|---|---|---|"
     lines = [head]
     for name, size, n, rt, fl, ratio, fps in rows:
         stage = " | ".join(f"{fps[k]:.0f}" for k in ("decode", "track", "crop", "paste", "encode"))
         lines.append(f"| {name} | {size} | {n} | {rt:.1f} | {fl:.1f} | {ratio:.2f}x | {stage} |")
-    table = "\n".join(lines) + "\n\nTracking (first 100 frames): our window tracker against running the full detector on every frame.\n\n" + "\n".join(track_rows)
+    table = (
+        "\n".join(lines)
+        + "\n\nTracking (first 100 frames): our window tracker against running the full detector on every frame.\n\n"
+        + "\n".join(track_rows)
+    )
     print(table)
     if args.write:
         text = (

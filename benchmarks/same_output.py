@@ -8,6 +8,7 @@ one shared clip for --attr none, smile (default and --fast) and glasses, and kee
 frame (decoded RGB) as .npy. `compare` prints, per case, the largest and mean absolute frame
 difference and how many pixels differ.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,15 @@ def record(root: Path, out: Path, clips: list[str]) -> None:
     sources = {}
     astro = out.parent / "astronaut.mp4"
     if not astro.exists():
-        subprocess.run([sys.executable, "-c", f"from pipelines.synth import make_astronaut_clip; make_astronaut_clip({str(astro)!r})"], cwd=root, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from pipelines.synth import make_astronaut_clip; make_astronaut_clip({str(astro)!r})",
+            ],
+            cwd=root,
+            check=True,
+        )
     sources["astronaut"] = astro
     for c in clips:
         sources[c] = SHARED / f"{c}.mp4"
@@ -52,7 +61,11 @@ def record(root: Path, out: Path, clips: list[str]) -> None:
         for case, args in CASES.items():
             dst = out / f"{name}_{case}.mp4"
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "cli", "edit", str(src), "-o", str(dst), "--overwrite", "-q", *args], cwd=root, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "cli", "edit", str(src), "-o", str(dst), "--overwrite", "-q", *args],
+                cwd=root,
+                check=True,
+            )
             times[f"{name}_{case}"] = round(time.perf_counter() - t, 1)
             np.save(out / f"{name}_{case}.npy", decode(dst))
             print(name, case, times[f"{name}_{case}"], "s", flush=True)

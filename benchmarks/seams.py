@@ -13,9 +13,9 @@ Also reported: the mean change on the ring and inside the mask.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,13 +23,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-from benchmarks.edit_quality import VIDEOS, crop_plan, cut  # noqa: E402
-from pipelines.edit_video import edit_video  # noqa: E402
-from stitchtime.editors.registry import make_editor  # noqa: E402
-from stitchtime.config import REGION_MASKS, PipelineConfig  # noqa: E402
-from stitchtime.editors.attributes import ATTRIBUTES  # noqa: E402
-from stitchtime.render.mask import face_masks  # noqa: E402
+from benchmarks.bench_md import write_section
+from benchmarks.edit_quality import VIDEOS, crop_plan, cut
+from pipelines.edit_video import edit_video
+from stitchtime.config import REGION_MASKS, PipelineConfig
+from stitchtime.editors.attributes import ATTRIBUTES
+from stitchtime.editors.registry import make_editor
+from stitchtime.render.mask import face_masks
 
 SECTION = "## Seams (issue 4)"
 
@@ -45,7 +45,9 @@ def ring_stats(original: Path, output: Path, attr: str) -> dict[str, float]:
     sums = {"added": 0.0, "own": 0.0, "ring": 0.0, "inside": 0.0}
     n_ring = n_in = 0
     for a, b in zip(run.crops(), replace(run, path=output).crops()):
-        m = face_masks(plan.crop_landmarks[a.frame_indices.numpy()], plan.crop_size, mask_config)[..., :-1, :-1].expand(-1, 3, -1, -1)
+        m = face_masks(plan.crop_landmarks[a.frame_indices.numpy()], plan.crop_size, mask_config)[..., :-1, :-1].expand(
+            -1, 3, -1, -1
+        )
         ring, inside = (m > 0.05) & (m < 0.95), m >= 0.95
         d = b.crops - a.crops
         sums["added"] += float(_grad(d)[ring].sum())
@@ -54,7 +56,12 @@ def ring_stats(original: Path, output: Path, attr: str) -> dict[str, float]:
         sums["inside"] += float(d[..., :-1, :-1].abs()[inside].sum())
         n_ring += int(ring.sum())
         n_in += int(inside.sum())
-    return {"added": sums["added"] / n_ring, "own": sums["own"] / n_ring, "ring": sums["ring"] / n_ring, "inside": sums["inside"] / max(n_in, 1)}
+    return {
+        "added": sums["added"] / n_ring,
+        "own": sums["own"] / n_ring,
+        "ring": sums["ring"] / n_ring,
+        "inside": sums["inside"] / max(n_in, 1),
+    }
 
 
 def main() -> None:

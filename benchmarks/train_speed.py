@@ -35,10 +35,10 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from generative.models.cyclegan import CycleGANFamily  # noqa: E402
-from generative.models.ddpm import DDPMFamily  # noqa: E402
-from generative.models.pix2pix import Pix2PixFamily  # noqa: E402
-from generative.nn.blocks_translation import init_weights  # noqa: E402  (N(0, 0.02), as junyanz's init_net)
+from generative.models.cyclegan import CycleGANFamily
+from generative.models.ddpm import DDPMFamily
+from generative.models.pix2pix import Pix2PixFamily
+from generative.nn.blocks_translation import init_weights
 
 SECTION = "## Training speed (issue 3)"
 IMAGE_SIZE = 64
@@ -62,14 +62,16 @@ def interleaved_timing(fns: dict[str, Callable[[], None]], warmup: int, steps: i
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(steps):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             start = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - start)
     return {name: 1.0 / statistics.median(ts) for name, ts in times.items()}
 
 
-def ours_pair(family_cls, config_kwargs: dict, data: dict[str, torch.Tensor]) -> tuple[object, dict[str, Callable[[], None]]]:
+def ours_pair(
+    family_cls, config_kwargs: dict, data: dict[str, torch.Tensor]
+) -> tuple[object, dict[str, Callable[[], None]]]:
     """Our family in float32 and the same weights with bf16 autocast, as step functions."""
     fp32 = family_cls(family_cls.Config(**config_kwargs))
     bf16 = family_cls(family_cls.Config(**config_kwargs, bf16=True))
@@ -122,7 +124,9 @@ def bench_ddpm(batch: int, warmup: int, steps: int) -> Row:
     n_ref = sum(p.numel() for p in ref.parameters())
     speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
     setting = f"U-Net {widths}, {c.layers_per_block} res/level, attn {c.attention_levels}, batch {batch}, {n_ours / 1e6:.1f}M vs {n_ref / 1e6:.1f}M params"
-    return Row("DDPM", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "diffusers UNet2DModel + DDPMScheduler")
+    return Row(
+        "DDPM", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "diffusers UNet2DModel + DDPMScheduler"
+    )
 
 
 # --------------------------------------------------------------------------- junyanz reference, as published
@@ -150,10 +154,23 @@ class RefUnetBlock(nn.Module):
         if outermost:
             layers = [downconv, sub, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
         elif innermost:
-            layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), norm(outer)]
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                downconv,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias),
+                norm(outer),
+            ]
         else:
-            layers = [nn.LeakyReLU(0.2, True), downconv, norm(inner), sub, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias), norm(outer)]
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                downconv,
+                norm(inner),
+                sub,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias),
+                norm(outer),
+            ]
             if dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -188,8 +205,15 @@ class RefResBlock(nn.Module):
     def __init__(self, dim, norm):
         super().__init__()
         bias = _uses_bias(norm)
-        self.block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim), nn.ReLU(True),
-                                   nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim))
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=bias),
+            norm(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=bias),
+            norm(dim),
+        )
 
     def forward(self, x):
         return x + self.block(x)
@@ -204,7 +228,11 @@ def ref_resnet(ngf: int, n_blocks: int, norm) -> nn.Module:
     layers += [RefResBlock(ngf * 4, norm) for _ in range(n_blocks)]
     for i in range(2):
         m = 2 ** (2 - i)
-        layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, 2, 1, output_padding=1, bias=bias), norm(ngf * m // 2), nn.ReLU(True)]
+        layers += [
+            nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, 2, 1, output_padding=1, bias=bias),
+            norm(ngf * m // 2),
+            nn.ReLU(True),
+        ]
     layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
     return nn.Sequential(*layers)
 
@@ -246,7 +274,14 @@ def bench_pix2pix(batch: int, warmup: int, steps: int) -> Row:
 
     speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
     setting = f"U-Net {c.num_downs} downs ngf {c.ngf}, PatchGAN {c.n_layers_d} layers, batch {batch}"
-    return Row("pix2pix", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "junyanz pix2pix_model (re-implemented as published)")
+    return Row(
+        "pix2pix",
+        setting,
+        speed["ours"],
+        speed["ours_bf16"],
+        speed["ref"],
+        "junyanz pix2pix_model (re-implemented as published)",
+    )
 
 
 def bench_cyclegan(batch: int, warmup: int, steps: int) -> Row:
@@ -274,8 +309,13 @@ def bench_cyclegan(batch: int, warmup: int, steps: int) -> Row:
         _set_requires_grad([d_a, d_b], False)
         opt_g.zero_grad()
         loss_idt = F.l1_loss(g_a(real_b), real_b) * lam * idt + F.l1_loss(g_b(real_a), real_a) * lam * idt
-        loss_g = (mse_to(d_a(fake_b), 1.0) + mse_to(d_b(fake_a), 1.0)
-                  + F.l1_loss(rec_a, real_a) * lam + F.l1_loss(rec_b, real_b) * lam + loss_idt)
+        loss_g = (
+            mse_to(d_a(fake_b), 1.0)
+            + mse_to(d_b(fake_a), 1.0)
+            + F.l1_loss(rec_a, real_a) * lam
+            + F.l1_loss(rec_b, real_b) * lam
+            + loss_idt
+        )
         loss_g.backward()
         opt_g.step()
         _set_requires_grad([d_a, d_b], True)
@@ -287,7 +327,14 @@ def bench_cyclegan(batch: int, warmup: int, steps: int) -> Row:
 
     speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
     setting = f"ResNet {c.n_blocks} blocks ngf {c.ngf}, PatchGAN {c.n_layers_d} layers, instance norm, batch {batch}"
-    return Row("CycleGAN", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "junyanz cycle_gan_model (re-implemented as published)")
+    return Row(
+        "CycleGAN",
+        setting,
+        speed["ours"],
+        speed["ours_bf16"],
+        speed["ref"],
+        "junyanz cycle_gan_model (re-implemented as published)",
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -343,7 +390,9 @@ def write_section(path: Path, section: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["ddpm", "pix2pix", "cyclegan"], choices=["ddpm", "pix2pix", "cyclegan"])
+    parser.add_argument(
+        "--models", nargs="+", default=["ddpm", "pix2pix", "cyclegan"], choices=["ddpm", "pix2pix", "cyclegan"]
+    )
     parser.add_argument("--batch", type=int, default=16, help="batch for DDPM and pix2pix")
     parser.add_argument("--cyclegan-batch", type=int, default=4, help="CycleGAN runs 6 generator passes per step")
     parser.add_argument("--warmup", type=int, default=2)
@@ -363,7 +412,10 @@ def main() -> None:
     for name in args.models:
         rows.append(benches[name]())
         r = rows[-1]
-        print(f"{name}: ours {r.ours_steps_s:.3f}, ours bf16 {r.ours_bf16_steps_s:.3f}, reference {r.ref_steps_s:.3f} steps/s", flush=True)
+        print(
+            f"{name}: ours {r.ours_steps_s:.3f}, ours bf16 {r.ours_bf16_steps_s:.3f}, reference {r.ref_steps_s:.3f} steps/s",
+            flush=True,
+        )
     command = ".venv/bin/python benchmarks/train_speed.py " + " ".join(sys.argv[1:])
     table = markdown(rows, command.strip(), args.threads, load)
     print(table)

@@ -19,15 +19,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section  # noqa: E402
-
-from benchmarks.edit_quality import cut  # noqa: E402
-from stitchtime.config import InvertConfig, PipelineConfig  # noqa: E402
-from stitchtime.editors.inversion import invert, tune_decoder  # noqa: E402
-from stitchtime.editors.models import load_editor_models  # noqa: E402
-from stitchtime.editors.shared import to_model  # noqa: E402
-from stitchtime.video_run import VideoRun  # noqa: E402
-from stitchtime.temporal.smooth import gaussian_smooth  # noqa: E402
+from benchmarks.bench_md import write_section
+from benchmarks.edit_quality import cut
+from stitchtime.config import InvertConfig, PipelineConfig
+from stitchtime.editors.inversion import invert, tune_decoder
+from stitchtime.editors.models import load_editor_models
+from stitchtime.editors.shared import to_model
+from stitchtime.temporal.smooth import gaussian_smooth
+from stitchtime.video_run import VideoRun
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Per-video decoder tuning (issue 4)"
@@ -61,7 +60,7 @@ def main() -> None:
             short = cut(clip, Path(tmp) / clip.name, args.frames)
             run = VideoRun.analyse(short, cfg)
             crops = list(run.crops())
-            track = invert(models, lambda: iter(crops), run.meta.n_frames, InvertConfig())
+            track = invert(models, lambda crops=crops: iter(crops), run.meta.n_frames, InvertConfig())
             z = np.nan_to_num(gaussian_smooth(track.latents, track.valid, 2.0)).astype(np.float32)
             c = np.nan_to_num(gaussian_smooth(track.cond, track.valid, 4.0)).astype(np.float32)
             cells = []

@@ -46,24 +46,70 @@ class Shared:
 
 
 FACE_OPTIONS = (
-    Shared("crop_size", int, typer.Option(AlignConfig.crop_size, "--crop-size", min=16, help="Aligned crop side in pixels.")),
-    Shared("detector", DetectorBackend, typer.Option(DetectorBackend.dlib, "--detector", case_sensitive=False, help="Face detector / landmark backend.")),
+    Shared(
+        "crop_size",
+        int,
+        typer.Option(AlignConfig.crop_size, "--crop-size", min=16, help="Aligned crop side in pixels."),
+    ),
+    Shared(
+        "detector",
+        DetectorBackend,
+        typer.Option(
+            DetectorBackend.dlib, "--detector", case_sensitive=False, help="Face detector / landmark backend."
+        ),
+    ),
     Shared(
         "face_index",
         Optional[int],
-        typer.Option(None, "--face-index", min=0, help="Follow the N-th face (left to right on the first face frame) instead of the largest."),
+        typer.Option(
+            None,
+            "--face-index",
+            min=0,
+            help="Follow the N-th face (left to right on the first face frame) instead of the largest.",
+        ),
     ),
-    Shared("sigma_center", float, typer.Option(AlignConfig.sigma_center, "--sigma-center", min=0.0, help="Temporal smoothing of the crop centre (frames).")),
-    Shared("sigma_axis", float, typer.Option(AlignConfig.sigma_axis, "--sigma-axis", min=0.0, help="Temporal smoothing of the crop size/rotation (frames).")),
+    Shared(
+        "sigma_center",
+        float,
+        typer.Option(
+            AlignConfig.sigma_center, "--sigma-center", min=0.0, help="Temporal smoothing of the crop centre (frames)."
+        ),
+    ),
+    Shared(
+        "sigma_axis",
+        float,
+        typer.Option(
+            AlignConfig.sigma_axis,
+            "--sigma-axis",
+            min=0.0,
+            help="Temporal smoothing of the crop size/rotation (frames).",
+        ),
+    ),
 )
 
 EDIT_OPTIONS = (
-    Shared("attr", str, typer.Option(..., "--attr", help="Attribute to edit (see `stitchtime attrs`; 'none' = round trip without an edit).")),
-    Shared("strength", float, typer.Option(1.0, "--strength", help="Signed edit strength: 1 the calibrated edit, -1 its removal, 0 no change.")),
+    Shared(
+        "attr",
+        str,
+        typer.Option(
+            ..., "--attr", help="Attribute to edit (see `stitchtime attrs`; 'none' = round trip without an edit)."
+        ),
+    ),
+    Shared(
+        "strength",
+        float,
+        typer.Option(
+            1.0, "--strength", help="Signed edit strength: 1 the calibrated edit, -1 its removal, 0 no change."
+        ),
+    ),
     Shared(
         "model",
         Optional[Path],
-        typer.Option(None, "--model", help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` (default: the shipped models)."),
+        typer.Option(
+            None,
+            "--model",
+            help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` (default: the shipped models).",
+        ),
     ),
     Shared(
         "method",
@@ -80,18 +126,47 @@ EDIT_OPTIONS = (
         "tune_steps",
         Optional[int],
         typer.Option(
-            None, "--tune-steps", min=0, help=f"Per-video decoder tuning steps of cVAE edits (0: off; default {InvertConfig.tune_steps}, 0 with --fast)."
+            None,
+            "--tune-steps",
+            min=0,
+            help=f"Per-video decoder tuning steps of cVAE edits (0: off; default {InvertConfig.tune_steps}, 0 with --fast).",
         ),
     ),
-    Shared("fast", bool, typer.Option(False, "--fast", help="Quickest edit: the cVAE's attribute input, no tuning (about 2x the default's speed; fainter).")),
     Shared(
-        "latent_sigma", float, typer.Option(CVAEEditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of cVAE latents (frames).")
+        "fast",
+        bool,
+        typer.Option(
+            False,
+            "--fast",
+            help="Quickest edit: the cVAE's attribute input, no tuning (about 2x the default's speed; fainter).",
+        ),
     ),
-    Shared("device", Device, typer.Option(Device.auto, "--device", case_sensitive=False, help="Where the models run: auto picks cuda, then mps, then cpu.")),
+    Shared(
+        "latent_sigma",
+        float,
+        typer.Option(
+            CVAEEditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of cVAE latents (frames)."
+        ),
+    ),
+    Shared(
+        "device",
+        Device,
+        typer.Option(
+            Device.auto,
+            "--device",
+            case_sensitive=False,
+            help="Where the models run: auto picks cuda, then mps, then cpu.",
+        ),
+    ),
     Shared(
         "blend",
         BlendMode,
-        typer.Option(BlendMode.delta, "--blend", case_sensitive=False, help="delta: add the edit to the original; replace: paste the decoded crop."),
+        typer.Option(
+            BlendMode.delta,
+            "--blend",
+            case_sensitive=False,
+            help="delta: add the edit to the original; replace: paste the decoded crop.",
+        ),
     ),
     Shared(
         "identity_limit",
@@ -105,11 +180,21 @@ EDIT_OPTIONS = (
         ),
     ),
     Shared("crf", int, typer.Option(EncodeConfig.crf, "--crf", min=0, max=51, help="x264 quality (lower is better).")),
-    Shared("preset", Preset, typer.Option(EncodeConfig.preset, "--preset", case_sensitive=False, help="x264 preset (slower: smaller files).")),
+    Shared(
+        "preset",
+        Preset,
+        typer.Option(
+            EncodeConfig.preset, "--preset", case_sensitive=False, help="x264 preset (slower: smaller files)."
+        ),
+    ),
     Shared(
         "preview",
         bool,
-        typer.Option(False, "--preview", help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (face crops) beside each output."),
+        typer.Option(
+            False,
+            "--preview",
+            help="Also write OUTPUT.preview.mp4 (side by side) and OUTPUT.preview.png (face crops) beside each output.",
+        ),
     ),
 )
 
@@ -121,7 +206,10 @@ def shared_options(*groups: tuple[Shared, ...]) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         sig = inspect.signature(fn)
         own = [p for name, p in sig.parameters.items() if name != "opts"]
-        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.option, annotation=s.annotation) for s in shared]
+        extra = [
+            inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.option, annotation=s.annotation)
+            for s in shared
+        ]
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> Any:
@@ -147,7 +235,12 @@ def pipeline_config(opts: SimpleNamespace, quiet: bool) -> PipelineConfig:
         progress=progress_on(quiet),
     )
     if hasattr(opts, "blend"):
-        config = replace(config, encode=EncodeConfig(crf=opts.crf, preset=opts.preset), blend=opts.blend, identity_limit=opts.identity_limit)
+        config = replace(
+            config,
+            encode=EncodeConfig(crf=opts.crf, preset=opts.preset),
+            blend=opts.blend,
+            identity_limit=opts.identity_limit,
+        )
     return config
 
 
@@ -159,5 +252,10 @@ def edit_request(opts: SimpleNamespace, quiet: bool) -> EditRequest:
     invert = InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps)
     options = EditOptions(method=method, cvae=CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma))
     return EditRequest(
-        attr=opts.attr, strength=opts.strength, options=options, model=opts.model, device=opts.device, pipeline=pipeline_config(opts, quiet)
+        attr=opts.attr,
+        strength=opts.strength,
+        options=options,
+        model=opts.model,
+        device=opts.device,
+        pipeline=pipeline_config(opts, quiet),
     )

@@ -16,7 +16,9 @@ prepare_app = typer.Typer(help="Prepare training data (aligned with the video al
 @prepare_app.command("celeba")
 @friendly_errors
 def celeba(
-    source: Path = typer.Argument(..., help="CelebA folder (img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt)."),
+    source: Path = typer.Argument(
+        ..., help="CelebA folder (img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt)."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Prepared folder: images/, attributes.csv, split.csv."),
     size: int = typer.Option(64, "--size", min=16, help="Crop side in pixels."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
@@ -26,7 +28,9 @@ def celeba(
     """Align every CelebA face with stitchtime's aligner; resumable (finished images are kept)."""
     from pipelines.prepare_data import prepare_celeba
 
-    r = prepare_celeba(source, output, size=size, workers=workers, limit=limit, progress=not quiet and sys.stderr.isatty())
+    r = prepare_celeba(
+        source, output, size=size, workers=workers, limit=limit, progress=not quiet and sys.stderr.isatty()
+    )
     print(f"{output}: {r.n_images - r.n_failed} aligned images ({r.n_written} new, {r.n_failed} without a face)")
 
 

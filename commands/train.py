@@ -19,9 +19,8 @@ from typing import Iterator, List, Optional
 import typer
 
 from commands._common import friendly_errors
-from stitchtime.errors import InputError, ModelError
-
 from generative.registry import FAMILIES
+from stitchtime.errors import InputError, ModelError
 
 FamilyName = Enum("FamilyName", {name: name for name in FAMILIES}, type=str)  # type: ignore[misc]
 FamilyName.__doc__ = "Registered model families (generative.registry.FAMILIES)."
@@ -153,22 +152,50 @@ def _split_names(text: str | None) -> list[str] | None:
 @friendly_errors
 def train(
     family: FamilyName = typer.Argument(..., case_sensitive=False, help="Model family to train."),
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Data folder (image folder, prepared/raw CelebA, paired or unpaired folders)."),
-    steps: int = typer.Option(..., "--steps", min=1, help="Total optimisation steps (a resumed run continues to this number)."),
-    out: Path = typer.Option(..., "--out", help="Run folder: config.json, model.safetensors, checkpoint/, samples/, metrics.csv."),
-    attrs: Optional[str] = typer.Option(None, "--attrs", help="Conditional families: comma-separated CelebA attributes, e.g. Smiling,Young,Male."),
-    domain: Optional[str] = typer.Option(None, "--domain", help="Unpaired families on CelebA: the attribute splitting domain A (0) from B (1)."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        exists=True,
+        file_okay=False,
+        help="Data folder (image folder, prepared/raw CelebA, paired or unpaired folders).",
+    ),
+    steps: int = typer.Option(
+        ..., "--steps", min=1, help="Total optimisation steps (a resumed run continues to this number)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder: config.json, model.safetensors, checkpoint/, samples/, metrics.csv."
+    ),
+    attrs: Optional[str] = typer.Option(
+        None, "--attrs", help="Conditional families: comma-separated CelebA attributes, e.g. Smiling,Young,Male."
+    ),
+    domain: Optional[str] = typer.Option(
+        None, "--domain", help="Unpaired families on CelebA: the attribute splitting domain A (0) from B (1)."
+    ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Global batch size (over all torchrun processes)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: the family's)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Training resolution (default: the family's, 64)."),
+    image_size: Optional[int] = typer.Option(
+        None, "--image-size", help="Training resolution (default: the family's, 64)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
-    sample_every: int = typer.Option(500, "--sample-every", min=0, help="Write samples/step_N.png every N steps (0: only at the end)."),
+    sample_every: int = typer.Option(
+        500, "--sample-every", min=0, help="Write samples/step_N.png every N steps (0: only at the end)."
+    ),
     ckpt_every: int = typer.Option(1000, "--ckpt-every", min=0, help="Checkpoint every N steps (0: only at the end)."),
     seed: int = typer.Option(0, "--seed"),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes (images are preloaded; 0 is usually fastest on CPU)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a model config field, KEY=JSON (repeatable), e.g. --set 'channels=[24,48,96,192]' --set beta=0.2."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from the weights of a finished run (or model file) of the same family: its config with --set applied (fine-tuning)."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="DataLoader worker processes (images are preloaded; 0 is usually fastest on CPU)."
+    ),
+    set_: Optional[list[str]] = typer.Option(
+        None,
+        "--set",
+        help="Override a model config field, KEY=JSON (repeatable), e.g. --set 'channels=[24,48,96,192]' --set beta=0.2.",
+    ),
+    init: Optional[Path] = typer.Option(
+        None,
+        "--init",
+        help="Start from the weights of a finished run (or model file) of the same family: its config with --set applied (fine-tuning).",
+    ),
 ) -> None:
     """Train a model family on a data folder; the run folder ends with model.safetensors + config.json."""
     import torch
@@ -199,8 +226,12 @@ def train(
             if attrs and _split_names(attrs) != base_names:
                 remap = getattr(base, "remap_condition", None)
                 if remap is None:
-                    raise InputError(f"--init {init} was trained on {base_names}; --attrs must match or be left out ({name} cannot change its attributes)")
-                new_names = list(build_dataset(base.data, data, base.config.image_size, cond_names=_split_names(attrs)).cond_names)
+                    raise InputError(
+                        f"--init {init} was trained on {base_names}; --attrs must match or be left out ({name} cannot change its attributes)"
+                    )
+                new_names = list(
+                    build_dataset(base.data, data, base.config.image_size, cond_names=_split_names(attrs)).cond_names
+                )
                 tensors = remap(tensors, base_names, new_names)
                 overrides["cond_names"] = new_names
             try:
@@ -240,7 +271,9 @@ def _load_init(fam, tensors: dict, source: Path) -> None:
     missing, unexpected = fam.load_state_dict(tensors, strict=False)
     have = {k.split(".", 1)[0] for k in tensors}
     mine = {k.split(".", 1)[0] for k in fam.state_dict()}
-    mismatched = [k for k in missing if k.split(".", 1)[0] in have] + [k for k in unexpected if k.split(".", 1)[0] in mine]
+    mismatched = [k for k in missing if k.split(".", 1)[0] in have] + [
+        k for k in unexpected if k.split(".", 1)[0] in mine
+    ]
     if mismatched:
         raise ModelError(f"--init {source} does not match this model's config (e.g. {mismatched[0]})")
 
@@ -266,7 +299,11 @@ def sample(
     run: Path = typer.Argument(..., exists=True, help="Run folder or model.safetensors (config.json beside it)."),
     n: int = typer.Option(64, "-n", "--n", min=1, help="Number of images."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG grid to write."),
-    attr: List[str] = typer.Option([], "--attr", help="Conditional models: NAME=VALUE, repeatable (e.g. --attr smile=1). Others: drawn from training frequencies."),
+    attr: List[str] = typer.Option(
+        [],
+        "--attr",
+        help="Conditional models: NAME=VALUE, repeatable (e.g. --attr smile=1). Others: drawn from training frequencies.",
+    ),
     steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="Sampler name, e.g. ddim (diffusion models)."),
     seed: int = typer.Option(0, "--seed"),

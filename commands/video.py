@@ -24,7 +24,9 @@ def _say(lines: list[str]) -> None:
 @shared_options(FACE_OPTIONS)
 def align(
     video: Path = typer.Argument(..., help="Input video."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output directory for crops/, landmarks.json, contact_sheet.png."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Output directory for crops/, landmarks.json, contact_sheet.png."
+    ),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     opts: SimpleNamespace = SimpleNamespace(),
@@ -60,7 +62,9 @@ def edit(
 
 
 def attrs(
-    model: Optional[Path] = typer.Option(None, "--model", help="A cVAE or DDPM run folder (default: the shipped models)."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="A cVAE or DDPM run folder (default: the shipped models)."
+    ),
 ) -> None:
     """The attributes the loaded model can edit (use them with `edit --attr`), and the edit method
     `--method auto` uses for each."""
@@ -74,7 +78,9 @@ def attrs(
 def evaluate(
     original: Path = typer.Argument(..., help="The original video."),
     edited: Path = typer.Argument(..., help="The edited video."),
-    json_out: Optional[Path] = typer.Option(None, "--output", "-o", "--json", help="Also write the metrics as JSON here."),
+    json_out: Optional[Path] = typer.Option(
+        None, "--output", "-o", "--json", help="Also write the metrics as JSON here."
+    ),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
 ) -> None:
@@ -97,7 +103,9 @@ def batch(
     in_dir: Path = typer.Argument(..., help="Folder of videos (searched recursively)."),
     out_dir: Path = typer.Argument(..., help="Output folder (mirrors the input tree; report.json)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Files processed in parallel (threads are split between them)."),
-    pattern: Optional[str] = typer.Option(None, "--pattern", help="Glob for input files, e.g. '*.mp4' (default: common video suffixes)."),
+    pattern: Optional[str] = typer.Option(
+        None, "--pattern", help="Glob for input files, e.g. '*.mp4' (default: common video suffixes)."
+    ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry files that failed in an earlier run."),
     evaluate_: bool = typer.Option(False, "--evaluate", help="Also measure each output (slower)."),
     overwrite: bool = OVERWRITE,
@@ -115,7 +123,9 @@ def batch(
     job = BatchJob(request=request, overwrite=overwrite, evaluate=evaluate_, preview=opts.preview)
     total = len(find_videos(in_dir, pattern)) if in_dir.is_dir() else 0
     bar = tqdm(total=total, desc="files", unit="file", disable=not progress_on(quiet))
-    results = run_batch(in_dir, out_dir, job, jobs=jobs, pattern=pattern, retry_failed=retry_failed, on_result=lambda r: bar.update())
+    results = run_batch(
+        in_dir, out_dir, job, jobs=jobs, pattern=pattern, retry_failed=retry_failed, on_result=lambda r: bar.update()
+    )
     bar.close()
     width = max(len(str(Path(r.file).relative_to(in_dir))) for r in results)
     for r in results:

@@ -10,7 +10,6 @@ import torch
 
 from generative.errors import DeviceError
 
-
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -32,7 +31,9 @@ def pick_device(name: str | None = None) -> torch.device:
     except (RuntimeError, ValueError):
         raise DeviceError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {name!r} asked for, but this machine has no usable CUDA GPU (use --device cpu or auto)")
+        raise DeviceError(
+            f"device {name!r} asked for, but this machine has no usable CUDA GPU (use --device cpu or auto)"
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise DeviceError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     if device.type == "mps" and not _mps_available():

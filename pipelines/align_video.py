@@ -30,12 +30,18 @@ def _nan_to_none(a: np.ndarray) -> list:
     return [None if not np.isfinite(r).all() else np.round(r, 3).tolist() for r in a]
 
 
-def align_video(path: Path, out_dir: Path, config: PipelineConfig = PipelineConfig(), overwrite: bool = False) -> AlignResult:
+def align_video(
+    path: Path, out_dir: Path, config: PipelineConfig = PipelineConfig(), overwrite: bool = False
+) -> AlignResult:
     path, out_dir = Path(path), Path(out_dir)
     run = VideoRun.analyse(path, config)
     meta, track, plan = run.meta, run.track, run.plan
     face_frames = np.flatnonzero(plan.valid)
-    sheet_frames = set(face_frames[np.linspace(0, len(face_frames) - 1, min(SHEET_TILES, len(face_frames))).round().astype(int)].tolist())
+    sheet_frames = set(
+        face_frames[
+            np.linspace(0, len(face_frames) - 1, min(SHEET_TILES, len(face_frames))).round().astype(int)
+        ].tolist()
+    )
     tiles = []
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         (tmp / "crops").mkdir()

@@ -113,7 +113,9 @@ def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
     except StitchtimeError as err:
         result = FileResult(src, "failed", 0, time.perf_counter() - t, error=str(err).splitlines()[0])
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
-        result = FileResult(src, "failed", 0, time.perf_counter() - t, error=f"{type(err).__name__}: {err}".splitlines()[0])
+        result = FileResult(
+            src, "failed", 0, time.perf_counter() - t, error=f"{type(err).__name__}: {err}".splitlines()[0]
+        )
     _write_state(Path(state), {**asdict(result), "output": out, "name": rel})
     return result
 

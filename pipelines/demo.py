@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from pipelines.edit_video import edit_video
+from pipelines.synth import make_astronaut_clip
 from stitchtime.config import PipelineConfig
 from stitchtime.editors.registry import make_editor
-from pipelines.synth import make_astronaut_clip
 from stitchtime.errors import StitchtimeError
 from stitchtime.evaluate import evaluate
 
@@ -30,7 +30,9 @@ def main() -> int:
         clip = make_astronaut_clip(args.out / "astronaut.mp4", seconds=3.0, fps=25, size=(384, 384), audio=True)
         edited = args.out / f"astronaut_{args.attr}.mp4"
         editor = make_editor(args.attr, args.strength, progress=sys.stderr.isatty())
-        result = edit_video(clip, edited, editor, PipelineConfig(progress=sys.stderr.isatty()), overwrite=True, preview=True)
+        result = edit_video(
+            clip, edited, editor, PipelineConfig(progress=sys.stderr.isatty()), overwrite=True, preview=True
+        )
         print(f"input:   {clip}")
         print(f"edited:  {result.output}  ({result.n_frames} frames, {result.seconds:.1f} s)")
         print(f"preview: {result.preview} and {result.preview.with_suffix('.png')}")

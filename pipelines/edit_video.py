@@ -97,13 +97,21 @@ def render(run: VideoRun, editor: CropEditor, scale: float, output: Path, overwr
     config, meta = run.config, run.meta
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(
-            VideoWriter(output, meta, config.encode, overwrite=overwrite, audio_from=run.path if meta.has_audio else None)
+            VideoWriter(
+                output, meta, config.encode, overwrite=overwrite, audio_from=run.path if meta.has_audio else None
+            )
         )
         side = stack.enter_context(PreviewWriter(output, meta, run.plan, config.encode, overwrite)) if preview else None
         for idx, frames, originals, pos, batch in prefetch(_render_groups(run, editor, keep=preview)):
             if batch is not None:
                 content = editor.delta(batch, scale) if config.blend is BlendMode.delta else editor.edited(batch)
-                out = paste_frames([frames[k] for k in pos], content, batch.masks, run.plan.matrices[batch.frame_indices.numpy()], config.blend)
+                out = paste_frames(
+                    [frames[k] for k in pos],
+                    content,
+                    batch.masks,
+                    run.plan.matrices[batch.frame_indices.numpy()],
+                    config.blend,
+                )
                 for j, k in enumerate(pos):
                     frames[k] = out[j]
             for frame in frames:

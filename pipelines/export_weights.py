@@ -1,7 +1,7 @@
 """Copy a trained run into ``stitchtime/weights/<name>/`` as fp16 safetensors + config.json.
 
-    python -m pipelines.export_weights runs/cvae64 cvae
-    python -m pipelines.export_weights runs/attrclf64 classifier
+python -m pipelines.export_weights runs/cvae64 cvae
+python -m pipelines.export_weights runs/attrclf64 classifier
 """
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from generative.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_family, save_tensors
 from stitchtime.editors.models import WEIGHTS_DIR
-
 
 # Training-only parts left out of the shipped weights, with the config switch that builds them.
 TRAINING_ONLY = {"discriminator": "adv_weight", "latent_discriminator": "latent_adv_weight"}
@@ -31,7 +28,11 @@ def export_weights(run: Path, name: str, half: bool = True) -> Path:
             state = {k: v for k, v in state.items() if not k.startswith(module + ".")}
             record["config"][switch] = 0.0
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in state.items()}
-    save_tensors(state, out / MODEL_FILE, {"format": "generative-family", "family": family.family, "dtype": "float16" if half else "float32"})
+    save_tensors(
+        state,
+        out / MODEL_FILE,
+        {"format": "generative-family", "family": family.family, "dtype": "float16" if half else "float32"},
+    )
     (out / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return out
 

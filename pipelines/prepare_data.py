@@ -196,7 +196,9 @@ def prepare_edge_pairs(prepared: Path, output: Path, limit: int | None = None) -
     by side (pix2pix's layout) following the official split (val goes to test). Returns counts."""
     split_csv = prepared / "split.csv"
     if not split_csv.exists():
-        raise InputError(f"{prepared}: not a prepared CelebA folder (no split.csv); run `stitchtime prepare celeba` first")
+        raise InputError(
+            f"{prepared}: not a prepared CelebA folder (no split.csv); run `stitchtime prepare celeba` first"
+        )
     with split_csv.open() as f:
         rows = list(csv.DictReader(f))[:limit]
     counts = {"train": 0, "test": 0}

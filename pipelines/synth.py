@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from stitchtime.config import EncodeConfig
+from stitchtime.errors import VideoError
 from stitchtime.io.encode import VideoWriter
 from stitchtime.io.ffmpeg import ffmpeg_exe, last_error_line
-from stitchtime.errors import VideoError
 from stitchtime.types import VideoMeta
 
 #: Centre of the astronaut's face in the 512x512 source image (x, y), from dlib's box (175,76)-(265,166).
@@ -79,8 +79,20 @@ def make_astronaut_clip(
         tone = None
         if audio:
             tone = Path(tmp) / "tone.m4a"
-            cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                   f"sine=frequency={TONE_HZ}:duration={n / fps}", "-c:a", "aac", str(tone)]
+            cmd = [
+                ffmpeg_exe(),
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency={TONE_HZ}:duration={n / fps}",
+                "-c:a",
+                "aac",
+                str(tone),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise VideoError(f"could not synthesise the tone: {last_error_line(proc.stderr)}")

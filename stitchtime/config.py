@@ -133,7 +133,12 @@ HEAD_MASK = MaskConfig(forehead=1.6, feather=0.07, erode=-0.07, region=Region.he
 # Attributes that live in one part of the face edit only that part (the rest stays the original).
 LOWER_MASK = MaskConfig(region=Region.lower, feather=0.05, erode=-0.03)
 EYES_MASK = MaskConfig(region=Region.eyes, forehead=0.3, feather=0.05, erode=-0.03)
-REGION_MASKS: dict[Region, MaskConfig] = {Region.face: MaskConfig(), Region.head: HEAD_MASK, Region.lower: LOWER_MASK, Region.eyes: EYES_MASK}
+REGION_MASKS: dict[Region, MaskConfig] = {
+    Region.face: MaskConfig(),
+    Region.head: HEAD_MASK,
+    Region.lower: LOWER_MASK,
+    Region.eyes: EYES_MASK,
+}
 
 
 @dataclass(frozen=True)

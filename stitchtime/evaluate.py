@@ -74,7 +74,12 @@ class Metrics:
             ("background PSNR (dB)", "inf" if math.isinf(self.background_psnr) else f"{self.background_psnr:.2f}"),
             ("flicker ratio", f"{self.flicker_ratio:.4f}"),
             ("frames (with face)", f"{self.n_frames} ({self.n_face_frames})"),
-            ("integrity", "ok" if self.integrity.ok else ", ".join(k for k, v in asdict(self.integrity).items() if not v) + " differ"),
+            (
+                "integrity",
+                "ok"
+                if self.integrity.ok
+                else ", ".join(k for k, v in asdict(self.integrity).items() if not v) + " differ",
+            ),
         ]
         w = max(len(r[0]) for r in rows)
         return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)

@@ -81,9 +81,16 @@ class VideoRun:
             return crops_from_frames(sub, plan.matrices[fi], plan.crop_size)
 
         masks = face_masks(plan.crop_landmarks[fi], plan.crop_size, plan.mask)
-        return pos, CropBatch(frame_indices=torch.from_numpy(fi), crops_source=crops, masks=masks, detected=torch.from_numpy(plan.detected[fi]))
+        return pos, CropBatch(
+            frame_indices=torch.from_numpy(fi),
+            crops_source=crops,
+            masks=masks,
+            detected=torch.from_numpy(plan.detected[fi]),
+        )
 
-    def crops(self, desc: str = "crops", on_frame: Callable[[int, np.ndarray], None] | None = None) -> Iterator[CropBatch]:
+    def crops(
+        self, desc: str = "crops", on_frame: Callable[[int, np.ndarray], None] | None = None
+    ) -> Iterator[CropBatch]:
         """Aligned crops of every valid frame, in frame order (a pass over the video; decoded and
         warped one batch ahead on a background thread, which also shows ``on_frame`` every frame)."""
 

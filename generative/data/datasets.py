@@ -17,7 +17,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from generative.data.images import IMAGE_SUFFIXES, center_crop, list_images, read_rgb, resize, to_tensor_uint8, uint8_to_float
+from generative.data.images import (
+    IMAGE_SUFFIXES,
+    center_crop,
+    list_images,
+    read_rgb,
+    resize,
+    to_tensor_uint8,
+    uint8_to_float,
+)
 from generative.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -108,7 +116,15 @@ class CelebADataset(Dataset):
     ``cond`` vector (names matched as in :func:`match_names`; ``self.cond_names`` has the canonical ones).
     """
 
-    def __init__(self, root: str | Path, image_size: int, attrs: Sequence[str] | None = None, split: str = "train", flip: bool = True, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int,
+        attrs: Sequence[str] | None = None,
+        split: str = "train",
+        flip: bool = True,
+        limit: int | None = None,
+    ) -> None:
         root = Path(root)
         if split not in (*SPLITS, "all"):
             raise DatasetError(f"unknown split {split!r}; choose one of {', '.join((*SPLITS, 'all'))}")
@@ -119,7 +135,9 @@ class CelebADataset(Dataset):
             image_dir, names, rows, splits = self._read_raw(root)
             prepare = self._raw_crop(image_size)
         else:
-            raise DatasetError(f"{root} is not a CelebA folder (need attributes.csv + images/, or list_attr_celeba.txt + img_align_celeba/)")
+            raise DatasetError(
+                f"{root} is not a CelebA folder (need attributes.csv + images/, or list_attr_celeba.txt + img_align_celeba/)"
+            )
         present = {p.name for p in image_dir.iterdir()} if image_dir.is_dir() else set()
         if not present:
             raise DatasetError(f"no images in {image_dir}")
@@ -241,7 +259,13 @@ class PairedDataset(Dataset):
 
             def halves(image: np.ndarray) -> np.ndarray:
                 w = image.shape[1] // 2
-                return np.concatenate([resize(center_crop(image[:, :w]), image_size), resize(center_crop(image[:, w : 2 * w]), image_size)], axis=1)
+                return np.concatenate(
+                    [
+                        resize(center_crop(image[:, :w]), image_size),
+                        resize(center_crop(image[:, w : 2 * w]), image_size),
+                    ],
+                    axis=1,
+                )
 
             both = _decode_all(paths, halves)
             self.a, self.b = both[..., :image_size].contiguous(), both[..., image_size:].contiguous()
@@ -264,13 +288,17 @@ class UnpairedDataset(Dataset):
     B = attribute 1, e.g. not smiling -> smiling).
     """
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor, flip: bool = True, names: tuple[str, str] = ("A", "B")) -> None:
+    def __init__(
+        self, a: torch.Tensor, b: torch.Tensor, flip: bool = True, names: tuple[str, str] = ("A", "B")
+    ) -> None:
         if len(a) == 0 or len(b) == 0:
             raise DatasetError(f"both domains need images ({names[0]}: {len(a)}, {names[1]}: {len(b)})")
         self.a, self.b, self.flip, self.domain_names = a, b, flip, names
 
     @classmethod
-    def from_folders(cls, root: str | Path, image_size: int, split: str = "train", flip: bool = True) -> "UnpairedDataset":
+    def from_folders(
+        cls, root: str | Path, image_size: int, split: str = "train", flip: bool = True
+    ) -> "UnpairedDataset":
         root = Path(root)
         for name_a, name_b in ((f"{split}A", f"{split}B"), ("A", "B")):
             for base in (root / split, root):

@@ -7,7 +7,7 @@ un-clamped images (about ``[-1, 1]``); ``sample``/``reconstruct`` clamp.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,7 +39,15 @@ class ConvEncoder(nn.Module):
     flattened features.
     """
 
-    def __init__(self, image_size: int, channels: tuple[int, ...], res_blocks: int | tuple[int, ...], out_dim: int, n_cond: int = 0, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        channels: tuple[int, ...],
+        res_blocks: int | tuple[int, ...],
+        out_dim: int,
+        n_cond: int = 0,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
         res_blocks = per_level(res_blocks, len(channels))
         self.bottom = check_image_size(image_size, len(channels))
@@ -72,7 +80,16 @@ class ConvDecoder(nn.Module):
     ``cond`` is concatenated to the latent and, through a small MLP, added inside every residual block.
     """
 
-    def __init__(self, image_size: int, channels: tuple[int, ...], res_blocks: int | tuple[int, ...], latent_dim: int, n_cond: int = 0, out_channels: int = 3, cond_embed_dim: int = 128) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        channels: tuple[int, ...],
+        res_blocks: int | tuple[int, ...],
+        latent_dim: int,
+        n_cond: int = 0,
+        out_channels: int = 3,
+        cond_embed_dim: int = 128,
+    ) -> None:
         super().__init__()
         res_blocks = per_level(res_blocks, len(channels))
         self.bottom = check_image_size(image_size, len(channels))
@@ -209,7 +226,9 @@ class AutoencoderFamily(FamilyBase):
         return _inputs_over_reconstructions(batch["image"][:n], self.reconstruct(batch["image"][:n]))
 
     @torch.no_grad()
-    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    def sample(
+        self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any
+    ) -> torch.Tensor:
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
         with eval_mode(self):
             return self.decode(self.latent_mean + self.latent_std * z).clamp(-1, 1)

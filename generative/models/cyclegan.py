@@ -90,7 +90,9 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 6, norm: Norm | str = Norm.INSTANCE) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 6, norm: Norm | str = Norm.INSTANCE
+    ) -> None:
         super().__init__()
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
@@ -104,7 +106,11 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(N_DOWNSAMPLING):
             ch = ngf * 2**i
-            layers += [nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1, bias=bias), norm_layer(norm, 2 * ch), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1, bias=bias),
+                norm_layer(norm, 2 * ch),
+                nn.ReLU(inplace=True),
+            ]
         width = ngf * 2**N_DOWNSAMPLING
         layers += [ResnetBlock(width, norm) for _ in range(n_blocks)]
         for i in range(N_DOWNSAMPLING):

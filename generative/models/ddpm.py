@@ -135,7 +135,9 @@ class DDPMFamily(FamilyBase):
         # attribute frequencies seen in training: fills NaN ("unspecified") entries of cond at sampling
         self.register_buffer("cond_prior", torch.full((config.n_cond,), DEFAULT_PRIOR))
 
-    def _unet(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def _unet(
+        self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None, keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The U-Net output (epsilon, v or x0) for full-size ``x`` (folded into patches when ``patch_size > 1``)."""
         p = self.config.patch_size
         if p == 1:
@@ -166,9 +168,7 @@ class DDPMFamily(FamilyBase):
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {
-            "unet": adam(self.unet.parameters(), c.lr, (c.beta1, c.beta2), c.weight_decay, decoupled=True)
-        }
+        return {"unet": adam(self.unet.parameters(), c.lr, (c.beta1, c.beta2), c.weight_decay, decoupled=True)}
 
     def ema_modules(self) -> dict[str, torch.nn.Module]:
         return {"unet": self.unet}
@@ -200,7 +200,9 @@ class DDPMFamily(FamilyBase):
         # per-sample weight making every target's loss equal min(SNR, gamma) * ||x0 error||^2
         snr = self.schedule.snr(t)
         clipped = snr.clamp(max=gamma)
-        weight = {Prediction.EPSILON: clipped / snr, Prediction.V: clipped / (snr + 1.0), Prediction.SAMPLE: clipped}[kind]
+        weight = {Prediction.EPSILON: clipped / snr, Prediction.V: clipped / (snr + 1.0), Prediction.SAMPLE: clipped}[
+            kind
+        ]
         per_sample = (pred.float() - target).pow(2).flatten(1).mean(dim=1)
         return (weight * per_sample).mean()
 
@@ -217,7 +219,9 @@ class DDPMFamily(FamilyBase):
         return StepOutput(losses={"loss": float(loss.detach())}, n_images=int(batch["image"].shape[0]))
 
     # ------------------------------------------------------------------ sampling
-    def _guided_eps(self, x: torch.Tensor, t: int, cond: torch.Tensor | None, scale: float, base: torch.Tensor | None = None) -> torch.Tensor:
+    def _guided_eps(
+        self, x: torch.Tensor, t: int, cond: torch.Tensor | None, scale: float, base: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The noise estimate at ``t``, guided ``scale`` times from the unconditional estimate
         towards ``cond`` (classifier-free guidance), or from condition ``base`` when it is given
         (the guidance then only amplifies what differs between ``base`` and ``cond``)."""
@@ -283,7 +287,11 @@ class DDPMFamily(FamilyBase):
         """The DDIM timesteps (``steps`` over the whole schedule, trailing) up to ``t_end``, ascending."""
         if not 0 <= t_end < self.schedule.num_train_timesteps:
             raise ValueError(f"t_end must be in [0, {self.schedule.num_train_timesteps}), got {t_end}")
-        ts = [t for t in ddim_timesteps(self.schedule.num_train_timesteps, steps, TimestepSpacing.TRAILING.value) if t <= t_end]
+        ts = [
+            t
+            for t in ddim_timesteps(self.schedule.num_train_timesteps, steps, TimestepSpacing.TRAILING.value)
+            if t <= t_end
+        ]
         return sorted(ts)
 
     @torch.no_grad()
@@ -305,7 +313,13 @@ class DDPMFamily(FamilyBase):
 
     @torch.no_grad()
     def ddim_generate(
-        self, x_t: torch.Tensor, cond: torch.Tensor | None, t_start: int, steps: int = 20, guidance_scale: float = 1.0, base_cond: torch.Tensor | None = None
+        self,
+        x_t: torch.Tensor,
+        cond: torch.Tensor | None,
+        t_start: int,
+        steps: int = 20,
+        guidance_scale: float = 1.0,
+        base_cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Deterministic DDIM from ``x_t`` at timestep ``t_start`` (as :meth:`ddim_invert` left it)
         down to clean images in ``[-1, 1]``, with classifier-free guidance ``guidance_scale``

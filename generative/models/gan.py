@@ -22,7 +22,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from generative.nn.losses import gan_d_loss, gan_g_loss
 from generative.nn.optim import autocast
-from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond, settle_cond_names
+from generative.training.family import (
+    DataKind,
+    FamilyBase,
+    StepOutput,
+    eval_mode,
+    fill_unspecified_cond,
+    settle_cond_names,
+)
 
 BASE_SIZE = 4  # G starts from, and D ends at, a 4x4 feature map
 LEAKY_SLOPE = 0.2
@@ -35,7 +42,9 @@ def _signed(cond: torch.Tensor) -> torch.Tensor:
 
 def _check_size(image_size: int, levels: int) -> None:
     if image_size != BASE_SIZE * 2**levels:
-        raise ValueError(f"image_size {image_size} needs {BASE_SIZE}*2**len(channels); got {levels} levels -> {BASE_SIZE * 2**levels}")
+        raise ValueError(
+            f"image_size {image_size} needs {BASE_SIZE}*2**len(channels); got {levels} levels -> {BASE_SIZE * 2**levels}"
+        )
 
 
 class Generator(nn.Module):
@@ -47,7 +56,11 @@ class Generator(nn.Module):
         self.fc_norm = nn.BatchNorm2d(channels[0])
         layers: list[nn.Module] = []
         for c_in, c_out in zip(channels[:-1], channels[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
         layers += [nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         self.top = channels[0]
@@ -143,7 +156,9 @@ class GANFamily(FamilyBase):
 
         opt_d = optimizers["discriminator"]
         with autocast(real.device, self.config.bf16):
-            d_both = self.discriminator(torch.cat([real, fake.detach()]), None if cond is None else torch.cat([cond, cond])).float()
+            d_both = self.discriminator(
+                torch.cat([real, fake.detach()]), None if cond is None else torch.cat([cond, cond])
+            ).float()
         d_real, d_fake = d_both.chunk(2)
         loss_d = gan_d_loss(d_real, d_fake, self.config.loss)
         opt_d.zero_grad(set_to_none=True)
@@ -159,7 +174,15 @@ class GANFamily(FamilyBase):
         loss_g.backward()
         opt_g.step()
         self.discriminator.requires_grad_(True)
-        return StepOutput({"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}, len(real))
+        return StepOutput(
+            {
+                "loss_d": loss_d.item(),
+                "loss_g": loss_g.item(),
+                "d_real": d_real.mean().item(),
+                "d_fake": d_fake.mean().item(),
+            },
+            len(real),
+        )
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -176,7 +199,9 @@ class GANFamily(FamilyBase):
         return self.generate(z, None if cond is None else cond[:n])
 
     @torch.no_grad()
-    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    def sample(
+        self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any
+    ) -> torch.Tensor:
         return self.generate(torch.randn(n, self.config.z_dim, generator=generator))
 
     def ema_modules(self) -> dict[str, nn.Module]:
@@ -207,6 +232,8 @@ class CGANFamily(GANFamily):
         return super().training_step(batch, optimizers)
 
     @torch.no_grad()
-    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    def sample(
+        self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any
+    ) -> torch.Tensor:
         cond = fill_unspecified_cond(cond, n, self.cond_prior.cpu(), generator)
         return self.generate(torch.randn(n, self.config.z_dim, generator=generator), cond)

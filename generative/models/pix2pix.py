@@ -107,7 +107,9 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == num_downs - 1 else 2 * widths[i]
             if i == 0:
                 self.up.append(
-                    nn.Sequential(nn.ReLU(inplace=True), nn.ConvTranspose2d(in_ch, out_channels, UNET_KERNEL, 2, 1), nn.Tanh())
+                    nn.Sequential(
+                        nn.ReLU(inplace=True), nn.ConvTranspose2d(in_ch, out_channels, UNET_KERNEL, 2, 1), nn.Tanh()
+                    )
                 )
                 continue
             dropout = 1 <= j <= n_dropout_layers

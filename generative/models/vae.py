@@ -24,11 +24,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from generative.models.autoencoder import ConvDecoder, ConvEncoder, EncoderOutput, ReconstructionLoss, _inputs_over_reconstructions
+from generative.models.autoencoder import (
+    ConvDecoder,
+    ConvEncoder,
+    EncoderOutput,
+    ReconstructionLoss,
+    _inputs_over_reconstructions,
+)
 from generative.models.gan import Discriminator
 from generative.nn.losses import gan_d_loss, gan_g_loss, gaussian_kl
 from generative.nn.optim import autocast
-from generative.training.family import DataKind, FamilyBase, StepOutput, eval_mode, fill_unspecified_cond, settle_cond_names
+from generative.training.family import (
+    DataKind,
+    FamilyBase,
+    StepOutput,
+    eval_mode,
+    fill_unspecified_cond,
+    settle_cond_names,
+)
 
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp the encoder's log-variance for numerical safety
 COND_PRIOR_MOMENTUM = 0.01  # running attribute frequencies, used for unspecified attributes when sampling
@@ -179,8 +192,12 @@ class VAEFamily(FamilyBase):
         super().__init__()
         self.config = config = config or self.Config()
         n_cond = getattr(config, "n_cond", 0)
-        self.encoder = ConvEncoder(config.image_size, tuple(config.channels), config.res_blocks, 2 * config.latent_dim, n_cond=n_cond)
-        self.decoder = ConvDecoder(config.image_size, tuple(config.channels), config.res_blocks, config.latent_dim, n_cond=n_cond)
+        self.encoder = ConvEncoder(
+            config.image_size, tuple(config.channels), config.res_blocks, 2 * config.latent_dim, n_cond=n_cond
+        )
+        self.decoder = ConvDecoder(
+            config.image_size, tuple(config.channels), config.res_blocks, config.latent_dim, n_cond=n_cond
+        )
         self.loss = ReconstructionLoss(config.recon, config.perceptual, config.perceptual_weight)
         self.register_buffer("num_steps", torch.zeros((), dtype=torch.long))
 
@@ -253,7 +270,9 @@ class VAEFamily(FamilyBase):
         return _inputs_over_reconstructions(x, recon)
 
     @torch.no_grad()
-    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    def sample(
+        self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any
+    ) -> torch.Tensor:
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
         with eval_mode(self):
             return self.decode(z).clamp(-1, 1)
@@ -274,12 +293,18 @@ class CVAEFamily(VAEFamily):
         self.register_buffer("cond_prior", torch.full((self.config.n_cond,), 0.5))
         if self.config.adv_weight > 0:
             gan_d_loss(torch.zeros(1), torch.zeros(1), self.config.adv_loss)  # validates adv_loss early
-            self.discriminator = Discriminator(self.config.image_size, tuple(self.config.disc_channels), self.config.n_cond)
+            self.discriminator = Discriminator(
+                self.config.image_size, tuple(self.config.disc_channels), self.config.n_cond
+            )
         if self.config.latent_adv_weight > 0:
             h = self.config.latent_disc_hidden
             self.latent_discriminator = nn.Sequential(
-                nn.Linear(self.config.latent_dim, h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                nn.Linear(self.config.latent_dim, h),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(0.3),
+                nn.Linear(h, h),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(0.3),
                 nn.Linear(h, self.config.n_cond),
             )
             # the step the adversary joined (-1: not yet); inside the module, so it is saved with it and left out with it
@@ -288,9 +313,13 @@ class CVAEFamily(VAEFamily):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = super().configure_optimizers()
         if self.config.adv_weight > 0:
-            optimizers["disc"] = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.disc_lr, betas=(0.5, 0.99))
+            optimizers["disc"] = torch.optim.Adam(
+                self.discriminator.parameters(), lr=self.config.disc_lr, betas=(0.5, 0.99)
+            )
         if self.config.latent_adv_weight > 0:
-            optimizers["latent_disc"] = torch.optim.Adam(self.latent_discriminator.parameters(), lr=self.config.latent_disc_lr, betas=(0.5, 0.99))
+            optimizers["latent_disc"] = torch.optim.Adam(
+                self.latent_discriminator.parameters(), lr=self.config.latent_disc_lr, betas=(0.5, 0.99)
+            )
         return optimizers
 
     def latent_adv_ramp(self) -> float:
@@ -308,7 +337,9 @@ class CVAEFamily(VAEFamily):
     def _check_cond(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor:
         if cond is None or cond.shape != (batch, self.config.n_cond):
             got = None if cond is None else tuple(cond.shape)
-            raise ValueError(f"cond must have shape ({batch}, {self.config.n_cond}) for attributes {self.config.cond_names}, got {got}")
+            raise ValueError(
+                f"cond must have shape ({batch}, {self.config.n_cond}) for attributes {self.config.cond_names}, got {got}"
+            )
         return cond
 
     def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> VAEEncoderOutput:  # type: ignore[override]
@@ -433,7 +464,9 @@ class CVAEFamily(VAEFamily):
         return torch.cat([_inputs_over_reconstructions(x, recon), edited])
 
     @torch.no_grad()
-    def sample(self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    def sample(
+        self, n: int, cond: torch.Tensor | None = None, generator: torch.Generator | None = None, **kwargs: Any
+    ) -> torch.Tensor:
         cond = fill_unspecified_cond(cond, n, self.cond_prior.cpu(), generator).to(self.device)
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
         with eval_mode(self):

@@ -2,11 +2,11 @@
 
 from generative.nn.blocks import Downsample, ResBlock, Upsample, group_norm
 from generative.nn.losses import (
+    RandomFeatureLoss,
     gan_d_loss,
     gan_g_loss,
     gaussian_kl,
     laplacian_pyramid_loss,
-    RandomFeatureLoss,
 )
 
 __all__ = [

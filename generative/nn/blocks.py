@@ -24,7 +24,9 @@ class ResBlock(nn.Module):
     added to the hidden features between the two convolutions, as in diffusion U-Nets.
     """
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, emb_dim: int = 0, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int | None = None, emb_dim: int = 0, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         out_channels = out_channels or in_channels
         self.norm1 = group_norm(in_channels)

@@ -19,8 +19,8 @@ INIT_STD = 0.02  # N(0, 0.02) weights (DCGAN / pix2pix / CycleGAN)
 LEAKY_SLOPE = 0.2
 PATCH_KERNEL = 4
 MAX_CHANNEL_MULT = 8  # discriminator widths stop growing at 8 * ndf
-POOL_SWAP_PROB = 0.5
-GRID_ROW = 8  # images per row of the trainer's progress grid  # chance that a full pool returns an old image (and keeps the new one)
+POOL_SWAP_PROB = 0.5  # chance that a full pool returns an old image (and keeps the new one)
+GRID_ROW = 8  # images per row of the trainer's progress grid
 
 
 class Norm(str, Enum):

@@ -26,7 +26,7 @@ def laplacian_pyramid_loss(x: torch.Tensor, y: torch.Tensor, levels: int = LAPLA
     which is dominated by the low frequencies; it sharpens VAE reconstructions.
     """
     loss = x.new_zeros(())
-    for level in range(levels):
+    for _ in range(levels):
         if min(x.shape[-2:]) < 2:
             break
         x_down, y_down = _blur_down(x), _blur_down(y)

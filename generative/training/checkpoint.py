@@ -61,7 +61,9 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
 
 
 def config_record(family: Any, step: int) -> dict[str, Any]:
@@ -92,13 +94,15 @@ def read_config(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a generative model config (no \"format\": \"{FORMAT}\")")
+        raise CheckpointError(f'{path} is not a generative model config (no "format": "{FORMAT}")')
     if record.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {record.get('format_version')}; this code reads <= {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path} has format version {record.get('format_version')}; this code reads <= {FORMAT_VERSION}"
+        )
     if record.get("family") not in FAMILIES:
         raise CheckpointError(f"{path}: unknown model family {record.get('family')!r}; valid: {', '.join(FAMILIES)}")
     if not isinstance(record.get("config"), dict):
-        raise CheckpointError(f"{path}: missing \"config\" object")
+        raise CheckpointError(f'{path}: missing "config" object')
     return record
 
 
@@ -116,7 +120,9 @@ def load_weights_into(family: Any, tensors: dict[str, torch.Tensor], source: Pat
         raise CheckpointError(f"{source} does not match a {family.family} model with this config ({detail})")
     for key, value in tensors.items():
         if value.shape != expected[key].shape:
-            raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}")
+            raise CheckpointError(
+                f"{source}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}"
+            )
     family.load_state_dict(tensors)
 
 
@@ -192,13 +198,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, family: Any, ema: EMA | None, optimizers: dict[str, torch.optim.Optimizer], step: int) -> Path:
+def save_checkpoint(
+    run_dir: Path, family: Any, ema: EMA | None, optimizers: dict[str, torch.optim.Optimizer], step: int
+) -> Path:
     folder = Path(run_dir) / CHECKPOINT_DIR
     meta = {"format": FORMAT, "family": family.family, "step": str(step)}
     save_tensors(family.state_dict(), folder / MODEL_FILE, meta)
     if ema is not None:
         save_tensors(ema.state_dict(), folder / EMA_FILE, meta)
-    state = {"step": step, "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}, "rng": rng_state()}
+    state = {
+        "step": step,
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "rng": rng_state(),
+    }
     tmp = _atomic(folder / STATE_FILE)
     torch.save(state, tmp)
     os.replace(tmp, folder / STATE_FILE)
@@ -217,7 +229,9 @@ def load_checkpoint(run_dir: Path, family: Any, ema: EMA | None) -> TrainState:
     if record["family"] != family.family:
         raise CheckpointError(f"{run_dir} holds a {record['family']} run, not {family.family}")
     if record["config"] != json.loads(json.dumps(dataclasses.asdict(family.config))):
-        raise CheckpointError(f"{run_dir} was trained with a different config; resume with the same options or use a new --out")
+        raise CheckpointError(
+            f"{run_dir} was trained with a different config; resume with the same options or use a new --out"
+        )
     folder = run_dir / CHECKPOINT_DIR
     try:
         state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
@@ -228,7 +242,9 @@ def load_checkpoint(run_dir: Path, family: Any, ema: EMA | None) -> TrainState:
     with safe_open(str(folder / MODEL_FILE), "pt") as f:
         weights_step = (f.metadata() or {}).get("step")
     if weights_step != str(state.get("step")):
-        raise CheckpointError(f"{folder}: weights (step {weights_step}) and state (step {state.get('step')}) disagree; the save was interrupted")
+        raise CheckpointError(
+            f"{folder}: weights (step {weights_step}) and state (step {state.get('step')}) disagree; the save was interrupted"
+        )
     if ema is not None:
         try:
             ema.load_state_dict(load_tensors(folder / EMA_FILE))

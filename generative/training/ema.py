@@ -27,7 +27,11 @@ class EMA:
         self.shadow: dict[str, torch.Tensor] = {key: value.detach().clone() for key, value in self._live().items()}
 
     def _live(self) -> dict[str, torch.Tensor]:
-        return {f"{name}.{key}": value for name, module in self.modules.items() for key, value in module.state_dict().items()}
+        return {
+            f"{name}.{key}": value
+            for name, module in self.modules.items()
+            for key, value in module.state_dict().items()
+        }
 
     @torch.no_grad()
     def update(self, step: int) -> None:

@@ -159,7 +159,9 @@ class eval_mode:
         self.module.train(self.was_training)
 
 
-def fill_unspecified_cond(cond: torch.Tensor | None, n: int, prior: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def fill_unspecified_cond(
+    cond: torch.Tensor | None, n: int, prior: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Replace NaN entries (or a ``None`` cond) by 0/1 draws from the per-attribute ``prior`` (frequencies)."""
     prior = prior.float().clamp(0, 1)
     draws = (torch.rand(n, prior.numel(), generator=generator, device=prior.device) < prior).float()
@@ -178,4 +180,6 @@ def settle_cond_names(config: Any) -> None:
     if config.n_cond == 0:
         config.n_cond = len(config.cond_names)
     if config.n_cond != len(config.cond_names) or config.n_cond < 1:
-        raise ValueError(f"n_cond ({config.n_cond}) must equal the number of cond_names ({len(config.cond_names)}) and be >= 1")
+        raise ValueError(
+            f"n_cond ({config.n_cond}) must equal the number of cond_names ({len(config.cond_names)}) and be >= 1"
+        )

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -77,7 +77,9 @@ class _OffsetSampler(Sampler[int]):
 class Trainer:
     """``Trainer(family, dataset, TrainConfig(...)).run()``. ``callbacks`` run after every step."""
 
-    def __init__(self, family: Family, dataset: Dataset, config: TrainConfig, callbacks: tuple[Callback, ...] = ()) -> None:
+    def __init__(
+        self, family: Family, dataset: Dataset, config: TrainConfig, callbacks: tuple[Callback, ...] = ()
+    ) -> None:
         self.family, self.dataset, self.config, self.callbacks = family, dataset, config, list(callbacks)
         self.run_dir = Path(config.out)
         self.step = 0
@@ -87,7 +89,9 @@ class Trainer:
         cfg = self.config
         requested = pick_device(cfg.device)
         self.dist = ddp.init_from_env(requested.type)
-        self.device = torch.device("cuda", self.dist.local_rank) if requested.type == "cuda" and self.dist.enabled else requested
+        self.device = (
+            torch.device("cuda", self.dist.local_rank) if requested.type == "cuda" and self.dist.enabled else requested
+        )
         if cfg.batch_size % self.dist.world_size:
             raise DatasetError(f"batch size {cfg.batch_size} is not divisible by the {self.dist.world_size} processes")
         self.local_batch = cfg.batch_size // self.dist.world_size
@@ -108,7 +112,9 @@ class Trainer:
 
         existing = ckpt.has_checkpoint(self.run_dir)
         if existing and not cfg.resume:
-            raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+            raise CheckpointError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out"
+            )
         if cfg.resume and existing:
             state = ckpt.load_checkpoint(self.run_dir, family, self.ema)
             for name, optimizer in self.optimizers.items():
@@ -122,7 +128,14 @@ class Trainer:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.write_config(self.run_dir, family, self.step)
-        self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+        self.sampler = DistributedSampler(
+            self.dataset,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=cfg.seed,
+            drop_last=True,
+        )
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         self.grid_batch = self._grid_batch()
 
@@ -160,7 +173,9 @@ class Trainer:
     def run(self) -> TrainResult:
         self._setup()
         cfg, main = self.config, self.dist.is_main
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), dynamic_ncols=True, unit="step")
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), dynamic_ncols=True, unit="step"
+        )
         window: dict[str, list[float]] = {}
         last: dict[str, float] = {}
         t_start, images, t_window, window_images = time.perf_counter(), 0, time.perf_counter(), 0
@@ -183,7 +198,9 @@ class Trainer:
                     last = {key: sum(v) / len(v) for key, v in window.items()}
                     if main:
                         self._log_metrics(last, rate)
-                        bar.set_postfix({**{k: f"{v:.4g}" for k, v in last.items()}, "img/s": f"{rate:.1f}"}, refresh=False)
+                        bar.set_postfix(
+                            {**{k: f"{v:.4g}" for k, v in last.items()}, "img/s": f"{rate:.1f}"}, refresh=False
+                        )
                     window, t_window, window_images = {}, now, 0
                 bar.update(1)
                 if main and cfg.sample_every and self.step % cfg.sample_every == 0:

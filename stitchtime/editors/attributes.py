@@ -41,9 +41,19 @@ ATTRIBUTES: dict[str, Attribute] = {
     a.name: a
     for a in (
         Attribute("smile", "Smiling", 1.0, "smiling", Region.lower, method=Method.diffusion, guidance=4.0),
-        Attribute("age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method=Method.diffusion, guidance=12.0),
+        Attribute(
+            "age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method=Method.diffusion, guidance=12.0
+        ),
         Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", Region.eyes),
-        Attribute("gender", "Male", 1.0, "more masculine (negative: more feminine)", gain_on=2.5, method=Method.diffusion, guidance=8.0),
+        Attribute(
+            "gender",
+            "Male",
+            1.0,
+            "more masculine (negative: more feminine)",
+            gain_on=2.5,
+            method=Method.diffusion,
+            guidance=8.0,
+        ),
         Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", Region.head),
         Attribute("black_hair", "Black_Hair", 1.0, "black hair", Region.head),
         Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", Region.head),
@@ -51,7 +61,16 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute("bangs", "Bangs", 1.0, "bangs", Region.head),
         Attribute("beard", "No_Beard", -1.0, "beard", Region.lower, gain_off=2.5),
         Attribute("mustache", "Mustache", 1.0, "mustache", Region.lower),
-        Attribute("mouth_open", "Mouth_Slightly_Open", 1.0, "mouth slightly open", Region.lower, gain_on=2.0, method=Method.diffusion, guidance=12.0),
+        Attribute(
+            "mouth_open",
+            "Mouth_Slightly_Open",
+            1.0,
+            "mouth slightly open",
+            Region.lower,
+            gain_on=2.0,
+            method=Method.diffusion,
+            guidance=12.0,
+        ),
         Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup", gain_on=2.5),
         Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick", Region.lower),
         Attribute("bald", "Bald", 1.0, "bald", Region.head),

@@ -75,7 +75,13 @@ class CVAEEditor(CropEditor):
 
     @classmethod
     def from_options(
-        cls, models: CVAEModels, attribute: Attribute, strength: float, method: Method, options: EditOptions, progress: bool
+        cls,
+        models: CVAEModels,
+        attribute: Attribute,
+        strength: float,
+        method: Method,
+        options: EditOptions,
+        progress: bool,
     ) -> "CVAEEditor":
         return cls(models, attribute, strength, method, options.cvae, progress)
 

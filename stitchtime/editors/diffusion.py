@@ -33,7 +33,6 @@ from stitchtime.editors.transfer import flow_transfer
 from stitchtime.errors import ModelError
 from stitchtime.temporal.smooth import gaussian_smooth, gaussian_smooth_inplace
 
-
 # The keyframe edits are kept for the whole video (24 KB a keyframe in float16: 92 MB for 10 minutes
 # at 25 fps); float16 keeps them to 0.05% of their size, far below a grey level.
 DELTA_DTYPE = torch.float16
@@ -80,7 +79,13 @@ class DiffusionEditor(CropEditor):
 
     @classmethod
     def from_options(
-        cls, models: DiffusionModels, attribute: Attribute, strength: float, method: Method, options: EditOptions, progress: bool
+        cls,
+        models: DiffusionModels,
+        attribute: Attribute,
+        strength: float,
+        method: Method,
+        options: EditOptions,
+        progress: bool,
     ) -> "DiffusionEditor":
         return cls(models, attribute, strength, options.diffusion, progress)
 
@@ -111,7 +116,7 @@ class DiffusionEditor(CropEditor):
         deltas = torch.zeros(len(keys), 3, self.size, self.size, dtype=DELTA_DTYPE)
         if self.amount > 0 and len(keys):
             deltas = self.edit_keyframes([images[int(i)] for i in keys], c[keys])
-        del images
+        images.clear()  # the keyframe images are no longer needed
         if len(keys) > 2 and self.config.key_sigma > 0:  # smooth the edit over keyframes (no breathing)
             gaussian_smooth_inplace(deltas, self.config.key_sigma)
         self._keys, self._deltas = keys, deltas
@@ -123,7 +128,14 @@ class DiffusionEditor(CropEditor):
         t0 = int(round(e.depth * (self.ddpm.schedule.num_train_timesteps - 1)))
         out = torch.zeros(len(images), 3, self.size, self.size, dtype=DELTA_DTYPE)
         bs = max(1, e.batch)
-        bar = tqdm(total=len(images), desc="diffusion edit (keyframes)", leave=False, disable=not self.progress, dynamic_ncols=True, unit="key")
+        bar = tqdm(
+            total=len(images),
+            desc="diffusion edit (keyframes)",
+            leave=False,
+            disable=not self.progress,
+            dynamic_ncols=True,
+            unit="key",
+        )
         # The video passes run torch on one thread; the keyframes have the cores to themselves.
         # Always float32: bf16 would run them 2.9x faster here, but its rounding inside the U-Net
         # adds a speckle over the whole crop of about a quarter of the edit's size (d3 smile).
@@ -140,6 +152,7 @@ class DiffusionEditor(CropEditor):
                 bar.update(len(x))
         bar.close()
         return out
+
     def _delta_at(self, frames: torch.Tensor) -> torch.Tensor:
         """Model-space edit of each frame: linear between the neighbouring keyframes."""
         keys = self._keys

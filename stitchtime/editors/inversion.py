@@ -55,11 +55,18 @@ def invert(models: CVAEModels, source: CropSource, n_frames: int, config: Invert
         for arr in (latents, cond):
             for col in range(arr.shape[1]):
                 arr[gap, col] = np.interp(np.flatnonzero(gap), known, arr[known, col])
-    return LatentTrack(latents=latents, cond=cond, valid=valid, detected=detected, tune_images=images, tune_frames=frames)
+    return LatentTrack(
+        latents=latents, cond=cond, valid=valid, detected=detected, tune_images=images, tune_frames=frames
+    )
 
 
 def tune_decoder(
-    models: CVAEModels, track: LatentTrack, latents: np.ndarray, cond: np.ndarray, config: InvertConfig, progress: bool = False
+    models: CVAEModels,
+    track: LatentTrack,
+    latents: np.ndarray,
+    cond: np.ndarray,
+    config: InvertConfig,
+    progress: bool = False,
 ) -> ConvDecoder:
     """A copy of the decoder fine-tuned so ``decode(z_t, c_t)`` reproduces this video's crops
     (latents and attributes fixed: the "pivots"). Returns the tuned decoder (eval mode)."""

@@ -100,15 +100,21 @@ def load_editor_models(model: Path | None = None, device: torch.device | None = 
     if model is None:
         path = shipped("cvae")
         if path is None:
-            raise ModelError(f"no default editor model in {WEIGHTS_DIR} (train one: stitchtime train cvae ..., then --model RUN)")
+            raise ModelError(
+                f"no default editor model in {WEIGHTS_DIR} (train one: stitchtime train cvae ..., then --model RUN)"
+            )
     else:
         path = Path(model)
     cvae = _load(path, CVAEFamily, "editor model", device)
     directions_path = _base(path) / DIRECTIONS_FILE
     directions = Directions.load(directions_path) if directions_path.exists() else None
     models = CVAEModels(
-        classifier=_classifier_for(path, device), source=path, attributes=list(cvae.config.cond_names),
-        image_size=int(cvae.config.image_size), cvae=cvae, directions=directions
+        classifier=_classifier_for(path, device),
+        source=path,
+        attributes=list(cvae.config.cond_names),
+        image_size=int(cvae.config.image_size),
+        cvae=cvae,
+        directions=directions,
     )
     models.classifier_columns()
     return models
@@ -121,8 +127,11 @@ def load_diffusion(path: Path, device: torch.device | None = None) -> DiffusionM
     if not ddpm.config.n_cond:
         raise ModelError(f"diffusion model {path} is unconditional: it cannot edit attributes")
     models = DiffusionModels(
-        classifier=_classifier_for(Path(path), device), source=Path(path), attributes=list(ddpm.config.cond_names),
-        image_size=int(ddpm.config.image_size), ddpm=ddpm
+        classifier=_classifier_for(Path(path), device),
+        source=Path(path),
+        attributes=list(ddpm.config.cond_names),
+        image_size=int(ddpm.config.image_size),
+        ddpm=ddpm,
     )
     models.classifier_columns()
     return models

@@ -24,7 +24,14 @@ from stitchtime.editors.attributes import Attribute, editable, resolve
 from stitchtime.editors.contract import CropEditor
 from stitchtime.editors.cvae import CVAEEditor
 from stitchtime.editors.diffusion import DiffusionEditor
-from stitchtime.editors.models import LabelledModels, load_diffusion, load_editor_models, model_attributes, model_family, shipped
+from stitchtime.editors.models import (
+    LabelledModels,
+    load_diffusion,
+    load_editor_models,
+    model_attributes,
+    model_family,
+    shipped,
+)
 from stitchtime.editors.none import IdentityEditor
 from stitchtime.errors import InputError, ModelError
 
@@ -130,7 +137,9 @@ def make_editor(
         method = auto_method(attribute) if method is Method.auto else method
         path = _shipped_path(method)
         if attribute.celeba not in model_attributes(path):
-            raise InputError(f"the shipped {EDITORS[method].family} model cannot edit {attribute.name}; use --method cond")
+            raise InputError(
+                f"the shipped {EDITORS[method].family} model cannot edit {attribute.name}; use --method cond"
+            )
         models = EDITORS[method].load(path, dev)
     return EDITORS[method].build(models, attribute, strength, method, options, progress)
 

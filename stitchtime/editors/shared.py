@@ -31,7 +31,9 @@ def to_model(crops: torch.Tensor, size: int) -> torch.Tensor:
 def to_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     """Model images ``[-1, 1]`` -> whole crops ``[0, 255]`` at ``size`` (bicubic), what
     ``--blend replace`` pastes."""
-    return F.interpolate((x.clamp(-1, 1) + 1) * 127.5, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 255)
+    return F.interpolate((x.clamp(-1, 1) + 1) * 127.5, size=(size, size), mode="bicubic", align_corners=False).clamp(
+        0, 255
+    )
 
 
 def region_mask(attribute: Attribute) -> MaskConfig | None:
@@ -55,12 +57,16 @@ BatchHook = Callable[[CropBatch, torch.Tensor, torch.Tensor, np.ndarray, np.ndar
 
 
 @torch.no_grad()
-def estimate_attributes(models: LabelledModels, source: CropSource, n_frames: int, on_batch: BatchHook | None = None) -> FrameAttributes:
+def estimate_attributes(
+    models: LabelledModels, source: CropSource, n_frames: int, on_batch: BatchHook | None = None
+) -> FrameAttributes:
     """One pass over the video's crops: the classifier's attribute estimates per frame."""
     columns = models.classifier_columns()
     device = next(models.classifier.parameters()).device
     out = FrameAttributes(
-        cond=np.full((n_frames, len(columns)), np.nan, np.float32), valid=np.zeros(n_frames, bool), detected=np.zeros(n_frames, bool)
+        cond=np.full((n_frames, len(columns)), np.nan, np.float32),
+        valid=np.zeros(n_frames, bool),
+        detected=np.zeros(n_frames, bool),
     )
     for batch in source():
         x = to_model(batch.crops, models.image_size).to(device)

@@ -25,7 +25,9 @@ def soft_limit(x: torch.Tensor | np.ndarray, limit: float) -> torch.Tensor | np.
     return x if limit <= 0 else limit * tanh(x / limit)
 
 
-def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, colour_limit: float = 0.0, amount: float = 1.0) -> torch.Tensor:
+def flow_transfer(
+    crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, colour_limit: float = 0.0, amount: float = 1.0
+) -> torch.Tensor:
     """Carry a model-space edit (``rec`` -> ``out``, ``(B, 3, s, s)`` in ``[-1, 1]``) onto sharp
     crops ``(B, 3, S, S)`` in ``[0, 255]``: move the crop's pixels by the flow that maps ``out``
     back to ``rec`` (so the shape change is made with the original's own detail), then add the
@@ -42,13 +44,29 @@ def flow_transfer(crops: torch.Tensor, rec: torch.Tensor, out: torch.Tensor, col
     small_x, small_y = np.meshgrid(np.arange(s, dtype=np.float32), np.arange(s, dtype=np.float32))
     # (OpenCV per image, channels last: its bicubic resize equals torch's, 3x faster on one core)
     rec_hwc = rec.permute(0, 2, 3, 1).contiguous().numpy()
-    target_hwc = (rec + amount * (out - rec)).permute(0, 2, 3, 1).contiguous().numpy()  # the decode of the smaller edit, approximately
+    target_hwc = (
+        (rec + amount * (out - rec)).permute(0, 2, 3, 1).contiguous().numpy()
+    )  # the decode of the smaller edit, approximately
     crops_hwc = crops.permute(0, 2, 3, 1).contiguous().numpy()
     for i in todo:
-        flow = cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS) * amount  # out(p) ~ rec(p + flow)
-        moved_rec = cv2.remap(rec_hwc[i], small_x + flow[..., 0], small_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        flow = (
+            cv2.calcOpticalFlowFarneback(_gray(out[i]), _gray(rec[i]), None, *_FLOW_ARGS) * amount
+        )  # out(p) ~ rec(p + flow)
+        moved_rec = cv2.remap(
+            rec_hwc[i],
+            small_x + flow[..., 0],
+            small_y + flow[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
         colour = cv2.resize((target_hwc[i] - moved_rec) * 127.5, (size, size), interpolation=cv2.INTER_CUBIC)
         big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * (size / s)
-        moved = cv2.remap(crops_hwc[i], grid_x + big[..., 0], grid_y + big[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        moved = cv2.remap(
+            crops_hwc[i],
+            grid_x + big[..., 0],
+            grid_y + big[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
         deltas[i] = moved - crops_hwc[i] + soft_limit(colour, colour_limit)
     return torch.from_numpy(deltas).permute(0, 3, 1, 2).contiguous()

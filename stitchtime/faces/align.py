@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from kornia.filters import gaussian_blur2d
 
-from stitchtime.faces.warp import warp_affine, warp_affine_uint8
-
 from stitchtime.config import AlignConfig, MaskConfig
+from stitchtime.faces.warp import warp_affine, warp_affine_uint8
 from stitchtime.temporal.smooth import gaussian_smooth
 from stitchtime.types import CropPlan, FaceTrack, Quads
 
@@ -92,7 +91,9 @@ def smooth_quads(quads: Quads, config: AlignConfig = AlignConfig(), sar: float =
 def crop_matrices(quads: Quads, crop_size: int) -> np.ndarray:
     """``(T, 2, 3)`` frame->crop affine matrices (NaN rows for invalid frames)."""
     s = float(crop_size)
-    src = np.stack([quads.center - quads.x - quads.y, quads.center + quads.x - quads.y, quads.center - quads.x + quads.y], axis=1)
+    src = np.stack(
+        [quads.center - quads.x - quads.y, quads.center + quads.x - quads.y, quads.center - quads.x + quads.y], axis=1
+    )
     dst = np.array([[-0.5, -0.5], [s - 0.5, -0.5], [-0.5, s - 0.5]])
     out = np.full((len(quads), 2, 3), np.nan)
     for i in np.flatnonzero(quads.valid):
@@ -139,7 +140,9 @@ def warp_to_crops(frames: torch.Tensor, matrices: torch.Tensor, crop_size: int, 
     return warp_affine(frames, matrices, (crop_size, crop_size), "reflection")
 
 
-def source_rect(matrices: np.ndarray, crop_size: int, width: int, height: int, margin: int = 2) -> tuple[int, int, int, int]:
+def source_rect(
+    matrices: np.ndarray, crop_size: int, width: int, height: int, margin: int = 2
+) -> tuple[int, int, int, int]:
     """Union ``(x0, y0, x1, y1)`` of the frame regions that ``(B, 2, 3)`` frame->crop maps read,
     clipped to the frame (empty rect when the crops lie outside it)."""
     inv = invert_affine(matrices)
@@ -153,7 +156,9 @@ def source_rect(matrices: np.ndarray, crop_size: int, width: int, height: int, m
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def crops_from_frames(frames: list[np.ndarray], matrices: np.ndarray, crop_size: int, engine: str = "auto") -> torch.Tensor:
+def crops_from_frames(
+    frames: list[np.ndarray], matrices: np.ndarray, crop_size: int, engine: str = "auto"
+) -> torch.Tensor:
     """Aligned ``(B, 3, S, S)`` float crops (``[0, 255]``) of uint8 ``(H, W, 3)`` frames.
 
     Fast path for the video pipeline: only the frame rectangle the crops read is touched;
@@ -189,7 +194,12 @@ def _reads_inside(matrices: np.ndarray, crop_size: int, width: int, height: int)
     s = crop_size - 0.5
     corners = np.array([[-0.5, -0.5], [s, -0.5], [-0.5, s], [s, s]])
     pts = np.einsum("bij,nj->bni", inv[..., :2], corners) + inv[:, None, :, 2]
-    return bool((pts[..., 0] >= 0).all() and (pts[..., 1] >= 0).all() and (pts[..., 0] <= width - 1).all() and (pts[..., 1] <= height - 1).all())
+    return bool(
+        (pts[..., 0] >= 0).all()
+        and (pts[..., 1] >= 0).all()
+        and (pts[..., 0] <= width - 1).all()
+        and (pts[..., 1] <= height - 1).all()
+    )
 
 
 # Landmarks used for the mask are smoothed this much (frames) so the mask edge does not jitter.
@@ -205,5 +215,11 @@ def plan_crops(track: FaceTrack, sar: float, align: AlignConfig, mask: MaskConfi
     v = quads.valid
     crop_lm[v] = transform_points(matrices[v], smooth_lm[v])
     return CropPlan(
-        matrices=matrices, crop_landmarks=crop_lm, valid=v, detected=track.detected & v, crop_size=align.crop_size, notes=list(track.notes), mask=mask
+        matrices=matrices,
+        crop_landmarks=crop_lm,
+        valid=v,
+        detected=track.detected & v,
+        crop_size=align.crop_size,
+        notes=list(track.notes),
+        mask=mask,
     )

@@ -188,7 +188,9 @@ class DlibBackend(FaceBackend):
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         h, w = gray.shape
         scale = min(1.0, self.config.max_side / max(h, w))
-        small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        small = (
+            cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        )
         found = self._run(small, 0)
         if not found and self.config.upsample > 0:  # small faces: retry on an upsampled pyramid
             found = self._run(small, self.config.upsample)
@@ -212,7 +214,9 @@ class DlibBackend(FaceBackend):
         scale = _LOCAL_FACE_PX / max(size, 1.0)
         window = gray[y0:y1, x0:x1]
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        window = cv2.resize(window, (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))), interpolation=interp)
+        window = cv2.resize(
+            window, (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))), interpolation=interp
+        )
         faces = []
         for b, score in self._run(window, 0):
             full = b / scale + np.array([x0, y0, x0, y0], dtype=np.float32)
@@ -254,14 +258,20 @@ class FaceAlignmentBackend(FaceBackend):
     def detect(self, frame: np.ndarray) -> list[FaceObservation]:
         h, w = frame.shape[:2]
         scale = min(1.0, self.config.max_side / max(h, w))
-        small = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else frame
+        small = (
+            cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            if scale < 1
+            else frame
+        )
         boxes = self._fa.face_detector.detect_from_image(small[..., ::-1].copy())
         faces = []
         for b in boxes:
             box = np.asarray(b[:4], dtype=np.float32) / scale
             lms = self._fa.get_landmarks_from_image(frame, detected_faces=[box.tolist()])
             if lms:
-                faces.append(FaceObservation(box=box, landmarks=np.asarray(lms[0][:, :2], np.float32), score=float(b[4])))
+                faces.append(
+                    FaceObservation(box=box, landmarks=np.asarray(lms[0][:, :2], np.float32), score=float(b[4]))
+                )
         faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         return faces
 

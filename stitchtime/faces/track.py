@@ -191,7 +191,11 @@ class FaceTracker:
             return None
         c0, c1 = prev.landmarks.mean(0), lm.mean(0)
         s0, s1 = face_span(prev.landmarks), face_span(lm)
-        if s0 <= 0 or not (1 - _MAX_SIZE_CHANGE < s1 / s0 < 1 + _MAX_SIZE_CHANGE) or np.linalg.norm(c1 - c0) > _MAX_SHIFT * s0:
+        if (
+            s0 <= 0
+            or not (1 - _MAX_SIZE_CHANGE < s1 / s0 < 1 + _MAX_SIZE_CHANGE)
+            or np.linalg.norm(c1 - c0) > _MAX_SHIFT * s0
+        ):
             return None
         centre = (prev.box[:2] + prev.box[2:]) / 2 + (c1 - c0)
         half = (prev.box[2:] - prev.box[:2]) / 2 * (s1 / s0)
@@ -295,7 +299,9 @@ class FaceTracker:
         )
 
 
-def track_faces(frames, backend: FaceBackend, detect: DetectConfig = DetectConfig(), track: TrackConfig = TrackConfig()) -> FaceTrack:
+def track_faces(
+    frames, backend: FaceBackend, detect: DetectConfig = DetectConfig(), track: TrackConfig = TrackConfig()
+) -> FaceTrack:
     """Run a :class:`FaceTracker` over an iterable of frames."""
     tracker = FaceTracker(backend, detect, track)
     for frame in frames:

@@ -18,7 +18,9 @@ from stitchtime.types import FaceTrack, VideoMeta
 MIN_SPLIT_FRAMES = 96
 
 
-def _track_stretch(tracker: FaceTracker, path: Path, meta: VideoMeta, start: int, stop: int, progress: bool) -> FaceTracker:
+def _track_stretch(
+    tracker: FaceTracker, path: Path, meta: VideoMeta, start: int, stop: int, progress: bool
+) -> FaceTracker:
     with VideoReader(path, meta, start, stop) as reader:
         for frame in bar(reader, stop - start, "track faces", progress):
             tracker.update(frame)

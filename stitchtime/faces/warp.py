@@ -21,7 +21,13 @@ from kornia.geometry.transform import warp_affine as kornia_warp_affine
 _CV_BORDER = {"reflection": cv2.BORDER_REFLECT_101, "zeros": cv2.BORDER_CONSTANT}
 
 
-def warp_affine(images: torch.Tensor, m: torch.Tensor | np.ndarray, dsize: tuple[int, int], border: str = "reflection", engine: str = "auto") -> torch.Tensor:
+def warp_affine(
+    images: torch.Tensor,
+    m: torch.Tensor | np.ndarray,
+    dsize: tuple[int, int],
+    border: str = "reflection",
+    engine: str = "auto",
+) -> torch.Tensor:
     """Warp float ``(B, C, H, W)`` images with ``(B, 2, 3)`` source->destination maps."""
     if images.ndim != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
@@ -32,7 +38,9 @@ def warp_affine(images: torch.Tensor, m: torch.Tensor | np.ndarray, dsize: tuple
     if engine == "auto":
         engine = "kornia" if images.device.type != "cpu" else "opencv"
     if engine == "kornia":
-        mt = torch.as_tensor(np.asarray(m) if not isinstance(m, torch.Tensor) else m, dtype=images.dtype, device=images.device)
+        mt = torch.as_tensor(
+            np.asarray(m) if not isinstance(m, torch.Tensor) else m, dtype=images.dtype, device=images.device
+        )
         return kornia_warp_affine(images, mt, dsize=dsize, mode="bilinear", padding_mode=border, align_corners=True)
     if engine != "opencv":
         raise ValueError(f"engine must be auto, kornia or opencv, got {engine!r}")
@@ -46,10 +54,14 @@ def warp_affine(images: torch.Tensor, m: torch.Tensor | np.ndarray, dsize: tuple
     return torch.from_numpy(out).permute(0, 3, 1, 2).to(images.device)
 
 
-def warp_affine_uint8(images: list[np.ndarray], m: np.ndarray, dsize: tuple[int, int], border: str = "reflection") -> np.ndarray:
+def warp_affine_uint8(
+    images: list[np.ndarray], m: np.ndarray, dsize: tuple[int, int], border: str = "reflection"
+) -> np.ndarray:
     """OpenCV warp of uint8 ``(H, W, 3)`` images straight to uint8 ``(B, h, w, 3)`` (CPU fast path)."""
     h, w = dsize
     out = np.empty((len(images), h, w, images[0].shape[2]), np.uint8)
     for i, img in enumerate(images):
-        out[i] = cv2.warpAffine(img, np.asarray(m[i], np.float64), (w, h), flags=cv2.INTER_LINEAR, borderMode=_CV_BORDER[border])
+        out[i] = cv2.warpAffine(
+            img, np.asarray(m[i], np.float64), (w, h), flags=cv2.INTER_LINEAR, borderMode=_CV_BORDER[border]
+        )
     return out

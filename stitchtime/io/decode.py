@@ -140,5 +140,7 @@ class VideoReader:
 def read_frames(path: str | os.PathLike) -> tuple[VideoMeta, np.ndarray]:
     """Whole video in memory as ``(T, H, W, 3)`` uint8 — for short clips and tests only."""
     reader = VideoReader(path)
-    frames = np.stack(list(reader)) if len(reader) else np.zeros((0, reader.meta.height, reader.meta.width, 3), np.uint8)
+    frames = (
+        np.stack(list(reader)) if len(reader) else np.zeros((0, reader.meta.height, reader.meta.width, 3), np.uint8)
+    )
     return reader.meta, frames

@@ -78,8 +78,13 @@ def _uint(element_id: int, value: int) -> bytes:
 def _mkv_header(width: int, height: int) -> bytes:
     ebml = _element(
         0x1A45DFA3,
-        _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
-        + _element(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2),
+        _uint(0x4286, 1)
+        + _uint(0x42F7, 1)
+        + _uint(0x42F2, 4)
+        + _uint(0x42F3, 8)
+        + _element(0x4282, b"matroska")
+        + _uint(0x4287, 4)
+        + _uint(0x4285, 2),
     )
     segment_unknown_size = bytes.fromhex("1853806701FFFFFFFFFFFFFF")
     info = _element(0x1549A966, _uint(0x2AD7B1, 1) + _element(0x4D80, b"stitchtime") + _element(0x5741, b"stitchtime"))
@@ -207,7 +212,9 @@ class VideoWriter:
         return VideoError(f"{self.path.name}: {what}: {why}; nothing was written")
 
     def __enter__(self) -> VideoWriter:
-        self._proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            self._command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
         self._send(_mkv_header(self.meta.width, self.meta.height))

@@ -18,10 +18,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+
 from stitchtime.config import BlendMode
 from stitchtime.faces.align import invert_affine
 from stitchtime.faces.warp import warp_affine
-
 
 # Mask values (replace mode) or masked deltas (delta mode, in grey levels) below this are
 # treated as nothing to paste when bounding the region: they cannot change a rounded pixel.
@@ -69,7 +69,6 @@ def paste(
             f"frames, content, masks must be 4-D, got {tuple(frames.shape)}, {tuple(content.shape)}, {tuple(masks.shape)}"
         )
     b, _, h, w = frames.shape
-    s = content.shape[-1]
     if content.shape[0] != b or masks.shape[0] != b or np.shape(matrices) != (b, 2, 3):
         raise ValueError("frames, content, masks and matrices must share the batch size")
     delta_mode = BlendMode(mode) is BlendMode.delta

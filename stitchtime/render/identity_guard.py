@@ -54,7 +54,11 @@ class IdentitySamples:
         track, plan = run.track, run.plan
         frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
         n = min(IDENTITY_SAMPLES, len(frames_with_face))
-        self.pick = frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)] if n else frames_with_face
+        self.pick = (
+            frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)]
+            if n
+            else frames_with_face
+        )
         self.landmarks = track.landmarks
         self.frames: dict[int, np.ndarray] = {}
         self._wanted = set(self.pick.tolist())
@@ -88,15 +92,26 @@ def identity_scale(run: VideoRun, editor: CropEditor, samples: IdentitySamples) 
         pos, batch = run.crop_batch(idx, [samples.frames[i] for i in idx])
         if batch is not None:
             chosen = [idx[k] for k in pos]
-            groups.append((batch, [samples.frames[i] for i in chosen], [samples.landmarks[i] for i in chosen], run.plan.matrices[chosen]))
+            groups.append(
+                (
+                    batch,
+                    [samples.frames[i] for i in chosen],
+                    [samples.landmarks[i] for i in chosen],
+                    run.plan.matrices[chosen],
+                )
+            )
 
     with Descriptors(config.track_workers) as descriptors:
-        ref = descriptors([face_chip(f, lm) for _, frames_in, landmarks, _ in groups for f, lm in zip(frames_in, landmarks)])
+        ref = descriptors(
+            [face_chip(f, lm) for _, frames_in, landmarks, _ in groups for f, lm in zip(frames_in, landmarks)]
+        )
 
         def distance(s: float) -> float:
             chips = []
             for batch, frames_in, landmarks, mats in groups:
-                edited = paste_frames([f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats)  # (paste writes in place)
+                edited = paste_frames(
+                    [f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats
+                )  # (paste writes in place)
                 chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
             return float(np.mean(np.linalg.norm(descriptors(chips) - ref, axis=1)))
 
@@ -118,5 +133,9 @@ def guard_note(scale: float, full: float, limit: float) -> str:
     return (
         f"identity guard: the edit moved the identity descriptor {full:.2f} from the original "
         f"(limit {limit:g}), so it is applied at {scale:.2f} of its strength"
-        + (" (almost no edit is left: this model cannot make it on this face without changing the person)" if scale < TINY_SCALE else "")
+        + (
+            " (almost no edit is left: this model cannot make it on this face without changing the person)"
+            if scale < TINY_SCALE
+            else ""
+        )
     )

@@ -47,7 +47,9 @@ def preview_sheet(pairs: dict[int, tuple[np.ndarray, np.ndarray]], plan: CropPla
     top = crops_from_frames([pairs[i][0] for i in order], mats, PREVIEW_CROP)
     bottom = crops_from_frames([pairs[i][1] for i in order], mats, PREVIEW_CROP)
     tiles = [t.round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for t in torch.cat([top, bottom])]
-    tiles = [label(t, f"frame {i}") for t, i in zip(tiles[: len(order)], order)] + [label(t, "edited") for t in tiles[len(order) :]]
+    tiles = [label(t, f"frame {i}") for t, i in zip(tiles[: len(order)], order)] + [
+        label(t, "edited") for t in tiles[len(order) :]
+    ]
     return grid(tiles, cols=len(order))
 
 

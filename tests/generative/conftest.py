@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 from tests.generative.helpers import write_prepared_celeba
 

@@ -11,7 +11,6 @@ from generative.training.trainer import TrainConfig, Trainer
 from tests.generative.helpers import BatchDataset
 
 
-
 def _tiny() -> AttributeClassifierFamily:
     return AttributeClassifierFamily(ClassifierConfig(image_size=16, channels=(8, 16), cond_names=["Bright", "Red"]))
 
@@ -45,7 +44,11 @@ def test_learns_a_simple_labelling():
 
 def test_save_load_identical(tmp_path):
     fam = _tiny()
-    Trainer(fam, BatchDataset(_batch(16), ["Bright", "Red"]), TrainConfig(out=tmp_path / "run", steps=3, batch_size=8, sample_every=0, ckpt_every=0, progress=False)).run()
+    Trainer(
+        fam,
+        BatchDataset(_batch(16), ["Bright", "Red"]),
+        TrainConfig(out=tmp_path / "run", steps=3, batch_size=8, sample_every=0, ckpt_every=0, progress=False),
+    ).run()
     loaded = load_family(tmp_path / "run")
     x = _batch(4)["image"]
     assert loaded.family == "classifier"
@@ -56,7 +59,9 @@ def test_cvae_bf16_step_keeps_float32_weights_and_learns():
     from generative.models.vae import CVAEConfig, CVAEFamily
 
     torch.manual_seed(0)
-    fam = CVAEFamily(CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["a"], bf16=True))
+    fam = CVAEFamily(
+        CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["a"], bf16=True)
+    )
     opt = fam.configure_optimizers()
     batch = {"image": torch.rand(8, 3, 16, 16) * 2 - 1, "cond": torch.ones(8, 1)}
     first = fam.training_step(batch, opt).losses["recon"]

@@ -17,8 +17,9 @@ TINY = ["--image-size", "16", "--batch-size", "4", "--sample-every", "0", "--ckp
 
 
 def train(tmp_path, data, *args: str):
-    return runner.invoke(app, ["train", "vae", "--data", str(data), "--steps", "1", "--out", str(tmp_path / "run"),
-                               *TINY, *args])
+    return runner.invoke(
+        app, ["train", "vae", "--data", str(data), "--steps", "1", "--out", str(tmp_path / "run"), *TINY, *args]
+    )
 
 
 def one_error_line(result) -> str:
@@ -70,20 +71,53 @@ def test_set_is_checked_before_data_or_init_weights_are_loaded(tmp_path):
 
 
 def test_good_values_still_train(tmp_path, synthetic_celeba):
-    result = train(tmp_path, synthetic_celeba, "--set", "channels=[8,16]", "--set", "res_blocks=[0,1]",
-                   "--set", "latent_dim=8", "--set", "beta=1", "--set", "recon=l1", "--set", "ema=false")
+    result = train(
+        tmp_path,
+        synthetic_celeba,
+        "--set",
+        "channels=[8,16]",
+        "--set",
+        "res_blocks=[0,1]",
+        "--set",
+        "latent_dim=8",
+        "--set",
+        "beta=1",
+        "--set",
+        "recon=l1",
+        "--set",
+        "ema=false",
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_parse_sets_converts_to_the_field_types():
-    sets = _parse_sets(["channels=[8,16]", "adam_betas=[0.5,1]", "beta=1", "recon=l1", 'perceptual="none"',
-                        "ema=false", "latent_dim=4"], VAEConfig)
-    assert sets == {"channels": (8, 16), "adam_betas": (0.5, 1.0), "beta": 1.0, "recon": "l1", "perceptual": "none",
-                    "ema": False, "latent_dim": 4}
+    sets = _parse_sets(
+        [
+            "channels=[8,16]",
+            "adam_betas=[0.5,1]",
+            "beta=1",
+            "recon=l1",
+            'perceptual="none"',
+            "ema=false",
+            "latent_dim=4",
+        ],
+        VAEConfig,
+    )
+    assert sets == {
+        "channels": (8, 16),
+        "adam_betas": (0.5, 1.0),
+        "beta": 1.0,
+        "recon": "l1",
+        "perceptual": "none",
+        "ema": False,
+        "latent_dim": 4,
+    }
     assert isinstance(sets["beta"], float)
     # a str field takes the text as given, also when it reads as JSON of another kind
     assert _parse_sets(["attr_classifier=123", 'cond_names=["Smiling"]'], CVAEConfig) == {
-        "attr_classifier": "123", "cond_names": ["Smiling"]}
+        "attr_classifier": "123",
+        "cond_names": ["Smiling"],
+    }
     ddpm = _parse_sets(["attention_levels=[]", "sampler=ddpm"], DDPMConfig)
     assert ddpm == {"attention_levels": (), "sampler": "ddpm"}
     with pytest.raises(InputError, match=r"cond_names expects list\[str\], got \[int\]"):

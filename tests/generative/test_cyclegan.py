@@ -30,8 +30,10 @@ def unpaired_batch(n: int = 4, size: int = 16) -> dict[str, torch.Tensor]:
         coarse = torch.rand(n, 3, size // 4, size // 4, generator=g) * 0.6 - 0.3
         return (F.interpolate(coarse, size=size, mode="bilinear", align_corners=False) + shift).clamp(-1, 1)
 
-    return {"a": smooth(torch.tensor([0.5, 0.0, -0.5])[:, None, None]),
-            "b": smooth(torch.tensor([-0.5, 0.0, 0.5])[:, None, None])}
+    return {
+        "a": smooth(torch.tensor([0.5, 0.0, -0.5])[:, None, None]),
+        "b": smooth(torch.tensor([-0.5, 0.0, 0.5])[:, None, None]),
+    }
 
 
 def save_load(family: CycleGANFamily, tmp_path) -> CycleGANFamily:
@@ -62,7 +64,13 @@ def test_resnet_generator_has_no_running_state():
 def test_defaults_match_reference():
     c = CycleGANFamily.Config()
     assert (c.lambda_cycle, c.lambda_identity, c.pool_size, c.gan_loss, c.norm, c.n_blocks) == (
-        10.0, 0.5, 50, "lsgan", "instance", 6)
+        10.0,
+        0.5,
+        50,
+        "lsgan",
+        "instance",
+        6,
+    )
     with pytest.raises(ValueError, match="divisible"):
         CycleGANFamily.Config(image_size=30)
 
@@ -111,8 +119,9 @@ def test_save_load_roundtrip_gives_identical_outputs(tmp_path):
     assert loaded.config == fam.config
     batch = unpaired_batch()
     for direction in ("a2b", "b2a"):
-        assert torch.equal(fam.sample(4, batch=batch, direction=direction),
-                           loaded.sample(4, batch=batch, direction=direction))
+        assert torch.equal(
+            fam.sample(4, batch=batch, direction=direction), loaded.sample(4, batch=batch, direction=direction)
+        )
 
 
 def test_sample_directions_and_grid():

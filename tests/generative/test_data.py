@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from generative.data import CelebADataset, ImageFolderDataset, PairedDataset, UnpairedDataset, build_dataset, match_names
+from generative.data import (
+    CelebADataset,
+    ImageFolderDataset,
+    PairedDataset,
+    UnpairedDataset,
+    build_dataset,
+    match_names,
+)
 from generative.data.images import make_grid, read_rgb, save_png
 from generative.errors import DatasetError
 from generative.training.family import DataKind

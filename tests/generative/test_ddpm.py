@@ -14,8 +14,6 @@ from generative.models.unet import UNet, UNetConfig, timestep_embedding
 from generative.schedulers.ddpm import NoiseSchedule, cosine_betas, ddim_timesteps, linear_betas
 from generative.training.family import DataKind, Family
 
-
-
 TINY = dict(
     image_size=8,
     base_channels=8,
@@ -188,8 +186,16 @@ def test_timestep_embedding_shape_and_distinct():
 
 
 def test_unet_shapes_and_bad_input():
-    net = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2, 2), layers_per_block=1, attention_levels=(2,),
-                          attention_head_dim=8, num_groups=4))
+    net = UNet(
+        UNetConfig(
+            base_channels=8,
+            channel_mults=(1, 2, 2),
+            layers_per_block=1,
+            attention_levels=(2,),
+            attention_head_dim=8,
+            num_groups=4,
+        )
+    )
     x = torch.randn(2, 3, 16, 16)
     assert net(x, torch.tensor([3, 7])).shape == x.shape
     with pytest.raises(ValueError, match="divisible"):
@@ -200,8 +206,17 @@ def test_unet_shapes_and_bad_input():
 
 def test_conditioning_changes_output_and_null_matches_no_cond():
     torch.manual_seed(0)
-    net = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2), layers_per_block=1, attention_levels=(1,),
-                          attention_head_dim=8, num_groups=4, cond_dim=3)).eval()
+    net = UNet(
+        UNetConfig(
+            base_channels=8,
+            channel_mults=(1, 2),
+            layers_per_block=1,
+            attention_levels=(1,),
+            attention_head_dim=8,
+            num_groups=4,
+            cond_dim=3,
+        )
+    ).eval()
     with torch.no_grad():
         net.null_cond.normal_()
     x, t = torch.randn(2, 3, 8, 8), torch.tensor([10, 10])
@@ -278,7 +293,9 @@ def test_nan_cond_filled_from_prior():
     cond = torch.tensor([[float("nan"), 1.0], [0.0, float("nan")]])
     explicit = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
     kw = dict(steps=3, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(fam.sample(2, cond, **kw), fam.sample(2, explicit, **dict(kw, generator=torch.Generator().manual_seed(0))))
+    assert torch.equal(
+        fam.sample(2, cond, **kw), fam.sample(2, explicit, **dict(kw, generator=torch.Generator().manual_seed(0)))
+    )
 
 
 def test_unconditional_rejects_cond():
@@ -407,7 +424,9 @@ def test_ddim_inversion_then_generation_comes_back_and_another_condition_moves_a
     x_t = fam.ddim_invert(x0, c, t_end=180, steps=100)
     assert (x_t - x0).abs().mean() > 0.15  # it really went into the noise
     back = fam.ddim_generate(x_t, c, t_start=180, steps=100)
-    naive = fam.ddim_generate(fam.schedule.add_noise(x0, torch.randn_like(x0), torch.full((4,), 179)), c, t_start=180, steps=100)
+    naive = fam.ddim_generate(
+        fam.schedule.add_noise(x0, torch.randn_like(x0), torch.full((4,), 179)), c, t_start=180, steps=100
+    )
     err, err_naive = (back - x0).abs().mean(), (naive - x0).abs().mean()
     assert err < 0.05 and err < err_naive / 3, (float(err), float(err_naive))
     other = fam.ddim_generate(x_t, 1 - c, t_start=180, steps=100, guidance_scale=3.0)
@@ -425,7 +444,9 @@ def test_remap_condition_keeps_known_attributes_and_starts_new_ones_at_zero():
     assert torch.allclose(wide.cond_prior, torch.tensor([0.7, 0.5, 0.2]))
     x, t = torch.randn(3, 3, 8, 8), torch.tensor([5, 50, 90])
     c_old = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    c_new = torch.stack([c_old[:, 1], torch.rand(3), c_old[:, 0]], dim=1)  # the new attribute's value does not matter yet
+    c_new = torch.stack(
+        [c_old[:, 1], torch.rand(3), c_old[:, 0]], dim=1
+    )  # the new attribute's value does not matter yet
     with torch.no_grad():
         assert torch.allclose(fam.unet(x, t, c_old), wide.unet(x, t, c_new), atol=1e-5)
 
@@ -442,9 +463,13 @@ def test_guidance_relative_to_a_base_condition_amplifies_only_the_change():
     x0, c = batch["image"], batch["cond"]
     x_t = fam.ddim_invert(x0, c, t_end=150, steps=50)
     plain = fam.ddim_generate(x_t, c, t_start=150, steps=50)
-    assert torch.allclose(fam.ddim_generate(x_t, c, t_start=150, steps=50, guidance_scale=7.0, base_cond=c), plain, atol=1e-5)
+    assert torch.allclose(
+        fam.ddim_generate(x_t, c, t_start=150, steps=50, guidance_scale=7.0, base_cond=c), plain, atol=1e-5
+    )
     c2 = 1 - c
-    assert torch.allclose(fam.ddim_generate(x_t, c2, 150, 50, 1.0, base_cond=c), fam.ddim_generate(x_t, c2, 150, 50), atol=1e-5)
+    assert torch.allclose(
+        fam.ddim_generate(x_t, c2, 150, 50, 1.0, base_cond=c), fam.ddim_generate(x_t, c2, 150, 50), atol=1e-5
+    )
     small = fam.ddim_generate(x_t, c2, 150, 50, 2.0, base_cond=c)
     big = fam.ddim_generate(x_t, c2, 150, 50, 6.0, base_cond=c)
     assert (big - plain).abs().mean() > (small - plain).abs().mean() > 0

@@ -12,8 +12,20 @@ from tests.generative.helpers import BatchDataset
 
 def _tiny(weight: float, warmup: int = 4, lr: float = 2e-4) -> CVAEFamily:
     torch.manual_seed(0)
-    return CVAEFamily(CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"],
-                                 kl_warmup_steps=1, latent_adv_weight=weight, latent_adv_warmup=warmup, latent_disc_hidden=32, latent_disc_lr=lr))
+    return CVAEFamily(
+        CVAEConfig(
+            image_size=16,
+            channels=(8, 16),
+            res_blocks=(0, 1),
+            latent_dim=8,
+            cond_names=["Bright"],
+            kl_warmup_steps=1,
+            latent_adv_weight=weight,
+            latent_adv_warmup=warmup,
+            latent_disc_hidden=32,
+            latent_disc_lr=lr,
+        )
+    )
 
 
 def _batch(n: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -101,15 +113,23 @@ def test_the_latent_discriminator_is_not_shipped(tmp_path, monkeypatch):
     assert not hasattr(shipped, "latent_discriminator") and shipped.config.latent_adv_weight == 0
     assert not any(k.startswith("latent_discriminator.") for k in shipped.state_dict())
     x = _batch(4)
-    assert torch.allclose(shipped.reconstruct(x["image"], x["cond"]), fam.reconstruct(x["image"], x["cond"]), atol=2e-2)  # fp16
+    assert torch.allclose(
+        shipped.reconstruct(x["image"], x["cond"]), fam.reconstruct(x["image"], x["cond"]), atol=2e-2
+    )  # fp16
 
 
 def test_the_attribute_loss_does_not_train_the_encoder():
     """_extra_loss gets the latent with its gradient (for the adversary); the attribute loss must
     still train only the decoder."""
     torch.manual_seed(0)
-    fam = CVAEFamily(CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"], attr_weight=1.0))
-    judge = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten())  # a stand-in frozen classifier: one logit per image
+    fam = CVAEFamily(
+        CVAEConfig(
+            image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"], attr_weight=1.0
+        )
+    )
+    judge = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten()
+    )  # a stand-in frozen classifier: one logit per image
     judge.logits = judge.forward
     judge.requires_grad_(False)
     object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
@@ -137,9 +157,18 @@ def test_the_adversaries_inputs_are_returned_not_kept_on_the_model():
     """``_extra_loss`` hands the adversaries' step inputs back (detached, float32) with its loss; the
     training step passes them on, so no step state is left on the instance."""
     torch.manual_seed(0)
-    config = CVAEConfig(image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"],
-                        attr_weight=1.0, adv_weight=0.5, disc_channels=(8, 16),
-                        latent_adv_weight=1.0, latent_disc_hidden=16)
+    config = CVAEConfig(
+        image_size=16,
+        channels=(8, 16),
+        res_blocks=(0, 1),
+        latent_dim=8,
+        cond_names=["Bright"],
+        attr_weight=1.0,
+        adv_weight=0.5,
+        disc_channels=(8, 16),
+        latent_adv_weight=1.0,
+        latent_disc_hidden=16,
+    )
     fam = CVAEFamily(config)
     judge = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten())
     judge.logits = judge.forward

@@ -9,7 +9,13 @@ from generative.registry import FAMILIES, build_family, family_class
 from generative.training.family import DataKind, Family
 from tests.generative.helpers import ATTRS, TINY_AE, TINY_GAN
 
-OURS = {"ae": TINY_AE, "vae": TINY_AE, "cvae": {**TINY_AE, "cond_names": ATTRS}, "gan": TINY_GAN, "cgan": {**TINY_GAN, "cond_names": ATTRS}}
+OURS = {
+    "ae": TINY_AE,
+    "vae": TINY_AE,
+    "cvae": {**TINY_AE, "cond_names": ATTRS},
+    "gan": TINY_GAN,
+    "cgan": {**TINY_GAN, "cond_names": ATTRS},
+}
 
 
 def _batch(n: int = 8, size: int = 16, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -107,4 +113,7 @@ def test_sample_honours_specified_attributes_and_fills_nan():
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(family.sample(6, cond, generator=g1), family.sample(6, cond, generator=g2))
     all_on = torch.ones(6, 3)
-    assert not torch.equal(family.sample(6, cond, generator=torch.Generator().manual_seed(3)), family.sample(6, all_on * 0, generator=torch.Generator().manual_seed(3)))
+    assert not torch.equal(
+        family.sample(6, cond, generator=torch.Generator().manual_seed(3)),
+        family.sample(6, all_on * 0, generator=torch.Generator().manual_seed(3)),
+    )

@@ -24,9 +24,22 @@ def _train(tmp_dir, name, overrides, data, steps, resume=False, batch_size=4, se
     torch.manual_seed(seed)
     family = build_family(name, overrides)
     if sgd:  # plain SGD: the update is linear in the gradient (Adam amplifies rounding noise of ~0 gradients)
-        family.configure_optimizers = lambda: {"ae": torch.optim.SGD(list(family.encoder.parameters()) + list(family.decoder.parameters()), lr=0.5)}
+        family.configure_optimizers = lambda: {
+            "ae": torch.optim.SGD(list(family.encoder.parameters()) + list(family.decoder.parameters()), lr=0.5)
+        }
     dataset = build_dataset(family.data, data, 16, cond_names=getattr(family.config, "cond_names", None), flip=flip)
-    config = TrainConfig(out=tmp_dir, steps=steps, batch_size=batch_size, sample_every=0, ckpt_every=2, log_every=1, progress=False, resume=resume, seed=seed, **kw)
+    config = TrainConfig(
+        out=tmp_dir,
+        steps=steps,
+        batch_size=batch_size,
+        sample_every=0,
+        ckpt_every=2,
+        log_every=1,
+        progress=False,
+        resume=resume,
+        seed=seed,
+        **kw,
+    )
     return Trainer(family, dataset, config).run()
 
 
@@ -51,7 +64,7 @@ def test_train_writes_run_folder_and_load_gives_identical_outputs(tmp_path, synt
 
 
 def test_resume_continues_steps_and_rng_exactly(tmp_path, synthetic_celeba):
-    straight = _train(tmp_path / "a", "vae", TINY_AE, synthetic_celeba, steps=6)
+    _train(tmp_path / "a", "vae", TINY_AE, synthetic_celeba, steps=6)
     _train(tmp_path / "b", "vae", TINY_AE, synthetic_celeba, steps=3)
     resumed = _train(tmp_path / "b", "vae", TINY_AE, synthetic_celeba, steps=6, resume=True)
     assert resumed.step == 6
@@ -136,16 +149,37 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world: int, port: int, out: str, data: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     _train(out, "ae", {**TINY_AE, "ema": False}, data, steps=2, batch_size=8, device="cpu", flip=False, sgd=True)
 
 
 def test_two_process_gloo_equals_one_process(tmp_path, synthetic_celeba):
     port = _free_port()
-    mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path / "ddp"), str(synthetic_celeba)), nprocs=2, join=True, start_method="spawn")
-    _train(tmp_path / "single", "ae", {**TINY_AE, "ema": False}, synthetic_celeba, steps=2, batch_size=8, device="cpu", flip=False, sgd=True)
-    ddp, single = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "single" / "model.safetensors")
+    mp.start_processes(
+        _ddp_worker,
+        args=(2, port, str(tmp_path / "ddp"), str(synthetic_celeba)),
+        nprocs=2,
+        join=True,
+        start_method="spawn",
+    )
+    _train(
+        tmp_path / "single",
+        "ae",
+        {**TINY_AE, "ema": False},
+        synthetic_celeba,
+        steps=2,
+        batch_size=8,
+        device="cpu",
+        flip=False,
+        sgd=True,
+    )
+    ddp, single = (
+        load_file(tmp_path / "ddp" / "model.safetensors"),
+        load_file(tmp_path / "single" / "model.safetensors"),
+    )
     params = [k for k in single if "latent_" not in k]  # running latent statistics are per process
     start = build_family("ae", {**TINY_AE, "ema": False}) if torch.manual_seed(0) else None
     moved = [k for k in params if not torch.allclose(start.state_dict()[k], single[k])]

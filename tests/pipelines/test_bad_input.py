@@ -37,7 +37,9 @@ def _ffmpeg(*args: str) -> None:
 def _write(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
     h, w = frames[0].shape[:2]
     n = len(frames)
-    meta = VideoMeta(path=path, width=w, height=h, n_frames=n, fps=fps, timestamps=tuple(i / fps for i in range(n)), duration=n / fps)
+    meta = VideoMeta(
+        path=path, width=w, height=h, n_frames=n, fps=fps, timestamps=tuple(i / fps for i in range(n)), duration=n / fps
+    )
     with VideoWriter(path, meta, EncodeConfig(preset="ultrafast")) as writer:
         for f in frames:
             writer.write(f)
@@ -126,7 +128,14 @@ def test_tiny_face_frames_are_skipped_and_reported(tmp_path):
     those frames pass through unchanged and the run says how many were skipped; a video with
     only tiny faces fails with a message that says so."""
     big = [cv2.resize(f, (300, 300), interpolation=cv2.INTER_AREA) for f in _astronaut((256, 256), 10)]
-    tiny = [np.pad(cv2.resize(f, (100, 100), interpolation=cv2.INTER_AREA), ((100, 100), (100, 100), (0, 0)), constant_values=90) for f in big]
+    tiny = [
+        np.pad(
+            cv2.resize(f, (100, 100), interpolation=cv2.INTER_AREA),
+            ((100, 100), (100, 100), (0, 0)),
+            constant_values=90,
+        )
+        for f in big
+    ]
     src = _write(tmp_path / "tiny.mp4", big + tiny)
     out = tmp_path / "o.mp4"
     result = _edit(str(src), "-o", str(out))
@@ -134,7 +143,9 @@ def test_tiny_face_frames_are_skipped_and_reported(tmp_path):
     assert "frame(s) skipped: face smaller than 24 px" in result.stderr
     assert "(10 with the face)" in result.stdout
     only_tiny = _write(tmp_path / "only_tiny.mp4", tiny)
-    _one_line_failure(_edit(str(only_tiny), "-o", str(tmp_path / "o2.mp4")), "no face large enough", tmp_path / "o2.mp4")
+    _one_line_failure(
+        _edit(str(only_tiny), "-o", str(tmp_path / "o2.mp4")), "no face large enough", tmp_path / "o2.mp4"
+    )
 
 
 def test_4k_frames_are_detected_on_a_downscaled_copy(tmp_path):
@@ -177,7 +188,9 @@ def test_disk_filling_up_mid_write_removes_the_partial_and_keeps_the_input(clip,
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     cmd = [sys.executable, str(REPO / "cli.py"), "edit", str(src), "--attr", "none", "-o", str(out), "-q"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=cap, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, preexec_fn=cap, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     assert proc.returncode != 0
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and ("disk" in err[0].lower() or "space" in err[0].lower()), proc.stderr

@@ -47,7 +47,13 @@ def test_batch_mirrors_the_tree_and_reports_a_bad_file(folder, tmp_path):
     # rerun: finished files are skipped, the failure stays failed until --retry-failed
     again = runner.invoke(app, ["batch", str(folder), str(out), "--attr", "none", "-q"])
     statuses = {Path(r["file"]).name: r["status"] for r in json.loads((out / "report.json").read_text())}
-    assert statuses == {"a.mp4": "skipped", "b.mp4": "skipped", "c.mp4": "skipped", "d.mp4": "skipped", "broken.mp4": "failed"}
+    assert statuses == {
+        "a.mp4": "skipped",
+        "b.mp4": "skipped",
+        "c.mp4": "skipped",
+        "d.mp4": "skipped",
+        "broken.mp4": "failed",
+    }
     assert "--retry-failed" in again.stdout
 
 

@@ -6,9 +6,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from cli import app
-from stitchtime.evaluate import evaluate
 from stitchtime.editors.diffusion import keyframes
 from stitchtime.editors.models import WEIGHTS_DIR, shipped_diffusion
+from stitchtime.evaluate import evaluate
 from tests.conftest import shared_video
 from tests.pipelines.test_edit import _edit, _face_and_background, clip  # noqa: F401 (clip: the astronaut clip fixture)
 
@@ -40,13 +40,33 @@ def test_fast_edits_with_the_cvae(clip, tmp_path):
     _edit(clip, out, "--attr", "gender", "--fast", *QUIET)
     face_change, bg_psnr, _ = _face_and_background(clip, out)
     assert face_change > 2.0 and bg_psnr >= 40
-    result = runner.invoke(app, ["edit", str(clip), "--attr", "gender", "--fast", "--method", "diffusion", "-o", str(tmp_path / "o.mp4")])
-    assert result.exit_code != 0 and "--fast edits with the cVAE" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = runner.invoke(
+        app, ["edit", str(clip), "--attr", "gender", "--fast", "--method", "diffusion", "-o", str(tmp_path / "o.mp4")]
+    )
+    assert (
+        result.exit_code != 0
+        and "--fast edits with the cVAE" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
     assert not (tmp_path / "o.mp4").exists()
 
 
 def test_a_diffusion_model_refuses_cvae_methods(clip, tmp_path):
-    result = runner.invoke(app, ["edit", str(clip), "--attr", "age", "--model", str(WEIGHTS_DIR / "ddpm"), "--method", "cond", "-o", str(tmp_path / "o.mp4")])
+    result = runner.invoke(
+        app,
+        [
+            "edit",
+            str(clip),
+            "--attr",
+            "age",
+            "--model",
+            str(WEIGHTS_DIR / "ddpm"),
+            "--method",
+            "cond",
+            "-o",
+            str(tmp_path / "o.mp4"),
+        ],
+    )
     assert result.exit_code != 0 and "needs a cVAE" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.mp4").exists()
 
@@ -59,6 +79,8 @@ def test_real_clip_with_the_model_given_by_path(tmp_path):
     _edit(src, out, "--attr", "age", "--model", str(WEIGHTS_DIR / "ddpm"), *QUIET)
     face_change, bg_psnr, _ = _face_and_background(src, out)
     m = evaluate(src, out)
-    print(f"face change {face_change:.2f}, bg {bg_psnr:.1f}, id {m.identity_distance:.3f}, flicker {m.flicker_ratio:.3f}, TL {m.tl_id:.4f}")
+    print(
+        f"face change {face_change:.2f}, bg {bg_psnr:.1f}, id {m.identity_distance:.3f}, flicker {m.flicker_ratio:.3f}, TL {m.tl_id:.4f}"
+    )
     assert face_change > 1.0 and bg_psnr >= 40
     assert m.identity_distance <= 0.35 and m.flicker_ratio <= 1.15 and m.tl_id >= 0.99

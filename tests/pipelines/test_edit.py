@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from cli import app
 from pipelines.synth import make_astronaut_clip
+from stitchtime.editors.contract import CropEditor
+from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.evaluate import _face_region, evaluate, temporal_identity
 from stitchtime.faces.detect import make_backend
 from stitchtime.faces.track import FaceTracker
 from stitchtime.io import probe, read_frames
-from stitchtime.editors.contract import CropEditor
-from stitchtime.editors.models import WEIGHTS_DIR
 from tests.conftest import shared_video
 
 runner = CliRunner()
@@ -71,7 +71,12 @@ def test_real_clip_edit(tmp_path):
     print(f"mean face change {face_change:.2f}, background PSNR {bg_psnr:.1f}")
     assert face_change > 2.0 and bg_psnr >= 40
     m_in, m_out = probe(src), probe(out)
-    assert (m_out.n_frames, m_out.width, m_out.height, m_out.has_audio) == (m_in.n_frames, m_in.width, m_in.height, True)
+    assert (m_out.n_frames, m_out.width, m_out.height, m_out.has_audio) == (
+        m_in.n_frames,
+        m_in.width,
+        m_in.height,
+        True,
+    )
 
 
 def test_strength_zero_is_the_round_trip(clip, tmp_path):
@@ -102,16 +107,22 @@ def test_preview_files(clip, tmp_path):
 
 def test_preview_sheet_shows_the_whole_aligned_crop():
     """Each sheet tile is the pipeline's aligned crop at preview size (not its top-left corner)."""
+    from stitchtime.faces.align import crops_from_frames
     from stitchtime.render.preview import PREVIEW_CROP
     from stitchtime.render.preview import preview_sheet as _preview_sheet
     from stitchtime.types import CropPlan
-    from stitchtime.faces.align import crops_from_frames
 
     rng = np.random.default_rng(0)
     frame = cv2.resize(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), (320, 240), interpolation=cv2.INTER_CUBIC)
     size = 256
     mat = np.array([[[1.6, 0.1, -60.0], [-0.1, 1.6, -40.0]]])  # frame -> 256-px crop
-    plan = CropPlan(matrices=mat, crop_landmarks=np.zeros((1, 68, 2)), valid=np.ones(1, bool), detected=np.ones(1, bool), crop_size=size)
+    plan = CropPlan(
+        matrices=mat,
+        crop_landmarks=np.zeros((1, 68, 2)),
+        valid=np.ones(1, bool),
+        detected=np.ones(1, bool),
+        crop_size=size,
+    )
     sheet = _preview_sheet({0: (frame, frame)}, plan)
     want = crops_from_frames([frame], mat, size)[0].permute(1, 2, 0).numpy()
     want = cv2.resize(want, (PREVIEW_CROP, PREVIEW_CROP), interpolation=cv2.INTER_AREA)
@@ -166,7 +177,10 @@ def _fails(args: list[str], message: str) -> None:
 
 
 def test_missing_model(clip, tmp_path):
-    _fails(["edit", str(clip), "--attr", "smile", "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "o.mp4")], "not found")
+    _fails(
+        ["edit", str(clip), "--attr", "smile", "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "o.mp4")],
+        "not found",
+    )
 
 
 def test_truncated_model(clip, tmp_path):
@@ -179,7 +193,19 @@ def test_truncated_model(clip, tmp_path):
 
 
 def test_model_of_the_wrong_family(clip, tmp_path):
-    _fails(["edit", str(clip), "--attr", "smile", "--model", str(WEIGHTS_DIR / "classifier"), "-o", str(tmp_path / "o.mp4")], "expected cvae")
+    _fails(
+        [
+            "edit",
+            str(clip),
+            "--attr",
+            "smile",
+            "--model",
+            str(WEIGHTS_DIR / "classifier"),
+            "-o",
+            str(tmp_path / "o.mp4"),
+        ],
+        "expected cvae",
+    )
 
 
 def test_foreign_file_as_model(clip, tmp_path):

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from generative.device import all_threads, fast_bf16, inference_autocast, torch_threads
-from stitchtime.parallel import prefetch
-from stitchtime.render.identity_guard import Descriptors
-from stitchtime.editors.registry import fast_preset
 from stitchtime.config import DetectConfig
+from stitchtime.editors.registry import fast_preset
 from stitchtime.errors import InputError
 from stitchtime.faces.detect import chip_descriptor, face_chip, face_descriptor, make_backend
+from stitchtime.parallel import prefetch
+from stitchtime.render.identity_guard import Descriptors
 
 
 def test_prefetch_keeps_order_and_raises_where_the_error_happened():
@@ -87,7 +87,9 @@ def test_descriptors_from_chips_in_worker_processes_equal_dlib_on_the_frame():
     with Descriptors(1) as serial:
         assert np.array_equal(serial(chips), got)
     assert np.array_equal(got[0], face_descriptor(img, landmarks[0]))  # dlib's own chip, same network
-    assert np.array_equal(got[0], chip_descriptor(chips[0])) and np.linalg.norm(got[0] - got[1]) < 0.6  # the same person mirrored
+    assert (
+        np.array_equal(got[0], chip_descriptor(chips[0])) and np.linalg.norm(got[0] - got[1]) < 0.6
+    )  # the same person mirrored
 
 
 def test_fast_preset():
@@ -103,17 +105,24 @@ def test_the_guard_keeps_its_frames_from_the_fit_pass(tmp_path):
     from skimage import data
 
     from stitchtime.render.identity_guard import IDENTITY_SAMPLES, IdentitySamples
-    from stitchtime.types import CropPlan
+    from stitchtime.types import CropPlan, FaceTrack
     from stitchtime.video_run import VideoRun
-    from stitchtime.types import FaceTrack
 
     img = data.astronaut()
     lm = make_backend(DetectConfig()).detect(img)[0].landmarks
     n = 40
     detected = np.ones(n, bool)
     detected[:5] = False  # bridged, not observed: never a sample
-    track = FaceTrack(landmarks=np.repeat(lm[None], n, 0), detected=detected, valid=np.ones(n, bool), frame_size=(512, 512))
-    plan = CropPlan(matrices=np.zeros((n, 2, 3)), crop_landmarks=np.zeros((n, 68, 2)), valid=np.ones(n, bool), detected=detected, crop_size=256)
+    track = FaceTrack(
+        landmarks=np.repeat(lm[None], n, 0), detected=detected, valid=np.ones(n, bool), frame_size=(512, 512)
+    )
+    plan = CropPlan(
+        matrices=np.zeros((n, 2, 3)),
+        crop_landmarks=np.zeros((n, 68, 2)),
+        valid=np.ones(n, bool),
+        detected=detected,
+        crop_size=256,
+    )
     samples = IdentitySamples(VideoRun(None, None, None, track, plan))
     assert len(samples.pick) == IDENTITY_SAMPLES and samples.pick[0] == 5 and samples.pick[-1] == n - 1
     for i in range(n):

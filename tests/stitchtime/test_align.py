@@ -27,9 +27,17 @@ def _canonical_landmarks() -> np.ndarray:
     lm[0:17] = np.stack([100 + 45 * t, 100 + 50 * (1 - t**2) ** 0.5 * 0.2 + 40 * np.abs(t) ** 3 * -1 + 40], 1)
     lm[17:27] = np.stack([np.linspace(65, 135, 10), np.full(10, 75.0)], 1)
     lm[27:36] = np.stack([np.full(9, 100.0), np.linspace(80, 115, 9)], 1)
-    lm[36:42] = np.stack([80 + 6 * np.cos(np.linspace(0, 2 * np.pi, 6, endpoint=False)), 85 + 3 * np.sin(np.linspace(0, 2 * np.pi, 6, endpoint=False))], 1)
+    lm[36:42] = np.stack(
+        [
+            80 + 6 * np.cos(np.linspace(0, 2 * np.pi, 6, endpoint=False)),
+            85 + 3 * np.sin(np.linspace(0, 2 * np.pi, 6, endpoint=False)),
+        ],
+        1,
+    )
     lm[42:48] = lm[36:42] + np.array([40, 0])
-    lm[48:68] = np.stack([100 + 20 * np.cos(np.linspace(0, 2 * np.pi, 20)), 130 + 6 * np.sin(np.linspace(0, 2 * np.pi, 20))], 1)
+    lm[48:68] = np.stack(
+        [100 + 20 * np.cos(np.linspace(0, 2 * np.pi, 20)), 130 + 6 * np.sin(np.linspace(0, 2 * np.pi, 20))], 1
+    )
     lm[48], lm[54] = (80.0, 130.0), (120.0, 130.0)  # mouth corners
     return lm
 
@@ -127,7 +135,9 @@ class TestSmoothing:
         got = gaussian_smooth_inplace(torch.from_numpy(x.copy()), sigma, chunk)
         assert np.abs(got.numpy() - gaussian_smooth(x, None, sigma)).max() < 1e-5
         half = gaussian_smooth_inplace(torch.from_numpy(x).half(), sigma, chunk)
-        assert half.dtype == torch.float16 and np.abs(half.float().numpy() - gaussian_smooth(x, None, sigma)).max() < 5e-3
+        assert (
+            half.dtype == torch.float16 and np.abs(half.float().numpy() - gaussian_smooth(x, None, sigma)).max() < 5e-3
+        )
 
     def test_segments_and_gap_bridging(self):
         valid = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 1], bool)
@@ -219,7 +229,7 @@ class TestMask:
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         lm = (lm - 100) @ rot.T + 100  # a tilted face: regions follow the face's own axes
         mouth, eyes = lm[48:68].mean(0), lm[36:48].mean(0)
-        at = lambda masks, p: float(masks[0, 0, int(round(p[1])), int(round(p[0]))])  # noqa: E731
+        at = lambda masks, p: float(masks[0, 0, int(round(p[1])), int(round(p[0]))])
         lower = face_masks(lm[None], 200, REGION_MASKS["lower"])
         band = face_masks(lm[None], 200, REGION_MASKS["eyes"])
         face = face_masks(lm[None], 200, REGION_MASKS["face"])
@@ -289,5 +299,7 @@ def test_delta_paste_bounded_by_the_nonzero_delta_matches_a_whole_frame_warp():
     out = paste_frames([frame[0].permute(1, 2, 0).byte().numpy().copy()], delta, masks, m, BlendMode.delta)[0]
     diff = (torch.from_numpy(out).permute(2, 0, 1).float() - ref[0]).abs()
     assert diff.max() <= 1 and (ref[0] != frame[0]).any()
-    zero = paste_frames([frame[0].permute(1, 2, 0).byte().numpy().copy()], torch.zeros_like(delta), masks, m, BlendMode.delta)[0]
+    zero = paste_frames(
+        [frame[0].permute(1, 2, 0).byte().numpy().copy()], torch.zeros_like(delta), masks, m, BlendMode.delta
+    )[0]
     assert np.array_equal(zero, frame[0].permute(1, 2, 0).byte().numpy())

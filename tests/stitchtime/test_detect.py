@@ -25,7 +25,12 @@ def test_dlib_finds_the_astronaut_with_68_landmarks():
     f = faces[0]
     assert f.landmarks.shape == (68, 2)
     x0, y0, x1, y1 = f.box
-    inside = (f.landmarks[:, 0] > x0 - 20) & (f.landmarks[:, 0] < x1 + 20) & (f.landmarks[:, 1] > y0 - 20) & (f.landmarks[:, 1] < y1 + 20)
+    inside = (
+        (f.landmarks[:, 0] > x0 - 20)
+        & (f.landmarks[:, 0] < x1 + 20)
+        & (f.landmarks[:, 1] > y0 - 20)
+        & (f.landmarks[:, 1] < y1 + 20)
+    )
     assert inside.all()
     # eyes above mouth
     assert f.landmarks[36:48, 1].mean() < f.landmarks[48:68, 1].mean()

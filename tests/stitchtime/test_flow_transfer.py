@@ -38,7 +38,7 @@ def test_motion_moves_the_crops_own_pixels():
     rec, out = _blob_image(32, 14)[None], _blob_image(32, 18)[None]  # the edit moves the blob right
     crop = (torch.nn.functional.interpolate(rec, size=(64, 64), mode="bilinear", align_corners=False) + 1) * 127.5
     moved = crop + flow_transfer(crop, rec, out, colour_limit=10.0)
-    col = lambda img: float((img[0, 0].sum(0) * torch.arange(64)).sum() / img[0, 0].sum(0).sum())  # noqa: E731
+    col = lambda img: float((img[0, 0].sum(0) * torch.arange(64)).sum() / img[0, 0].sum(0).sum())
     shift = col(moved - 127.5 * 0.4) - col(crop - 127.5 * 0.4)  # centre of mass of the bright part
     assert 4 < shift < 12  # 4 model pixels = 8 crop pixels to the right
     assert torch.equal(flow_transfer(crop, rec, rec), torch.zeros_like(crop))  # no edit, no change
@@ -49,7 +49,7 @@ def test_a_scaled_edit_moves_less_instead_of_fading():
     would leave two half-bright blobs with the same centre of mass shift but a lower peak)."""
     rec, out = _blob_image(32, 12)[None], _blob_image(32, 20)[None]
     crop = (torch.nn.functional.interpolate(rec, size=(64, 64), mode="bilinear", align_corners=False) + 1) * 127.5
-    col = lambda img: float((img[0, 0].sum(0) * torch.arange(64)).sum() / img[0, 0].sum(0).sum())  # noqa: E731
+    col = lambda img: float((img[0, 0].sum(0) * torch.arange(64)).sum() / img[0, 0].sum(0).sum())
     shifts, peaks = {}, {}
     for s in (1.0, 0.5):
         moved = crop + flow_transfer(crop, rec, out, colour_limit=10.0, amount=s)

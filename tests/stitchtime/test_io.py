@@ -76,7 +76,13 @@ def test_probe_vfr_clip():
 
 
 @pytest.mark.parametrize(
-    "name", ["retalking_face_1.mp4", "face_recognition_short_hamilton_clip.mp4", "liveportrait_driving_d10.mp4", "liveportrait_source_s13.mp4"]
+    "name",
+    [
+        "retalking_face_1.mp4",
+        "face_recognition_short_hamilton_clip.mp4",
+        "liveportrait_driving_d10.mp4",
+        "liveportrait_source_s13.mp4",
+    ],
 )
 def test_packet_probe_matches_decode_probe(name, monkeypatch):
     """The fast packet pass gives exactly the decode pass's frames and timestamps (VFR, edit-list

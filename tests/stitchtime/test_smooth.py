@@ -88,7 +88,7 @@ def test_in_place_smoothing_matches_the_reference(n, chunk, dtype):
         if dtype in (torch.float32, torch.float64):
             assert err.max() <= 1e-6 * np.abs(want).max()
         else:  # at most one rounding to the half type: half its spacing, plus the float32 sums
-            spacing = 2.0 ** -10 if dtype == torch.float16 else 2.0 ** -7
+            spacing = 2.0**-10 if dtype == torch.float16 else 2.0**-7
             assert (err <= spacing * np.abs(want) + 1e-6).all()
 
 
