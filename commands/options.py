@@ -108,7 +108,8 @@ EDIT_OPTIONS = (
         typer.Option(
             None,
             "--model",
-            help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` (default: the shipped models).",
+            help="A cVAE or DDPM run folder (or its model.safetensors) from `stitchtime train` "
+            "(default: the shipped models).",
         ),
     ),
     Shared(
@@ -129,7 +130,8 @@ EDIT_OPTIONS = (
             None,
             "--tune-steps",
             min=0,
-            help=f"Per-video decoder tuning steps of cVAE edits (0: off; default {InvertConfig.tune_steps}, 0 with --fast).",
+            help="Per-video decoder tuning steps of cVAE edits "
+            f"(0: off; default {InvertConfig.tune_steps}, 0 with --fast).",
         ),
     ),
     Shared(
@@ -175,7 +177,8 @@ EDIT_OPTIONS = (
             PipelineConfig.identity_limit,
             "--identity-limit",
             min=0.0,
-            help="Scale the whole edit down when it moves dlib's identity descriptor further than this from the original "
+            help="Scale the whole edit down when it moves dlib's identity descriptor further than this "
+            "from the original "
             "(0: off; not with --blend replace).",
         ),
     ),

@@ -23,7 +23,7 @@ def celeba(
     size: int = typer.Option(64, "--size", min=16, help="Crop side in pixels."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images (for a quick try)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Align every CelebA face with stitchtime's aligner; resumable (finished images are kept)."""
     from pipelines.prepare_data import prepare_celeba

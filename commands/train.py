@@ -19,6 +19,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from commands._common import friendly_errors
+from generative.models.ddpm import Sampler
 from generative.registry import FAMILIES
 from stitchtime.errors import InputError, ModelError
 
@@ -162,9 +163,10 @@ def train(
     steps: int = typer.Option(
         ..., "--steps", min=1, help="Total optimisation steps (a resumed run continues to this number)."
     ),
-    out: Path = typer.Option(
-        ..., "--out", help="Run folder: config.json, model.safetensors, checkpoint/, samples/, metrics.csv."
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Run folder: config.json, model.safetensors, checkpoint/, samples/, metrics.csv."
     ),
+    out: Optional[Path] = typer.Option(None, "--out", hidden=True, help="Old spelling of --output."),
     attrs: Optional[str] = typer.Option(
         None, "--attrs", help="Conditional families: comma-separated CelebA attributes, e.g. Smiling,Young,Male."
     ),
@@ -176,25 +178,27 @@ def train(
     image_size: Optional[int] = typer.Option(
         None, "--image-size", help="Training resolution (default: the family's, 64)."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps."),
     sample_every: int = typer.Option(
         500, "--sample-every", min=0, help="Write samples/step_N.png every N steps (0: only at the end)."
     ),
     ckpt_every: int = typer.Option(1000, "--ckpt-every", min=0, help="Checkpoint every N steps (0: only at the end)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights' initialisation, data order and noise."),
     workers: int = typer.Option(
         0, "--workers", min=0, help="DataLoader worker processes (images are preloaded; 0 is usually fastest on CPU)."
     ),
     set_: Optional[list[str]] = typer.Option(
         None,
         "--set",
-        help="Override a model config field, KEY=JSON (repeatable), e.g. --set 'channels=[24,48,96,192]' --set beta=0.2.",
+        help="Override a model config field, KEY=JSON (repeatable), "
+        "e.g. --set 'channels=[24,48,96,192]' --set beta=0.2.",
     ),
     init: Optional[Path] = typer.Option(
         None,
         "--init",
-        help="Start from the weights of a finished run (or model file) of the same family: its config with --set applied (fine-tuning).",
+        help="Start from the weights of a finished run (or model file) of the same family: "
+        "its config with --set applied (fine-tuning).",
     ),
 ) -> None:
     """Train a model family on a data folder; the run folder ends with model.safetensors + config.json."""
@@ -205,6 +209,7 @@ def train(
     from generative.training import checkpoint as ckpt
     from generative.training.trainer import TrainConfig, Trainer
 
+    out = _one_output(output, out)
     with _user_errors():
         name = family.value
         cls = family_class(name)
@@ -227,7 +232,8 @@ def train(
                 remap = getattr(base, "remap_condition", None)
                 if remap is None:
                     raise InputError(
-                        f"--init {init} was trained on {base_names}; --attrs must match or be left out ({name} cannot change its attributes)"
+                        f"--init {init} was trained on {base_names}; --attrs must match or be left out "
+                        f"({name} cannot change its attributes)"
                     )
                 new_names = list(
                     build_dataset(base.data, data, base.config.image_size, cond_names=_split_names(attrs)).cond_names
@@ -297,21 +303,27 @@ def _parse_attr(text: str) -> tuple[str, float]:
 @friendly_errors
 def sample(
     run: Path = typer.Argument(..., exists=True, help="Run folder or model.safetensors (config.json beside it)."),
-    n: int = typer.Option(64, "-n", "--n", min=1, help="Number of images."),
+    n: int = typer.Option(64, "-n", "--number", min=1, help="Number of images."),
+    n_old: Optional[int] = typer.Option(None, "--n", hidden=True, min=1, help="Old spelling of --number."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG grid to write."),
     attr: List[str] = typer.Option(
         [],
         "--attr",
-        help="Conditional models: NAME=VALUE, repeatable (e.g. --attr smile=1). Others: drawn from training frequencies.",
+        help="Conditional models: NAME=VALUE, repeatable (e.g. --attr smile=1). "
+        "Others: drawn from training frequencies.",
     ),
     steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (diffusion models)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="Sampler name, e.g. ddim (diffusion models)."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
+    sampler: Optional[Sampler] = typer.Option(
+        None, "--sampler", case_sensitive=False, help="Diffusion models: the sampler (default: the model's own)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Draw N samples from a trained model into one PNG grid."""
     import torch
+
+    n = n_old if n_old is not None else n
 
     from generative.data import match_names
     from generative.data.images import save_grid
@@ -338,11 +350,20 @@ def sample(
                 except DatasetError as err:
                     raise InputError(f"--attr: {err}") from None
                 cond[:, names.index(canonical)] = value
-        kwargs = {k: v for k, v in {"steps": steps, "sampler": sampler}.items() if v is not None}
+        kwargs = {k: v for k, v in {"steps": steps, "sampler": sampler and sampler.value}.items() if v is not None}
         generator = torch.Generator().manual_seed(seed)
         images = family.sample(n, cond, generator=generator, **kwargs)
     save_grid(images, output, nrow=math.ceil(math.sqrt(n)))
     typer.echo(f"wrote {n} samples to {output}")
+
+
+def _one_output(output: Path | None, old: Path | None) -> Path:
+    """``-o/--output``, or its old spelling ``--out`` (hidden): exactly one of them."""
+    if output is not None and old is not None and output != old:
+        raise InputError("give the run folder once: -o/--output (--out is its old spelling)")
+    if output is None and old is None:
+        raise InputError("missing option -o/--output (the run folder)")
+    return output if output is not None else old  # type: ignore[return-value]
 
 
 def register(app: typer.Typer) -> None:

@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from generative.errors import CheckpointError
 from generative.registry import FAMILIES, config_from_dict, family_class
 from generative.training.ema import EMA
+from generative.training.family import FamilyBase
 
 FORMAT = "generative-family"
 FORMAT_VERSION = 1
@@ -62,7 +63,8 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise CheckpointError(
-            f"{path} is not a readable safetensors file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+            f"{path} is not a readable safetensors file "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
         ) from None
 
 
@@ -106,7 +108,7 @@ def read_config(path: Path) -> dict[str, Any]:
     return record
 
 
-def family_from_record(record: dict[str, Any]) -> Any:
+def family_from_record(record: dict[str, Any]) -> FamilyBase:
     cls = family_class(record["family"])
     return cls(config_from_dict(cls.Config, record["config"]))
 
@@ -135,11 +137,12 @@ def export(run_dir: Path, family: Any, ema: EMA | None, step: int) -> Path:
     return run_dir / MODEL_FILE
 
 
-def load_family(path: str | os.PathLike, device: str | torch.device | None = None) -> Any:
+def load_family(path: str | os.PathLike, device: str | torch.device | None = None) -> FamilyBase:
     """Load a trained family from a run folder or a ``model.safetensors`` (``config.json`` beside it).
 
     A run folder without an export yet falls back to its last checkpoint (EMA weights if present).
-    The family is returned in eval mode. Raises CheckpointError for anything missing, truncated,
+    The family (its own subclass of :class:`FamilyBase`; check with ``isinstance`` for a kind) is
+    returned in eval mode. Raises CheckpointError for anything missing, truncated,
     foreign or inconsistent.
     """
     path = Path(path)
@@ -230,7 +233,7 @@ def load_checkpoint(run_dir: Path, family: Any, ema: EMA | None) -> TrainState:
         raise CheckpointError(f"{run_dir} holds a {record['family']} run, not {family.family}")
     if record["config"] != json.loads(json.dumps(dataclasses.asdict(family.config))):
         raise CheckpointError(
-            f"{run_dir} was trained with a different config; resume with the same options or use a new --out"
+            f"{run_dir} was trained with a different config; resume with the same options or use a new -o/--output"
         )
     folder = run_dir / CHECKPOINT_DIR
     try:
@@ -243,7 +246,8 @@ def load_checkpoint(run_dir: Path, family: Any, ema: EMA | None) -> TrainState:
         weights_step = (f.metadata() or {}).get("step")
     if weights_step != str(state.get("step")):
         raise CheckpointError(
-            f"{folder}: weights (step {weights_step}) and state (step {state.get('step')}) disagree; the save was interrupted"
+            f"{folder}: weights (step {weights_step}) and state (step {state.get('step')}) disagree; "
+            "the save was interrupted"
         )
     if ema is not None:
         try:

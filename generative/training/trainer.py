@@ -96,7 +96,10 @@ class Trainer:
             raise DatasetError(f"batch size {cfg.batch_size} is not divisible by the {self.dist.world_size} processes")
         self.local_batch = cfg.batch_size // self.dist.world_size
         if len(self.dataset) < cfg.batch_size:  # type: ignore[arg-type]
-            raise DatasetError(f"the data set has {len(self.dataset)} items, fewer than one batch of {cfg.batch_size}")  # type: ignore[arg-type]
+            raise DatasetError(
+                f"the data set has {len(self.dataset)} items, "  # type: ignore[arg-type]
+                f"fewer than one batch of {cfg.batch_size}"
+            )
         family = self.family
         family.to(self.device)  # type: ignore[attr-defined]
         family.train()  # type: ignore[attr-defined]
@@ -113,7 +116,7 @@ class Trainer:
         existing = ckpt.has_checkpoint(self.run_dir)
         if existing and not cfg.resume:
             raise CheckpointError(
-                f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out"
+                f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new -o/--output"
             )
         if cfg.resume and existing:
             state = ckpt.load_checkpoint(self.run_dir, family, self.ema)
