@@ -1,6 +1,7 @@
 """How far "strength 1" should push each attribute with the diffusion editor, on the CelebA test split.
 
-    .venv/bin/python benchmarks/diffusion_guidance.py [--ddpm stitchtime/weights/ddpm] [--judge runs/attrclf64_judge] [--write]
+    .venv/bin/python benchmarks/diffusion_guidance.py [--ddpm stitchtime/weights/ddpm] [--judge runs/attrclf64_judge]
+        [--write]
 
 For each attribute and the direction strength +1 asks for (e.g. age: less Young), test faces
 without it are DDIM-inverted to each depth with the classifier's attribute estimate, regenerated
@@ -90,8 +91,10 @@ def main() -> None:
     table = "\n".join(rows)
     if args.write:
         text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/diffusion_guidance.py {' '.join(sys.argv[1:])}` ({args.ddpm.relative_to(REPO) if args.ddpm.is_relative_to(REPO) else args.ddpm}, "
-            f"judge runs/attrclf64_judge, up to {args.n} test faces without the attribute each, {args.steps} DDIM steps over the schedule). "
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/diffusion_guidance.py {' '.join(sys.argv[1:])}` "
+            f"({args.ddpm.relative_to(REPO) if args.ddpm.is_relative_to(REPO) else args.ddpm}, "
+            f"judge runs/attrclf64_judge, up to {args.n} test faces without the attribute each, "
+            f"{args.steps} DDIM steps over the schedule). "
             "Each cell: share of edited faces the judge reads as edited (PSNR of the edited face against the face). "
             "The guidance strength 1 uses per attribute is in `stitchtime/editors/attributes.py`.\n\n" + table + "\n"
         )

@@ -6,8 +6,9 @@
 Each clip is cut to its first ``--frames`` frames (re-encoded losslessly enough: CRF 10) so the
 run fits in minutes; both systems edit the same cut. "naive" = per-frame edit with no temporal
 smoothing (quads, latents, attributes, edits), no decoder tuning, and the decoded crop pasted in
-(``--blend replace``); "cond" and "diffusion" = ours with that edit method. Targets (issue 4): TL-ID >= 0.99, TG-ID >= 0.97, identity distance <= 0.35,
-background PSNR >= 40 dB, flicker ratio <= 1.15.
+(``--blend replace``); "cond" and "diffusion" = ours with that edit method. Targets (issue 4):
+TL-ID >= 0.99, TG-ID >= 0.97, identity distance <= 0.35, background PSNR >= 40 dB, flicker
+ratio <= 1.15.
 
 "judge" says whether the edit is there: an attribute classifier that played no part in training
 the editor (``--judge``, default runs/attrclf64_judge) reads the face crops of the original and of
@@ -180,7 +181,10 @@ def run_one(job: tuple) -> tuple[str, str, object]:
         return "failed", f"| {clip_name} | {attr} | {name} | failed: {err} |||||||", None
     finally:
         out.unlink(missing_ok=True)
-    row = f"| {clip_name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} | {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {before:.2f} -> {after:.2f} | {dt:.3f} |"
+    row = (
+        f"| {clip_name} | {attr} | {name} | {fmt(m.tl_id)} | {fmt(m.tg_id)} | {fmt(m.identity_distance)} "
+        f"| {fmt(m.background_psnr)} | {fmt(m.flicker_ratio)} | {before:.2f} -> {after:.2f} | {dt:.3f} |"
+    )
     print(row, flush=True)
     return "ok", row, m
 
@@ -249,9 +253,15 @@ def main() -> None:
     table = targets_table(results) + skipped + "\n\n" + "\n".join(rows)
     if args.write:
         model = f" --model {args.model}" if args.model else ""
-        cmd = f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs}{model} --systems {args.systems} --jobs {args.jobs} --write`"
+        cmd = (
+            f"`.venv/bin/python benchmarks/edit_quality.py --frames {args.frames} --attrs {args.attrs}{model} "
+            f"--systems {args.systems} --jobs {args.jobs} --write`"
+        )
         which = args.model or "shipped model"
-        text = f"{SECTION}\n\nCommand: {cmd} (2 cores, {which}, strength 1). {SYSTEMS_NOTE} The judge column: {JUDGE_NOTE}\n\n{table}\n"
+        text = (
+            f"{SECTION}\n\nCommand: {cmd} (2 cores, {which}, strength 1). {SYSTEMS_NOTE} "
+            f"The judge column: {JUDGE_NOTE}\n\n{table}\n"
+        )
         write_section(SECTION, text)
     print(table)
 

@@ -99,7 +99,8 @@ def main() -> None:
                 s, wall, rss = best
                 rows.append((clip.name, meta.n_frames, seconds, label, s, wall, rss))
                 print(
-                    f"{clip.name:32s} {label:42s} {s:6.1f} s {meta.n_frames / s:6.1f} fps  wall {wall:6.1f} s  {rss:5.0f} MB",
+                    f"{clip.name:32s} {label:42s} {s:6.1f} s {meta.n_frames / s:6.1f} fps  "
+                    f"wall {wall:6.1f} s  {rss:5.0f} MB",
                     flush=True,
                 )
 
@@ -107,16 +108,20 @@ def main() -> None:
         SECTION,
         "",
         f"Command: `.venv/bin/python benchmarks/edit_speed.py --clips {args.clips}"
-        f"{'' if args.settings == ','.join(SETTINGS) else f' --settings {args.settings}'}{f' --repeat {args.repeat}' if args.repeat > 1 else ''} --write` "
-        f"({date.today().isoformat()}, 2 cores, shipped models, strength 1; each run is `stitchtime edit CLIP -o out.mp4 -q` in a fresh process, "
-        "the settings in turn on each clip; s = the pipeline time the command reports, wall adds start-up, RSS = peak of the stitchtime process).",
+        f"{'' if args.settings == ','.join(SETTINGS) else f' --settings {args.settings}'}"
+        f"{f' --repeat {args.repeat}' if args.repeat > 1 else ''} --write` "
+        f"({date.today().isoformat()}, 2 cores, shipped models, strength 1; "
+        "each run is `stitchtime edit CLIP -o out.mp4 -q` in a fresh process, "
+        "the settings in turn on each clip; s = the pipeline time the command reports, wall adds start-up, "
+        "RSS = peak of the stitchtime process).",
         "",
         "| clip | frames | video s | setting | s | frames/s | s per 10 s of video | wall | peak RSS |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for name, n, secs, label, s, wall, rss in rows:
         lines.append(
-            f"| {name} | {n} | {secs:.1f} | {label} | {s:.1f} | {n / s:.1f} | {s * 10 / secs:.1f} | {wall:.1f} | {rss:.0f} MB |"
+            f"| {name} | {n} | {secs:.1f} | {label} | {s:.1f} | {n / s:.1f} | {s * 10 / secs:.1f} "
+            f"| {wall:.1f} | {rss:.0f} MB |"
         )
     fast = [n / s for _, n, _, label, s, _, _ in rows if label == FAST]
     fast_total = sum(n for _, n, _, label, _, _, _ in rows if label == FAST) / max(
@@ -131,7 +136,8 @@ def main() -> None:
         lines += [
             "",
             f"Targets: without tuning >= {TARGET_FPS:g} fps: `--fast` ran {min(fast):.1f}-{max(fast):.1f} fps, "
-            f"{fast_total:.1f} fps over all {len(fast)} clips together; met on {sum(f >= TARGET_FPS for f in fast)}/{len(fast)} clips. "
+            f"{fast_total:.1f} fps over all {len(fast)} clips together; "
+            f"met on {sum(f >= TARGET_FPS for f in fast)}/{len(fast)} clips. "
             f"A 10-second clip in <= {TARGET_SECONDS_PER_10S:g} s with the default per-video work: at most "
             + ", ".join(f"{v:.0f} s ({k})" for k, v in per10.items())
             + f" ({'met' if max(per10.values()) <= TARGET_SECONDS_PER_10S else 'NOT met'}).",

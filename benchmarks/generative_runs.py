@@ -11,9 +11,10 @@ For each run folder found under ``--runs`` (``ae64``, ``vae64``, ``cvae64``, ``c
 * AE / VAE / cVAE: test reconstruction PSNR (dB, images in [0, 255]);
 * GAN / cGAN / DDPM: a sample grid under ``docs/samples/``; FD, the Fréchet distance between
   samples and test faces in the attribute classifier's feature space (FID's formula with an
-  in-domain network; lower is better; the test split against the train split gives the floor); for the conditional models, how often
-  the shipped attribute classifier (trained on the train split) sees the requested attribute:
-  samples asked for attribute = 1 vs = 0 (others drawn from the training frequencies);
+  in-domain network; lower is better; the test split against the train split gives the floor);
+  for the conditional models, how often the shipped attribute classifier (trained on the train
+  split) sees the requested attribute: samples asked for attribute = 1 vs = 0 (others drawn from
+  the training frequencies);
 * CycleGAN (A = not smiling, B = smiling): the classifier's "Smiling" rate on test faces before and
   after translation, both ways, and a grid of test faces with their translations;
 * pix2pix (edges -> face): test PSNR of the translated faces, and a grid edges | output | truth.
@@ -133,7 +134,8 @@ def main() -> None:
             rec = torch.cat([model.reconstruct(test[i : i + 64]) for i in range(0, len(test), 64)])
             grid = _grid_png(torch.cat([test[:8], rec[:8]]), f"{name}_recon.png")
             rows.append(
-                f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, test).mean():.1f} dB | [grid]({grid}) |"
+                f"| {name} | {model.family} | {_train_facts(run)} "
+                f"| test recon PSNR {_psnr(rec, test).mean():.1f} dB | [grid]({grid}) |"
             )
 
     for name in ("cvae64", "cvae64_attr"):  # the shipped editor's base and the shipped fine-tune
@@ -148,7 +150,8 @@ def main() -> None:
             rec = torch.cat([model.reconstruct(x[i : i + 64], c[i : i + 64]) for i in range(0, len(x), 64)])
             grid = _grid_png(torch.cat([x[:8], rec[:8]]), f"{name}_recon.png")
             rows.append(
-                f"| {name} | {model.family} | {_train_facts(run)} | test recon PSNR {_psnr(rec, x).mean():.1f} dB (true attributes) | [grid]({grid}) |"
+                f"| {name} | {model.family} | {_train_facts(run)} "
+                f"| test recon PSNR {_psnr(rec, x).mean():.1f} dB (true attributes) | [grid]({grid}) |"
             )
 
     test_features = _features(clf, test)
@@ -193,7 +196,8 @@ def main() -> None:
         rate = lambda x: float((clf.predict(x)[:, col] > 0.5).float().mean())
         grid = _grid_png(torch.cat([a[:8], ab[:8], b[:8], ba[:8]]), "smile_cyclegan.png")
         rows.append(
-            f"| smile_cyclegan | cyclegan | {_train_facts(run)} | Smiling rate: not smiling {rate(a):.2f} -> {rate(ab):.2f} translated; "
+            f"| smile_cyclegan | cyclegan | {_train_facts(run)} "
+            f"| Smiling rate: not smiling {rate(a):.2f} -> {rate(ab):.2f} translated; "
             f"smiling {rate(b):.2f} -> {rate(ba):.2f} | [grid]({grid}) |"
         )
 
@@ -206,7 +210,8 @@ def main() -> None:
         out = torch.cat([model.translate(ea[i : i + 64]) for i in range(0, len(ea), 64)])
         grid = _grid_png(torch.cat([ea[:8], out[:8], fb[:8]]), "edges_p2p.png")
         rows.append(
-            f"| edges_p2p | pix2pix | {_train_facts(run)} | test PSNR to the true face {_psnr(out, fb).mean():.1f} dB | [grid]({grid}) |"
+            f"| edges_p2p | pix2pix | {_train_facts(run)} "
+            f"| test PSNR to the true face {_psnr(out, fb).mean():.1f} dB | [grid]({grid}) |"
         )
 
     table = (
@@ -216,10 +221,12 @@ def main() -> None:
     print(table)
     if args.write:
         text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/generative_runs.py --n {args.n} --ddpm-steps {args.ddpm_steps} --write` after the runs in "
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/generative_runs.py --n {args.n} "
+            f"--ddpm-steps {args.ddpm_steps} --write` after the runs in "
             f"`benchmarks/real_runs.sh` (2 cores, bf16 autocast; {args.n} test images or samples per number; "
             f"classifier: stitchtime/weights/classifier, trained on the train split).\n\n{table}\n\n"
-            "Pairs that differ in one choice (see `benchmarks/real_runs.sh`; the GAN pair also ran equal steps, the DDPM pair did not: 2,500 vs 6,000, so compare its grids at equal steps): "
+            "Pairs that differ in one choice (see `benchmarks/real_runs.sh`; the GAN pair also ran equal steps, "
+            "the DDPM pair did not: 2,500 vs 6,000, so compare its grids at equal steps): "
             "`ddpm64` predicts the noise (epsilon, DDPM as published), `ddpm64_v` predicts v with "
             "Min-SNR-5 loss weights (same U-Net, batch and learning rate; at equal steps, 2,000, epsilon "
             "still gives noise where v gives face shapes: docs/samples/ddpm_eps_vs_v_step2000.png, "

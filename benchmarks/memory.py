@@ -146,13 +146,16 @@ def main() -> None:
         "| video | frames | peak PSS (process tree) | wall time |\n|---|---:|---:|---:|\n"
         f"| {m1} min 1280x720 25 fps | {m1 * 1500} | {p1 / 2**20:.0f} MiB | {s1:.0f} s |\n"
         f"| {m2} min 1280x720 25 fps | {m2 * 1500} | {p2 / 2**20:.0f} MiB | {s2:.0f} s |\n\n"
-        f"Ratio of peaks {p2 / p1:.3f} (target within 10 %); largest peak {max(p1, p2) / 2**30:.2f} GiB (target <= 2 GB)."
+        f"Ratio of peaks {p2 / p1:.3f} (target within 10 %); "
+        f"largest peak {max(p1, p2) / 2**30:.2f} GiB (target <= 2 GB)."
     )
     print(table)
     if args.write:
         text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/memory.py --write` (`stitchtime edit --attr {args.attr}` "
-            f"with default settings on {args.clip} looped and padded to 1280x720; PSS of stitchtime, its forked workers and its "
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/memory.py --write` "
+            f"(`stitchtime edit --attr {args.attr}` "
+            f"with default settings on {args.clip} looped and padded to 1280x720; "
+            "PSS of stitchtime, its forked workers and its "
             f"ffmpeg children, summed, sampled every 0.2 s; one run each).\n\n{table}\n"
         )
         write_section(SECTION, text)

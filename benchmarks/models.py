@@ -98,7 +98,8 @@ def main() -> None:
     base = np.maximum(positives, total - positives) / total
     lines.append(f"Test images: {total}; cVAE test reconstruction PSNR: {np.mean(psnrs):.2f} dB (64x64).\n")
     lines.append(
-        "| attribute | classifier acc | majority baseline | edit on (cond): attribute seen | edit on (direction): seen | edit off (cond): attribute gone |"
+        "| attribute | classifier acc | majority baseline | edit on (cond): attribute seen "
+        "| edit on (direction): seen | edit off (cond): attribute gone |"
     )
     lines.append("|---|---|---|---|---|---|")
     for k, a in enumerate(names):
@@ -109,7 +110,10 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        cmd = "`.venv/bin/python benchmarks/models.py --write` (defaults: the shipped weights, data/celeba64 from `stitchtime prepare celeba`)"
+        cmd = (
+            "`.venv/bin/python benchmarks/models.py --write` "
+            "(defaults: the shipped weights, data/celeba64 from `stitchtime prepare celeba`)"
+        )
         text = f"{SECTION}\n\nCommand: {cmd}.\n\n{table}\n"
         write_section(SECTION, text)
 

@@ -187,7 +187,11 @@ def main() -> None:
                 f"{clip.name}: {n / whole:.1f} fps round trip, floor {n / floor:.1f} fps, ratio {whole / floor:.2f}x",
                 flush=True,
             )
-    head = "| clip | size | frames | round trip fps | ffmpeg floor fps | time / floor | decode | track | crop | paste | encode |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    head = (
+        "| clip | size | frames | round trip fps | ffmpeg floor fps | time / floor "
+        "| decode | track | crop | paste | encode |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for name, size, n, rt, fl, ratio, fps in rows:
         stage = " | ".join(f"{fps[k]:.0f}" for k in ("decode", "track", "crop", "paste", "encode"))

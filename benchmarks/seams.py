@@ -1,6 +1,7 @@
 """Is there a seam where the edit is blended in? Edge energy on the mask's feather ring.
 
-    .venv/bin/python benchmarks/seams.py [--clips retalking_face_3,liveportrait_driving_d3] [--attrs smile,age] [--frames 60] [--write]
+    .venv/bin/python benchmarks/seams.py [--clips retalking_face_3,liveportrait_driving_d3] [--attrs smile,age]
+        [--frames 60] [--write]
 
 Each clip (first ``--frames`` frames) is edited with ``--attr none`` (the round trip: only the
 codec changes pixels) and with each attribute. In crop space, on the ring where the attribute's
@@ -72,7 +73,10 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     rows = [
-        "| clip | attr (mask) | edge energy on the ring: round trip | edit | seam = excess / original's own edges | mean change: ring | inside |",
+        (
+            "| clip | attr (mask) | edge energy on the ring: round trip | edit "
+            "| seam = excess / original's own edges | mean change: ring | inside |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,16 +91,24 @@ def main() -> None:
                 base, edit = ring_stats(short, same, attr), ring_stats(short, out, attr)
                 seam = (edit["added"] - base["added"]) / edit["own"]
                 region = ATTRIBUTES[attr].region
-                row = f"| {clip} | {attr} ({region}) | {base['added']:.2f} | {edit['added']:.2f} | {100 * seam:.1f}% | {edit['ring']:.2f} | {edit['inside']:.2f} |"
+                row = (
+                    f"| {clip} | {attr} ({region}) | {base['added']:.2f} | {edit['added']:.2f} | {100 * seam:.1f}% "
+                    f"| {edit['ring']:.2f} | {edit['inside']:.2f} |"
+                )
                 rows.append(row)
                 print(row, flush=True)
     table = "\n".join(rows)
     if args.write:
-        cmd = f"`.venv/bin/python benchmarks/seams.py --clips {args.clips} --attrs {args.attrs} --frames {args.frames} --write`"
+        cmd = (
+            f"`.venv/bin/python benchmarks/seams.py --clips {args.clips} --attrs {args.attrs} "
+            f"--frames {args.frames} --write`"
+        )
         text = (
             f"{SECTION}\n\nCommand: {cmd} (shipped model, strength 1). Grey levels per pixel in the 256-px crop. "
-            "The ring is where the feathered mask goes from 0.05 to 0.95; the round trip's edges there are the codec's. "
-            "The excess is an upper bound on a seam: it also holds the edit's own detail where the ring crosses the edited features.\n\n"
+            "The ring is where the feathered mask goes from 0.05 to 0.95; "
+            "the round trip's edges there are the codec's. "
+            "The excess is an upper bound on a seam: "
+            "it also holds the edit's own detail where the ring crosses the edited features.\n\n"
             f"{table}\n"
         )
         write_section(SECTION, text)

@@ -123,7 +123,10 @@ def bench_ddpm(batch: int, warmup: int, steps: int) -> Row:
     n_ours = sum(p.numel() for p in ours.unet.parameters())
     n_ref = sum(p.numel() for p in ref.parameters())
     speed = interleaved_timing({**fns, "ref": ref_step}, warmup, steps)
-    setting = f"U-Net {widths}, {c.layers_per_block} res/level, attn {c.attention_levels}, batch {batch}, {n_ours / 1e6:.1f}M vs {n_ref / 1e6:.1f}M params"
+    setting = (
+        f"U-Net {widths}, {c.layers_per_block} res/level, attn {c.attention_levels}, batch {batch}, "
+        f"{n_ours / 1e6:.1f}M vs {n_ref / 1e6:.1f}M params"
+    )
     return Row(
         "DDPM", setting, speed["ours"], speed["ours_bf16"], speed["ref"], "diffusers UNet2DModel + DDPMScheduler"
     )
@@ -413,7 +416,8 @@ def main() -> None:
         rows.append(benches[name]())
         r = rows[-1]
         print(
-            f"{name}: ours {r.ours_steps_s:.3f}, ours bf16 {r.ours_bf16_steps_s:.3f}, reference {r.ref_steps_s:.3f} steps/s",
+            f"{name}: ours {r.ours_steps_s:.3f}, ours bf16 {r.ours_bf16_steps_s:.3f}, "
+            f"reference {r.ref_steps_s:.3f} steps/s",
             flush=True,
         )
     command = ".venv/bin/python benchmarks/train_speed.py " + " ".join(sys.argv[1:])

@@ -76,8 +76,10 @@ def main() -> None:
     print(table)
     if args.write:
         text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/tuning.py --write` — reconstruction PSNR (model space, 64x64) "
-            f"over all face crops of the first {args.frames} frames; tuning sees {InvertConfig().tune_frames} evenly spaced crops.\n\n{table}\n"
+            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/tuning.py --write` "
+            "— reconstruction PSNR (model space, 64x64) "
+            f"over all face crops of the first {args.frames} frames; "
+            f"tuning sees {InvertConfig().tune_frames} evenly spaced crops.\n\n{table}\n"
         )
         write_section(SECTION, text)
 

@@ -136,7 +136,8 @@ class CelebADataset(Dataset):
             prepare = self._raw_crop(image_size)
         else:
             raise DatasetError(
-                f"{root} is not a CelebA folder (need attributes.csv + images/, or list_attr_celeba.txt + img_align_celeba/)"
+                f"{root} is not a CelebA folder "
+                "(need attributes.csv + images/, or list_attr_celeba.txt + img_align_celeba/)"
             )
         present = {p.name for p in image_dir.iterdir()} if image_dir.is_dir() else set()
         if not present:

@@ -3,8 +3,9 @@
 optionally conditioned on an attribute vector with classifier-free guidance (Ho & Salimans 2022).
 
 Training: ``x_t = add_noise(x0, eps, t)`` with ``t ~ U[0, T)``; loss ``|| target - unet(x_t, t, c) ||^2``
-where the target is ``eps``, ``v`` or ``x0`` (``prediction_type``); the condition is dropped (replaced by the learned null embedding) with probability
-``cond_drop_prob`` so the same network also learns ``p(x)``.
+where the target is ``eps``, ``v`` or ``x0`` (``prediction_type``); the condition is dropped
+(replaced by the learned null embedding) with probability ``cond_drop_prob`` so the same network
+also learns ``p(x)``.
 
 Sampling (:meth:`DDPMFamily.sample`): ancestral DDPM over the given number of (strided) steps, or
 DDIM with ``eta``; guidance ``eps = eps_uncond + s * (eps_cond - eps_uncond)``. DDIM inversion and

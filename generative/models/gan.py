@@ -43,7 +43,8 @@ def _signed(cond: torch.Tensor) -> torch.Tensor:
 def _check_size(image_size: int, levels: int) -> None:
     if image_size != BASE_SIZE * 2**levels:
         raise ValueError(
-            f"image_size {image_size} needs {BASE_SIZE}*2**len(channels); got {levels} levels -> {BASE_SIZE * 2**levels}"
+            f"image_size {image_size} needs {BASE_SIZE}*2**len(channels); "
+            f"got {levels} levels -> {BASE_SIZE * 2**levels}"
         )
 
 

@@ -179,7 +179,8 @@ def _augmentations() -> nn.Module:
 
 def _augment(x: torch.Tensor) -> torch.Tensor:
     """Random, differentiable views of images in ``[-1, 1]`` (kornia): small affine moves, blur,
-    noise, brightness and contrast jitter (no hue or saturation: their HSV round trip gives NaN gradients on grey pixels)."""
+    noise, brightness and contrast jitter (no hue or saturation: their HSV round trip gives NaN
+    gradients on grey pixels)."""
     return (_augmentations().to(x.device)((x + 1) / 2).clamp(0, 1) * 2 - 1).to(x.dtype)
 
 
@@ -307,7 +308,8 @@ class CVAEFamily(VAEFamily):
                 nn.Dropout(0.3),
                 nn.Linear(h, self.config.n_cond),
             )
-            # the step the adversary joined (-1: not yet); inside the module, so it is saved with it and left out with it
+            # the step the adversary joined (-1: not yet); inside the module, so it is saved with it
+            # and left out with it
             self.latent_discriminator.register_buffer("start_step", torch.tensor(-1, dtype=torch.long))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -338,7 +340,8 @@ class CVAEFamily(VAEFamily):
         if cond is None or cond.shape != (batch, self.config.n_cond):
             got = None if cond is None else tuple(cond.shape)
             raise ValueError(
-                f"cond must have shape ({batch}, {self.config.n_cond}) for attributes {self.config.cond_names}, got {got}"
+                f"cond must have shape ({batch}, {self.config.n_cond}) "
+                f"for attributes {self.config.cond_names}, got {got}"
             )
         return cond
 

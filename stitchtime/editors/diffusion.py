@@ -10,8 +10,9 @@ amplified, not everything the condition says)::
 
     d_k = G_w(x_T0, c' | c) - G(x_T0, c)
 
-The difference cancels what inversion alone changes, so ``d_k`` is the attribute. It is computed on keyframes (every ``key_every``-th face frame, the expensive part),
-smoothed over keyframes, interpolated to every frame, and carried onto the sharp crop by
+The difference cancels what inversion alone changes, so ``d_k`` is the attribute. It is computed
+on keyframes (every ``key_every``-th face frame, the expensive part), smoothed over keyframes,
+interpolated to every frame, and carried onto the sharp crop by
 :func:`~stitchtime.editors.transfer.flow_transfer` with ``x`` (the frame's own downsampled crop) as
 the reconstruction: shape changes move the original's pixels, the rest is a colour change.
 ``|strength|`` scales the edit (the motion and the colour change); its sign picks the direction.
@@ -61,7 +62,8 @@ class DiffusionEditor(CropEditor):
     ):
         if attribute.celeba not in models.attributes:
             raise ModelError(
-                f"the diffusion model cannot edit {attribute.name} ({attribute.celeba}); it knows {', '.join(models.attributes)}"
+                f"the diffusion model cannot edit {attribute.name} ({attribute.celeba}); "
+                f"it knows {', '.join(models.attributes)}"
             )
         self.models = models
         self.ddpm = models.ddpm

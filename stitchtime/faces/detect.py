@@ -235,7 +235,8 @@ class FaceAlignmentBackend(FaceBackend):
         super().__init__(config)
         if importlib.util.find_spec("face_alignment") is None:
             raise BackendError(
-                "the face-alignment backend is not installed: pip install 'stitchtime[face-alignment]' (or use --detector dlib)"
+                "the face-alignment backend is not installed: "
+                "pip install 'stitchtime[face-alignment]' (or use --detector dlib)"
             )
         import torch
 

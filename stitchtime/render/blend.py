@@ -66,7 +66,8 @@ def paste(
     using crop-space ``masks`` ``(B, 1, S, S)``; returns ``frames``."""
     if frames.ndim != 4 or content.ndim != 4 or masks.ndim != 4:
         raise ValueError(
-            f"frames, content, masks must be 4-D, got {tuple(frames.shape)}, {tuple(content.shape)}, {tuple(masks.shape)}"
+            f"frames, content, masks must be 4-D, "
+            f"got {tuple(frames.shape)}, {tuple(content.shape)}, {tuple(masks.shape)}"
         )
     b, _, h, w = frames.shape
     if content.shape[0] != b or masks.shape[0] != b or np.shape(matrices) != (b, 2, 3):

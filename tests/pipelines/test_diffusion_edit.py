@@ -80,7 +80,8 @@ def test_real_clip_with_the_model_given_by_path(tmp_path):
     face_change, bg_psnr, _ = _face_and_background(src, out)
     m = evaluate(src, out)
     print(
-        f"face change {face_change:.2f}, bg {bg_psnr:.1f}, id {m.identity_distance:.3f}, flicker {m.flicker_ratio:.3f}, TL {m.tl_id:.4f}"
+        f"face change {face_change:.2f}, bg {bg_psnr:.1f}, id {m.identity_distance:.3f}, "
+        f"flicker {m.flicker_ratio:.3f}, TL {m.tl_id:.4f}"
     )
     assert face_change > 1.0 and bg_psnr >= 40
     assert m.identity_distance <= 0.35 and m.flicker_ratio <= 1.15 and m.tl_id >= 0.99
