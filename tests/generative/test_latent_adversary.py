@@ -10,6 +10,14 @@ from generative.training.trainer import TrainConfig, Trainer
 from tests.generative.helpers import BatchDataset
 
 
+def _stand_in_judge(fam) -> None:
+    """A stand-in frozen classifier for the attribute loss: one logit per image."""
+    judge = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten())
+    judge.logits = judge.forward
+    judge.requires_grad_(False)
+    object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
+
+
 def _tiny(weight: float, warmup: int = 4, lr: float = 2e-4) -> CVAEFamily:
     torch.manual_seed(0)
     return CVAEFamily(
@@ -127,12 +135,7 @@ def test_the_attribute_loss_does_not_train_the_encoder():
             image_size=16, channels=(8, 16), res_blocks=(0, 1), latent_dim=8, cond_names=["Bright"], attr_weight=1.0
         )
     )
-    judge = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten()
-    )  # a stand-in frozen classifier: one logit per image
-    judge.logits = judge.forward
-    judge.requires_grad_(False)
-    object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
+    _stand_in_judge(fam)
     batch = _batch(8)
     z = fam.encode(batch["image"], batch["cond"]).latent
     extra = fam._extra_loss(z, batch)
@@ -170,10 +173,7 @@ def test_the_adversaries_inputs_are_returned_not_kept_on_the_model():
         latent_disc_hidden=16,
     )
     fam = CVAEFamily(config)
-    judge = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 16), torch.nn.Flatten())
-    judge.logits = judge.forward
-    judge.requires_grad_(False)
-    object.__setattr__(fam, "_judge", (judge, torch.tensor([0])))
+    _stand_in_judge(fam)
     batch = _batch(8)
     z = fam.encode(batch["image"], batch["cond"]).latent
     extra = fam._extra_loss(z, batch)
