@@ -19,6 +19,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from commands._common import friendly_errors
+from commands.set_values import parse_sets as _parse_sets
 from generative.models.ddpm import Sampler
 from generative.registry import FAMILIES
 from stitchtime.errors import InputError, ModelError
@@ -38,107 +39,6 @@ def _user_errors() -> Iterator[None]:
         raise ModelError(str(err)) from None
     except DatasetError as err:
         raise InputError(str(err)) from None
-
-
-def _parse_sets(items: list[str], config_cls) -> dict:
-    """``KEY=JSON`` pairs for config fields, each value checked against its field's type (strings
-    may be given bare; an int is taken for a float; a list for a tuple). Raises InputError naming
-    the valid fields for an unknown key, or the field and its type for a value of another type."""
-    import json
-    import typing
-
-    hints = typing.get_type_hints(config_cls)
-    fields = sorted(config_cls.__dataclass_fields__)
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise InputError(f"--set {item}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
-        if key not in fields:
-            raise InputError(f"--set {item}: unknown field {key!r}; valid: {', '.join(fields)}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        hint = hints.get(key, typing.Any)
-        if hint is str and not isinstance(value, str):
-            value = raw  # a str field takes the text as given (e.g. a folder named 123)
-        try:
-            out[key] = _conform(value, hint)
-        except TypeError:
-            raise InputError(f"--set {item}: {key} expects {_type_name(hint)}, got {_json_kind(value)}") from None
-    return out
-
-
-def _conform(value, hint):
-    """``value`` (decoded JSON) as type ``hint`` (int, float, bool, str, tuple[X, ...], tuple[X, Y],
-    list[X], unions of them; other hints take any value). Raises TypeError if it is not one."""
-    import types
-    import typing
-
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            try:
-                return _conform(value, arg)
-            except TypeError:
-                pass
-        raise TypeError(hint)
-    if hint is type(None):
-        if value is None:
-            return None
-        raise TypeError(hint)
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise TypeError(hint)
-        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
-            items = [_conform(v, args[0] if args else typing.Any) for v in value]
-        elif len(value) == len(args):
-            items = [_conform(v, a) for v, a in zip(value, args)]
-        else:
-            raise TypeError(hint)
-        return items if origin is list else tuple(items)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise TypeError(hint)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint is str and isinstance(value, str):
-        return value
-    if hint in (int, float, str):
-        raise TypeError(hint)
-    return value
-
-
-def _type_name(hint) -> str:
-    """``hint`` as written in the config: ``int``, ``tuple[int, ...]``, ``list[str]``, ``int | None``."""
-    import types
-    import typing
-
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in args)
-    if origin in (tuple, list):
-        inner = [("..." if a is Ellipsis else _type_name(a)) for a in args]
-        return f"{origin.__name__}[{', '.join(inner)}]"
-    if hint is type(None):
-        return "None"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _json_kind(value) -> str:
-    """What a decoded JSON value is, for messages: ``int``, ``str``, ``null``, ``[int, str]``, ``object``."""
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return f"[{', '.join(_json_kind(v) for v in value)}]"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _split_names(text: str | None) -> list[str] | None:

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from commands.train import _parse_sets
+from commands.set_values import parse_sets as _parse_sets
 from generative.models.ddpm import DDPMConfig
 from generative.models.vae import CVAEConfig, VAEConfig
 from stitchtime.errors import InputError
