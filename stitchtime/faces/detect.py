@@ -284,10 +284,5 @@ _BACKENDS: dict[DetectorBackend, type[FaceBackend]] = {
 
 
 def make_backend(config: DetectConfig = DetectConfig()) -> FaceBackend:
-    """The backend named by ``config.backend`` (a :class:`DetectorBackend` or its string value)."""
-    try:
-        key = DetectorBackend(config.backend)
-    except ValueError:
-        valid = ", ".join(b.value for b in DetectorBackend)
-        raise BackendError(f"unknown face detector {config.backend!r}; valid: {valid}") from None
-    return _BACKENDS[key](config)
+    """The backend named by ``config.backend`` (DetectConfig has already refused unknown names)."""
+    return _BACKENDS[DetectorBackend(config.backend)](config)

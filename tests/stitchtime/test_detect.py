@@ -51,7 +51,8 @@ def test_face_alignment_backend_names_the_fix():
 
 
 def test_unknown_backend_lists_valid_ones():
-    with pytest.raises(BackendError, match="valid: dlib, face-alignment"):
+    # refused where it enters: the config itself (the CLI refuses it even earlier, as a choice)
+    with pytest.raises(ValueError, match="valid: dlib, face-alignment"):
         make_backend(DetectConfig(backend="mtcnn"))
 
 
