@@ -31,12 +31,14 @@ class Region(str, Enum):
 class Method(str, Enum):
     """How an attribute is edited: ``auto`` takes each attribute's measured default
     (``Attribute.method``); ``cond`` changes the cVAE's attribute input; ``direction`` moves the cVAE
-    latent along a fitted linear direction; ``diffusion`` is DDIM inversion with the conditional DDPM."""
+    latent along a fitted linear direction; ``diffusion`` is DDIM inversion with the conditional DDPM;
+    ``geometry`` moves the face's landmarks as the attribute moves them and warps the sharp crop."""
 
     auto = "auto"
     cond = "cond"
     direction = "direction"
     diffusion = "diffusion"
+    geometry = "geometry"
 
 
 class Transfer(str, Enum):

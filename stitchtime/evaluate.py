@@ -8,6 +8,11 @@
 * identity distance: mean L2 distance original <-> edited descriptors (dlib: < 0.6 = same person).
 * background PSNR: over pixels outside the dilated face region (and whole frames without a face).
 * flicker ratio: mean absolute frame-to-frame change inside the face region, edited / original.
+* sharpness ratio: variance of the Laplacian over the inner face (the mask region, not dilated),
+  edited / original, summed over face frames (< 1: the edit blurred the face).
+* mouth geometry: dlib's landmarks of the edited frame fitted in the original's face box; the
+  mean lift of the mouth corners and change of the mouth's width against the original's, in
+  inter-ocular distances (a smile edit should lift and widen; other edits should leave them).
 * integrity: frame count, frame rate, size, duration, audio of the edited file vs the original.
 
 Descriptors are computed at the original video's tracked landmarks in both videos, so the
@@ -27,6 +32,7 @@ from tqdm import tqdm
 from stitchtime.config import DetectConfig, MaskConfig, TrackConfig
 from stitchtime.errors import InputError, NoFaceError
 from stitchtime.faces.detect import face_descriptor, make_backend
+from stitchtime.faces.shape import mouth_change
 from stitchtime.faces.track import FaceTracker, face_span
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.probe import probe
@@ -60,6 +66,9 @@ class Metrics:
     n_face_frames: int
     integrity: Integrity
     notes: list[str] = field(default_factory=list)
+    sharpness_ratio: float = 1.0  # Laplacian variance of the inner face, edited / original
+    mouth_corner_lift: float = 0.0  # inter-ocular distances, up is positive
+    mouth_width_change: float = 0.0  # inter-ocular distances
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -73,6 +82,9 @@ class Metrics:
             ("identity distance", f"{self.identity_distance:.4f}"),
             ("background PSNR (dB)", "inf" if math.isinf(self.background_psnr) else f"{self.background_psnr:.2f}"),
             ("flicker ratio", f"{self.flicker_ratio:.4f}"),
+            ("sharpness ratio", f"{self.sharpness_ratio:.3f}"),
+            ("mouth corner lift (IOD)", f"{self.mouth_corner_lift:+.3f}"),
+            ("mouth width change (IOD)", f"{self.mouth_width_change:+.3f}"),
             ("frames (with face)", f"{self.n_frames} ({self.n_face_frames})"),
             (
                 "integrity",
@@ -100,11 +112,19 @@ def temporal_identity(src: np.ndarray, edit: np.ndarray) -> tuple[float, float]:
     return tl, tg
 
 
-def _face_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _face_region(landmarks: np.ndarray, shape: tuple[int, int], margin: float = BACKGROUND_MARGIN) -> np.ndarray:
+    """The face's mask polygon (forehead included), dilated by ``margin`` x the face span."""
     m = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(m, np.round(mask_polygon(landmarks, MaskConfig())).astype(np.int32), 1)
-    r = max(1, int(BACKGROUND_MARGIN * face_span(landmarks)))
+    if margin <= 0:
+        return m.astype(bool)
+    r = max(1, int(margin * face_span(landmarks)))
     return cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(bool)
+
+
+def _laplacian_variance(frame: np.ndarray, region: np.ndarray) -> float:
+    lap = cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.CV_32F)
+    return float(lap[region].var()) if region.any() else 0.0
 
 
 def evaluate(original: Path, edited: Path, progress: bool = False, detect: DetectConfig = DetectConfig()) -> Metrics:
@@ -122,8 +142,11 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
             f"{edited.name} does not match {original.name}: {m_edit.n_frames} vs {m_src.n_frames} frames, "
             f"{m_edit.width}x{m_edit.height} vs {m_src.width}x{m_src.height}"
         )
-    tracker = FaceTracker(make_backend(detect), detect, TrackConfig())
+    backend = make_backend(detect)
+    tracker = FaceTracker(backend, detect, TrackConfig())
     d_src, d_edit = [], []
+    lm_src, lm_edit = [], []
+    sharp_src, sharp_edit = 0.0, 0.0
     bg_se, bg_n = 0.0, 0
     flick_src, flick_edit, flick_n = 0.0, 0.0, 0
     prev: tuple[np.ndarray, np.ndarray] | None = None
@@ -138,8 +161,15 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
                 prev = None
             else:
                 region = _face_region(obs.landmarks, a.shape[:2])
+                inner = _face_region(obs.landmarks, a.shape[:2], margin=0.0)
+                sharp_src += _laplacian_variance(a, inner)
+                sharp_edit += _laplacian_variance(b, inner)
                 d_src.append(face_descriptor(a, obs.landmarks))
                 d_edit.append(face_descriptor(b, obs.landmarks))
+                fitted = backend.landmarks_in_box(b, obs.box)
+                if fitted is not None:
+                    lm_src.append(obs.landmarks)
+                    lm_edit.append(fitted)
                 if prev is not None:
                     both = region & prev[2]
                     if both.any():
@@ -155,6 +185,7 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
     src, edit = np.stack(d_src), np.stack(d_edit)
     tl, tg = temporal_identity(src, edit)
     mse = bg_se / max(bg_n, 1)
+    lift, width = mouth_change(np.stack(lm_src), np.stack(lm_edit)) if lm_src else (np.zeros(1), np.zeros(1))
     return Metrics(
         tl_id=tl,
         tg_id=tg,
@@ -165,4 +196,7 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
         n_face_frames=len(d_src),
         integrity=integrity,
         notes=list(tracker.notes),
+        sharpness_ratio=1.0 if sharp_src == 0 else sharp_edit / sharp_src,
+        mouth_corner_lift=float(lift.mean()),
+        mouth_width_change=float(width.mean()),
     )

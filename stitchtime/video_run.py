@@ -86,6 +86,7 @@ class VideoRun:
             crops_source=crops,
             masks=masks,
             detected=torch.from_numpy(plan.detected[fi]),
+            landmarks=torch.from_numpy(plan.crop_landmarks[fi].astype(np.float32)),
         )
 
     def crops(

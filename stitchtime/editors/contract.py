@@ -37,6 +37,7 @@ class CropBatch:
     crops_source: "torch.Tensor | Callable[[], torch.Tensor]"  # (B, 3, S, S) float in [0, 255], or how to make it
     masks: torch.Tensor  # (B, 1, S, S) float in [0, 1]
     detected: torch.Tensor | None = None  # (B,) bool: face seen (False: bridged by interpolation)
+    landmarks: torch.Tensor | None = None  # (B, 68, 2) float: the face's landmarks in crop pixels (smoothed)
 
     @property
     def crops(self) -> torch.Tensor:

@@ -9,6 +9,7 @@ DDPM run folder (or its ``model.safetensors``) from ``stitchtime train``; when t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
@@ -19,7 +20,7 @@ from generative.errors import GenerativeError
 from generative.models.classifier import AttributeClassifierFamily
 from generative.models.ddpm import DDPMFamily
 from generative.models.vae import CVAEFamily
-from generative.training.checkpoint import CONFIG_FILE, load_family, read_config
+from generative.training.checkpoint import CONFIG_FILE, load_family
 from stitchtime.editors.directions import Directions
 from stitchtime.errors import ModelError
 
@@ -142,15 +143,16 @@ def model_family(path: Path) -> str | None:
     config = _base(Path(path)) / CONFIG_FILE
     if not config.is_file():
         return None
-    try:
-        return str(read_config(config).get("family"))
-    except (GenerativeError, ValueError, OSError):
+    try:  # (plain JSON: not every editor's model is a generative family, e.g. geometry)
+        family = json.loads(config.read_text()).get("family")
+    except (ValueError, OSError, AttributeError):
         return None
+    return None if family is None else str(family)
 
 
 def model_attributes(path: Path) -> list[str]:
     """The attribute inputs a model was trained with, read off its config (no weights loaded)."""
     try:
-        return list(read_config(_base(Path(path)) / CONFIG_FILE).get("cond_names", []))
-    except (GenerativeError, ValueError, OSError):
+        return list(json.loads((_base(Path(path)) / CONFIG_FILE).read_text()).get("cond_names", []))
+    except (ValueError, OSError, AttributeError, TypeError):
         return []

@@ -24,8 +24,8 @@ from stitchtime.editors.attributes import Attribute, editable, resolve
 from stitchtime.editors.contract import CropEditor
 from stitchtime.editors.cvae import CVAEEditor
 from stitchtime.editors.diffusion import DiffusionEditor
+from stitchtime.editors.geometry import GeometryEditor, load_geometry
 from stitchtime.editors.models import (
-    LabelledModels,
     load_diffusion,
     load_editor_models,
     model_attributes,
@@ -55,7 +55,7 @@ class EditorEntry:
     family: str
     label: str  # what users call such a model
     shipped: str
-    load: Callable[[Path, torch.device], LabelledModels]
+    load: Callable[[Path, torch.device], Any]  # models with .attributes: the names they can edit
     build: BuildsFromOptions
 
 
@@ -63,6 +63,7 @@ EDITORS: dict[Method, EditorEntry] = {
     Method.cond: EditorEntry("cvae", "cVAE", "cvae", load_editor_models, CVAEEditor.from_options),
     Method.direction: EditorEntry("cvae", "cVAE", "cvae", load_editor_models, CVAEEditor.from_options),
     Method.diffusion: EditorEntry("ddpm", "diffusion model", "ddpm", load_diffusion, DiffusionEditor.from_options),
+    Method.geometry: EditorEntry("geometry", "geometry model", "geometry", load_geometry, GeometryEditor.from_options),
 }
 FAMILIES = tuple(dict.fromkeys(e.family for e in EDITORS.values()))
 
@@ -100,7 +101,7 @@ def auto_method(attribute: Attribute) -> Method:
     return Method.cond
 
 
-def _user_model(model: Path, method: Method, device: torch.device) -> tuple[Method, LabelledModels]:
+def _user_model(model: Path, method: Method, device: torch.device) -> tuple[Method, Any]:
     """The concrete method and the loaded models for ``--model``."""
     if not Path(model).exists():
         raise ModelError(f"model not found: {model}")

@@ -29,7 +29,8 @@ def test_auto_method_uses_the_shipped_diffusion_model_where_measured_better():
     assert shipped_diffusion() == WEIGHTS_DIR / "ddpm"
     result = runner.invoke(app, ["attrs"])
     methods = {ln.split()[0]: ln.rstrip("]").split("; ")[-1] for ln in result.stdout.splitlines()[1:]}
-    assert {methods[a] for a in ("smile", "age", "gender", "mouth_open")} == {"diffusion"}
+    assert {methods[a] for a in ("age", "gender", "mouth_open")} == {"diffusion"}
+    assert methods["smile"] == "geometry"  # (the geometry editor, test_geometry.py)
     assert methods["glasses"] == "cond"
 
 

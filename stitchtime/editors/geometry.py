@@ -1,0 +1,258 @@
+"""Expression edits as geometry: move the face's own landmarks the way the attribute moves them on
+real faces, and warp the sharp original crop to follow (no generated pixels, so the edit is as
+sharp as the video and keeps the person by construction).
+
+The model (fitted on CelebA by ``pipelines/fit_geometry.py``, shipped in ``stitchtime/weights/geometry``)
+works in the *face frame*: landmarks with the eye midpoint at the origin, the eyes on the x axis
+and the inter-ocular distance 1 (:func:`normalise`). For an attribute (Smiling) it holds
+
+* a displacement ``d(u)`` of every landmark: a ridge regression of the landmark coordinates on
+  the label, with the face's rigid shape ``u`` (eyes, brows, nose: PCA components) and the other
+  expression labels (mouth open) held constant, plus label x shape terms, so ``d`` fits the face;
+* a logistic regression ``p(shape)``: how much the attribute is already there, from geometry.
+
+The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` with
+``a_t = g s (1 - p_t)`` for strength ``s >= 0`` and ``g s p_t`` for ``s < 0`` (``g`` the attribute's
+``geometry_gain``, ``p_t`` smoothed over
+time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
+the mouth's opening as it is (the inner lips move together: no mouth interior to invent), holds
+the eyes, brows, nose and the crop's border still, and warps the crop with a thin-plate spline
+through those points. ``|s| > 1`` extrapolates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from scipy.interpolate import RBFInterpolator
+
+from stitchtime.config import EditOptions, Method
+from stitchtime.editors.attributes import Attribute
+from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.shared import region_mask
+from stitchtime.errors import ModelError
+from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
+from stitchtime.temporal.smooth import gaussian_smooth
+
+RIGID = np.r_[17:48]  # brows, nose, eyes: who the person is; they stay where they are
+MOVING = np.r_[0:17, 48:68]  # jaw and mouth: what an expression moves
+MOUTH = np.r_[48:68]
+INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points facing each other
+SHAPE_COMPONENTS = 8  # PCA components of the rigid shape in the regression
+INTERACTIONS = 4  # of them, also multiplied by the label (the displacement depends on the face)
+RIDGE = 1.0
+P_SIGMA = 6.0  # temporal smoothing of the attribute estimate (frames)
+GRID_STEP = 4  # the warp is computed on a grid this much coarser than the crop, then upsampled
+BORDER_ANCHORS = 8  # fixed points per crop side
+MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+@dataclass
+class GeometryModel:
+    """One attribute's landmark displacement and geometric estimate (see the module doc)."""
+
+    attribute: str
+    shape_mean: np.ndarray  # (62,) rigid shape mean (face frame)
+    shape_basis: np.ndarray  # (K, 62) PCA components of the rigid shape
+    label_coef: np.ndarray  # (68, 2) displacement the label makes at the mean shape
+    interaction_coef: np.ndarray  # (I, 68, 2) its change per rigid-shape component
+    prob_coef: np.ndarray  # (40,) logistic weights on the mouth's face-frame coordinates
+    prob_intercept: float
+
+    def components(self, shapes: np.ndarray) -> np.ndarray:
+        rigid = shapes[..., RIGID, :].reshape(*shapes.shape[:-2], -1)
+        return (rigid - self.shape_mean) @ self.shape_basis.T
+
+    def displacement(self, shapes: np.ndarray) -> np.ndarray:
+        """``(..., 68, 2)`` face-frame displacement the attribute makes on faces of these shapes."""
+        u = self.components(shapes)[..., : len(self.interaction_coef)]
+        return self.label_coef + np.einsum("...i,ijk->...jk", u, self.interaction_coef)
+
+    def probability(self, shapes: np.ndarray) -> np.ndarray:
+        """How present the attribute is, from the mouth's geometry alone (``(...)`` in [0, 1])."""
+        logit = shapes[..., MOUTH, :].reshape(*shapes.shape[:-2], -1) @ self.prob_coef + self.prob_intercept
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    def corner_change(self, shapes: np.ndarray) -> tuple[float, float]:
+        """Mean lift of the mouth corners and change of the mouth's width (inter-ocular units)
+        when faces of these shapes are edited at strength 1."""
+        d = edited_displacement(self, shapes, np.ones(len(shapes)))
+        lift = -(d[:, CORNERS[0], 1] + d[:, CORNERS[1], 1]).mean() / 2  # y points down in the face frame
+        width = (d[:, CORNERS[1], 0] - d[:, CORNERS[0], 0]).mean()
+        return float(lift), float(width)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {
+            "shape_mean": self.shape_mean,
+            "shape_basis": self.shape_basis,
+            "label_coef": self.label_coef,
+            "interaction_coef": self.interaction_coef,
+            "prob_coef": self.prob_coef,
+            "prob_intercept": np.array([self.prob_intercept]),
+        }
+
+    @staticmethod
+    def save_all(models: dict[str, "GeometryModel"], folder: Path, record: dict) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"{a}.{k}": v.astype(np.float32) for a, m in models.items() for k, v in m.tensors().items()}
+        save_file(tensors, str(folder / MODEL_FILE), metadata={"format": "stitchtime-geometry"})
+        config = {"family": "geometry", "cond_names": sorted(models), **record}
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+    @staticmethod
+    def load_all(folder: Path) -> dict[str, "GeometryModel"]:
+        try:
+            config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+            t = load_file(str(Path(folder) / MODEL_FILE))
+            return {
+                a: GeometryModel(
+                    a,
+                    **{k: t[f"{a}.{k}"] for k in ("shape_mean", "shape_basis", "label_coef", "interaction_coef")},
+                    prob_coef=t[f"{a}.prob_coef"],
+                    prob_intercept=float(t[f"{a}.prob_intercept"][0]),
+                )
+                for a in config["cond_names"]
+            }
+        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+            raise ModelError(f"{folder}: not a geometry model ({type(err).__name__}: {err})") from None
+
+
+def fit_geometry(shapes: np.ndarray, label: np.ndarray, held: np.ndarray, attribute: str) -> GeometryModel:
+    """Fit :class:`GeometryModel` on face-frame shapes ``(N, 68, 2)``, their 0/1 ``label`` and the
+    labels ``held`` ``(N, H)`` that are held constant."""
+    from sklearn.linear_model import LogisticRegression
+
+    rigid = shapes[:, RIGID].reshape(len(shapes), -1)
+    mean = rigid.mean(0)
+    _, _, vt = np.linalg.svd(rigid - mean, full_matrices=False)
+    basis = vt[:SHAPE_COMPONENTS]
+    u = (rigid - mean) @ basis.T
+    y = label[:, None] - label.mean()
+    x = np.concatenate([np.ones((len(shapes), 1)), u, y, held - held.mean(0), y * u[:, :INTERACTIONS]], 1)
+    target = shapes.reshape(len(shapes), -1)
+    reg = RIDGE * np.eye(x.shape[1])
+    reg[0, 0] = 0.0
+    coef = np.linalg.solve(x.T @ x + reg, x.T @ target)  # (F, 136)
+    k = 1 + SHAPE_COMPONENTS
+    label_coef = coef[k].reshape(68, 2)
+    interaction = coef[k + 1 + held.shape[1] :].reshape(INTERACTIONS, 68, 2)
+    label_coef[RIGID] = 0.0
+    interaction[:, RIGID] = 0.0
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(shapes[:, MOUTH].reshape(len(shapes), -1), label > 0.5)
+    return GeometryModel(attribute, mean, basis, label_coef, interaction, clf.coef_[0], float(clf.intercept_[0]))
+
+
+def edited_displacement(model: GeometryModel, shapes: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``, with the
+    mouth's opening kept: each pair of facing inner-lip points moves by their mean."""
+    d = model.displacement(shapes) * amount[:, None, None]
+    for a, b in INNER_PAIRS:
+        mean = (d[:, a] + d[:, b]) / 2
+        d[:, a], d[:, b] = mean, mean
+    return d
+
+
+def warp_field(src: np.ndarray, dst: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Backward maps ``(map_x, map_y)`` ``(size, size)`` float32 for :func:`cv2.remap`: a thin-plate
+    spline that takes the moved points ``dst`` ``(P, 2)`` back to ``src`` (crop pixels) and is the
+    identity at the crop's border."""
+    edge = np.linspace(0, size - 1, BORDER_ANCHORS)
+    border = np.concatenate(
+        [np.stack([edge, np.zeros_like(edge)], 1), np.stack([edge, np.full_like(edge, size - 1)], 1)]
+        + [np.stack([np.zeros_like(edge), edge], 1), np.stack([np.full_like(edge, size - 1), edge], 1)]
+    )
+    border = np.unique(border, axis=0)  # (the corners once)
+    points = np.concatenate([dst, border])
+    shift = np.concatenate([src - dst, np.zeros_like(border)])
+    spline = RBFInterpolator(points, shift, kernel="thin_plate_spline", degree=1, smoothing=0.0)
+    n = -(-size // GRID_STEP) + 1
+    g = np.linspace(0, size - 1, n)
+    gx, gy = np.meshgrid(g, g)
+    coarse = spline(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(n, n, 2).astype(np.float32)
+    fine = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_LINEAR)
+    base = np.arange(size, dtype=np.float32)
+    return base[None, :] + fine[..., 0], base[:, None] + fine[..., 1]
+
+
+@dataclass
+class GeometryModels:
+    """The shipped (or given) geometry models, one per attribute."""
+
+    source: Path
+    models: dict[str, GeometryModel]
+
+    @property
+    def attributes(self) -> list[str]:
+        return sorted(self.models)
+
+
+def load_geometry(path: Path, device: torch.device | None = None) -> GeometryModels:
+    """The geometry models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    return GeometryModels(folder, GeometryModel.load_all(folder))
+
+
+class GeometryEditor(CropEditor):
+    """Moves the jaw and mouth landmarks by the attribute's learned displacement and warps the crop."""
+
+    @classmethod
+    def from_options(
+        cls,
+        models: GeometryModels,
+        attribute: Attribute,
+        strength: float,
+        method: Method,
+        options: EditOptions,
+        progress: bool,
+    ) -> "GeometryEditor":
+        return cls(models.models[attribute.celeba], attribute, strength)
+
+    def __init__(self, model: GeometryModel, attribute: Attribute, strength: float = 1.0):
+        self.model = model
+        self.attribute = attribute
+        self.strength = attribute.sign * strength * attribute.geometry_gain
+        self.mask = region_mask(attribute)
+        self._amount = np.zeros(0, np.float32)
+        self._shape: np.ndarray | None = None
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        shapes = np.full((n_frames, 68, 2), np.nan, np.float32)
+        for batch in source():
+            shapes[batch.frame_indices.numpy()] = normalise(batch.landmarks.numpy())
+        valid = np.isfinite(shapes).all(axis=(1, 2))
+        p = np.full(n_frames, np.nan)
+        p[valid] = self.model.probability(shapes[valid])
+        p = np.nan_to_num(gaussian_smooth(p, valid, P_SIGMA), nan=0.5)
+        s = self.strength
+        self._amount = (s * (1.0 - p) if s >= 0 else s * p).astype(np.float32)
+        self._shape = np.median(shapes[valid], axis=0) if valid.any() else None
+
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        crops = batch.crops
+        if self._shape is None or scale == 0 or self.strength == 0:
+            return torch.zeros(batch.crop_shape)
+        lm = batch.landmarks.numpy().astype(np.float64)
+        amount = self._amount[batch.frame_indices.numpy()] * scale
+        d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount)
+        moved = lm + to_frame_vectors(d, lm)
+        size = crops.shape[-1]
+        images = crops.permute(0, 2, 3, 1).contiguous().numpy()
+        out = np.zeros_like(images)
+        fixed = np.r_[RIGID]
+        for i in range(len(lm)):
+            src = np.concatenate([lm[i, MOVING], lm[i, fixed]])
+            dst = np.concatenate([moved[i, MOVING], lm[i, fixed]])
+            mx, my = warp_field(src, dst, size)
+            warped = cv2.remap(images[i], mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+            out[i] = warped - images[i]
+        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        return (batch.crops + self.delta(batch)).clamp(0, 255)

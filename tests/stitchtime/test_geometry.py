@@ -1,0 +1,114 @@
+"""The geometry editor: the face frame, the warp, the shipped displacement model, and real edits
+measured by refitted landmarks (smile lifts and widens the mouth; -1 takes a smile away)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from stitchtime.editors.geometry import (
+    INNER_PAIRS,
+    RIGID,
+    GeometryModel,
+    edited_displacement,
+    load_geometry,
+    warp_field,
+)
+from stitchtime.editors.models import WEIGHTS_DIR
+from stitchtime.evaluate import evaluate
+from stitchtime.faces.shape import face_frame, mouth_change, normalise, to_frame_vectors
+from tests.conftest import shared_video
+from tests.pipelines.test_edit import clip  # noqa: F401 (the astronaut clip fixture)
+
+runner = CliRunner()
+
+
+def _landmarks() -> np.ndarray:
+    from skimage import data
+
+    from stitchtime.config import DetectConfig
+    from stitchtime.faces.detect import make_backend
+
+    return make_backend(DetectConfig()).detect(data.astronaut())[0].landmarks.astype(np.float64)
+
+
+def test_the_face_frame_ignores_position_size_and_roll():
+    lm = _landmarks()
+    a = np.deg2rad(17)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    moved = 2.5 * lm @ rot.T + np.array([40.0, -13.0])
+    np.testing.assert_allclose(normalise(moved), normalise(lm), atol=1e-9)
+    centre, axis, iod = face_frame(normalise(lm))
+    np.testing.assert_allclose(centre, 0, atol=1e-9)
+    np.testing.assert_allclose(axis, [1, 0], atol=1e-9)
+    assert iod == pytest.approx(1.0)
+
+
+def test_face_frame_vectors_round_trip():
+    lm = _landmarks()
+    d = np.random.default_rng(0).normal(0, 0.05, (68, 2))
+    d[RIGID] = 0  # the eyes stay, so the frame stays
+    moved = lm + to_frame_vectors(d, lm)
+    np.testing.assert_allclose(normalise(moved), normalise(lm) + d, atol=1e-9)
+    lift, width = mouth_change(lm[None], moved[None])
+    assert lift[0] == pytest.approx(-(d[48, 1] + d[54, 1]) / 2) and width[0] == pytest.approx(d[54, 0] - d[48, 0])
+
+
+def test_the_warp_is_the_identity_without_a_move_and_moves_a_feature_where_asked():
+    size = 96
+    src = np.array([[30.0, 40.0], [60.0, 50.0], [45.0, 70.0], [50.0, 30.0]])
+    mx, my = warp_field(src, src, size)
+    gx, gy = np.meshgrid(np.arange(size), np.arange(size))
+    assert np.abs(mx - gx).max() < 1e-3 and np.abs(my - gy).max() < 1e-3
+    img = np.zeros((size, size), np.float32)
+    cv2.circle(img, (60, 50), 3, 1.0, -1)
+    dst = src.copy()
+    dst[1] += (5.0, -4.0)
+    mx, my = warp_field(src, dst, size)
+    out = cv2.remap(img, mx, my, cv2.INTER_LINEAR)
+    ys, xs = np.nonzero(out > 0.5)
+    assert abs(xs.mean() - 65) < 0.7 and abs(ys.mean() - 46) < 0.7
+    assert mx[0, 0] == pytest.approx(0, abs=1e-3) and my[-1, -1] == pytest.approx(size - 1, abs=1e-3)  # border fixed
+
+
+def test_the_shipped_smile_lifts_and_widens_and_keeps_the_mouth_closed():
+    models = load_geometry(WEIGHTS_DIR / "geometry")
+    assert models.attributes == ["Smiling"]
+    m: GeometryModel = models.models["Smiling"]
+    shape = normalise(_landmarks())[None]
+    d = edited_displacement(m, shape, np.ones(1))
+    assert np.all(d[0, RIGID] == 0)
+    for a, b in INNER_PAIRS:
+        np.testing.assert_allclose(d[0, a], d[0, b])  # the opening between the lips is kept
+    lift, width = m.corner_change(np.repeat(shape, 2, 0))
+    assert lift > 0.04 and width > 0.05
+    assert 0 <= m.probability(shape)[0] <= 1
+
+
+def _edit(src, out, *args):
+    result = runner.invoke(app, ["edit", str(src), "-o", str(out), "-q", *args])
+    assert result.exit_code == 0, result.output
+
+
+def test_smile_on_a_real_clip_lifts_and_widens_the_mouth_and_keeps_the_person(tmp_path):
+    src = shared_video("retalking_face_3.mp4")
+    out = tmp_path / "smile.mp4"
+    _edit(src, out, "--attr", "smile")
+    m = evaluate(src, out)
+    assert m.mouth_corner_lift >= 0.04 and m.mouth_width_change >= 0.05, m
+    assert m.identity_distance <= 0.35 and m.tl_id >= 0.995 and m.tg_id >= 0.98 and m.flicker_ratio <= 1.1, m
+    assert m.sharpness_ratio >= 0.9 and m.background_psnr >= 40, m
+    zero = tmp_path / "zero.mp4"
+    _edit(src, zero, "--attr", "smile", "--strength", "0")
+    z = evaluate(src, zero)
+    assert abs(z.mouth_corner_lift) < 0.01 and abs(z.mouth_width_change) < 0.01
+
+
+def test_minus_one_takes_the_astronauts_smile_away(clip, tmp_path):
+    out = tmp_path / "no_smile.mp4"
+    _edit(clip, out, "--attr", "smile", "--strength", "-1")
+    m = evaluate(clip, out)
+    assert m.mouth_corner_lift < -0.02 and m.mouth_width_change < -0.03, m
