@@ -59,7 +59,9 @@ def main() -> None:
                 out = Path(tmp) / f"smile_{s:g}_{clip.name}"
                 try:
                     t = time.perf_counter()
-                    res = edit_video(short, out, make_editor("smile", s), PipelineConfig(progress=False), overwrite=True)
+                    res = edit_video(
+                        short, out, make_editor("smile", s), PipelineConfig(progress=False), overwrite=True
+                    )
                     fps = res.n_frames / (time.perf_counter() - t)
                     m = evaluate(short, out)
                     before, after = judge_probs(short, out, judge, column)

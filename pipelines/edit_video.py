@@ -28,8 +28,8 @@ from stitchtime.errors import InputError
 from stitchtime.io.encode import VideoWriter
 from stitchtime.io.paths import check_output_path
 from stitchtime.parallel import prefetch
-from stitchtime.render.blend import paste_frames
 from stitchtime.render.identity_guard import IdentitySamples, guard_note, identity_scale
+from stitchtime.render.motion import apply_edit
 from stitchtime.render.preview import PreviewWriter, preview_paths
 from stitchtime.types import EditResult
 from stitchtime.video_run import VideoRun
@@ -104,14 +104,8 @@ def render(run: VideoRun, editor: CropEditor, scale: float, output: Path, overwr
         side = stack.enter_context(PreviewWriter(output, meta, run.plan, config.encode, overwrite)) if preview else None
         for idx, frames, originals, pos, batch in prefetch(_render_groups(run, editor, keep=preview)):
             if batch is not None:
-                content = editor.delta(batch, scale) if config.blend is BlendMode.delta else editor.edited(batch)
-                out = paste_frames(
-                    [frames[k] for k in pos],
-                    content,
-                    batch.masks,
-                    run.plan.matrices[batch.frame_indices.numpy()],
-                    config.blend,
-                )
+                mats = run.plan.matrices[batch.frame_indices.numpy()]
+                out = apply_edit(editor, batch, [frames[k] for k in pos], mats, scale, config.blend)
                 for j, k in enumerate(pos):
                     frames[k] = out[j]
             for frame in frames:

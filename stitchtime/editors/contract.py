@@ -10,6 +10,8 @@ of latents or of keyframe edits) set ``needs_fit`` and implement :meth:`CropEdit
 the pipeline calls with a re-iterable source of crop batches before the render pass. An editor
 says which region of the face it owns (``mask``), and whether its ``delta`` looks at the
 crops' pixels at all (``reads_crops``: the empty edit does not, so the pipeline skips the warps).
+An editor that reshapes the face may also give its edit as a ``motion`` field, which the
+pipeline applies to the frame's own pixels.
 
 Adding an editor: one module in this folder with a :class:`CropEditor` subclass, plus one entry
 in :data:`stitchtime.editors.registry.EDITORS`.
@@ -67,6 +69,13 @@ class CropEditor(ABC):
 
     def fit(self, source: CropSource, n_frames: int) -> None:  # noqa: B027 - optional, no-op by default
         """See the whole video (``source()`` yields its crop batches, in frame order)."""
+
+    def motion(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor | None:
+        """``(B, 2, S, S)`` backward displacement (crop pixels) for an edit that moves the face's own
+        pixels: the edited crop at ``q`` shows the original at ``q + motion(q)``. The pipeline then
+        warps the frames directly (one resampling, :mod:`stitchtime.render.motion`) instead of
+        pasting :meth:`delta`. None (the default): the edit is its delta."""
+        return None
 
     @abstractmethod
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:

@@ -16,8 +16,9 @@ The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` w
 ``geometry_gain``, ``p_t`` smoothed over
 time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
 the mouth's opening as it is (the inner lips move together: no mouth interior to invent), holds
-the eyes, brows, nose and the crop's border still, and warps the crop with a thin-plate spline
-through those points. ``|s| > 1`` extrapolates.
+the eyes, brows, nose, the jaw line and the crop's border still, and moves the pixels with a
+thin-plate spline through those points (as a ``motion`` field: the pipeline warps the frame itself,
+resampling it once). ``|s| > 1`` extrapolates.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
 from stitchtime.temporal.smooth import gaussian_smooth
 
 RIGID = np.r_[17:48]  # brows, nose, eyes: who the person is; they stay where they are
-MOVING = np.r_[0:17, 48:68]  # jaw and mouth: what an expression moves
+MOVING = np.r_[48:68]  # the mouth: what the warp moves
+# Held still by the warp: the rigid points and the jaw line (the mask's edge runs along the jaw, so
+# a moved jaw would show twice there, where the warped and the original frame are blended).
+FIXED = np.r_[0:17, 17:48]
 MOUTH = np.r_[48:68]
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points facing each other
 SHAPE_COMPONENTS = 8  # PCA components of the rigid shape in the regression
@@ -234,22 +238,39 @@ class GeometryEditor(CropEditor):
         self._amount = (s * (1.0 - p) if s >= 0 else s * p).astype(np.float32)
         self._shape = np.median(shapes[valid], axis=0) if valid.any() else None
 
-    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
-        crops = batch.crops
+    def _fields(self, batch: CropBatch, scale: float) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Each crop's backward maps (:func:`warp_field`), or None when nothing moves."""
         if self._shape is None or scale == 0 or self.strength == 0:
-            return torch.zeros(batch.crop_shape)
+            return None
         lm = batch.landmarks.numpy().astype(np.float64)
         amount = self._amount[batch.frame_indices.numpy()] * scale
         d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount)
         moved = lm + to_frame_vectors(d, lm)
-        size = crops.shape[-1]
-        images = crops.permute(0, 2, 3, 1).contiguous().numpy()
+        size = batch.crop_shape[-1]
+        return [
+            warp_field(
+                np.concatenate([lm[i, MOVING], lm[i, FIXED]]), np.concatenate([moved[i, MOVING], lm[i, FIXED]]), size
+            )
+            for i in range(len(lm))
+        ]
+
+    def motion(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor | None:
+        fields = self._fields(batch, scale)
+        if fields is None:
+            return torch.zeros(batch.crop_shape[0], 2, *batch.crop_shape[2:])
+        base = np.arange(batch.crop_shape[-1], dtype=np.float32)
+        m = np.stack([np.stack([mx - base[None, :], my - base[:, None]]) for mx, my in fields])
+        return torch.from_numpy(m)
+
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        """The warp as a change of the crop (what the identity guard and tools that paste deltas
+        use; the pipeline itself warps the frames with :meth:`motion`)."""
+        fields = self._fields(batch, scale)
+        if fields is None:
+            return torch.zeros(batch.crop_shape)
+        images = batch.crops.permute(0, 2, 3, 1).contiguous().numpy()
         out = np.zeros_like(images)
-        fixed = np.r_[RIGID]
-        for i in range(len(lm)):
-            src = np.concatenate([lm[i, MOVING], lm[i, fixed]])
-            dst = np.concatenate([moved[i, MOVING], lm[i, fixed]])
-            mx, my = warp_field(src, dst, size)
+        for i, (mx, my) in enumerate(fields):
             warped = cv2.remap(images[i], mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
             out[i] = warped - images[i]
         return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

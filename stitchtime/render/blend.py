@@ -25,13 +25,13 @@ from stitchtime.faces.warp import warp_affine
 
 # Mask values (replace mode) or masked deltas (delta mode, in grey levels) below this are
 # treated as nothing to paste when bounding the region: they cannot change a rounded pixel.
-_MASK_EPS = 1.0 / 512
+MASK_EPS = 1.0 / 512
 
 
-def _support(weights: torch.Tensor) -> tuple[float, float, float, float] | None:
+def support_box(weights: torch.Tensor) -> tuple[float, float, float, float] | None:
     """Crop-space box ``(u0, v0, u1, v1)`` holding every pixel of ``weights`` ``(B, C, S, S)``
-    (masks, or masked deltas) whose magnitude is above ``_MASK_EPS`` in some image/channel."""
-    m = (weights.abs() > _MASK_EPS).flatten(0, 1).any(dim=0)
+    (masks, or masked deltas) whose magnitude is above ``MASK_EPS`` in some image/channel."""
+    m = (weights.abs() > MASK_EPS).flatten(0, 1).any(dim=0)
     rows = torch.nonzero(m.any(dim=1)).flatten()
     cols = torch.nonzero(m.any(dim=0)).flatten()
     if rows.numel() == 0:
@@ -39,7 +39,7 @@ def _support(weights: torch.Tensor) -> tuple[float, float, float, float] | None:
     return float(cols[0]) - 1, float(rows[0]) - 1, float(cols[-1]) + 1, float(rows[-1]) + 1
 
 
-def _covered_rect(
+def covered_rect(
     matrices: np.ndarray, box: tuple[float, float, float, float], width: int, height: int
 ) -> tuple[int, int, int, int] | None:
     inv = invert_affine(matrices)
@@ -74,8 +74,8 @@ def paste(
         raise ValueError("frames, content, masks and matrices must share the batch size")
     delta_mode = BlendMode(mode) is BlendMode.delta
     weighted = content * masks
-    box = _support(weighted if delta_mode else masks)
-    rect = None if box is None else _covered_rect(np.asarray(matrices), box, w, h)
+    box = support_box(weighted if delta_mode else masks)
+    rect = None if box is None else covered_rect(np.asarray(matrices), box, w, h)
     if rect is None:
         return frames
     x0, y0, x1, y1 = rect
@@ -107,8 +107,8 @@ def paste_frames(
     h, w = frames[0].shape[:2]
     delta_mode = BlendMode(mode) is BlendMode.delta
     weighted = content * masks if delta_mode else None
-    box = _support(weighted if delta_mode else masks)
-    rect = None if box is None else _covered_rect(np.asarray(matrices), box, w, h)
+    box = support_box(weighted if delta_mode else masks)
+    rect = None if box is None else covered_rect(np.asarray(matrices), box, w, h)
     if rect is None:
         return frames
     x0, y0, x1, y1 = rect

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from stitchtime.config import BlendMode
 from stitchtime.editors.contract import CropBatch, CropEditor
 from stitchtime.faces.detect import chip_descriptor, face_chip, load_descriptor_network
 from stitchtime.parallel import can_fork, fork_pool
-from stitchtime.render.blend import paste_frames
+from stitchtime.render.motion import apply_edit
 from stitchtime.video_run import VideoRun
 
 IDENTITY_SAMPLES = 12  # face frames the identity guard measures (evenly spaced)
@@ -109,9 +110,9 @@ def identity_scale(run: VideoRun, editor: CropEditor, samples: IdentitySamples) 
         def distance(s: float) -> float:
             chips = []
             for batch, frames_in, landmarks, mats in groups:
-                edited = paste_frames(
-                    [f.copy() for f in frames_in], editor.delta(batch, s), batch.masks, mats
-                )  # (paste writes in place)
+                edited = apply_edit(
+                    editor, batch, [f.copy() for f in frames_in], mats, s, BlendMode.delta
+                )  # (in place)
                 chips += [face_chip(e, lm) for e, lm in zip(edited, landmarks)]
             return float(np.mean(np.linalg.norm(descriptors(chips) - ref, axis=1)))
 
