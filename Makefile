@@ -31,7 +31,7 @@ test-all: lint
 	$(BIN)/python -m pytest -q -m ''
 
 demo: $(STAMP)
-	$(BIN)/python -m pipelines.demo --out demo_out
+	$(BIN)/python -m pipelines.demo -o demo_out
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/roundtrip.py

@@ -28,7 +28,8 @@ class _OneLineErrors(TyperGroup):
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except typer.TyperException as err:  # typer's click usage errors derive from it
             if err.format_message():  # (empty when the help was shown for a bare command)
-                print(f"stitchtime: error: {err.format_message()} (see -h)", file=sys.stderr)
+                message = err.format_message().replace("Value error, ", "")  # (pydantic's prefix)
+                print(f"stitchtime: error: {message} (see -h)", file=sys.stderr)
             sys.exit(err.exit_code)
         except typer.Abort:
             print("stitchtime: error: interrupted", file=sys.stderr)

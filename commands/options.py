@@ -120,7 +120,8 @@ EDIT_OPTIONS = (
             "--method",
             case_sensitive=False,
             help="auto (each attribute's measured best, see `stitchtime attrs`), cond (cVAE attribute input), "
-            "direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM).",
+            "direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM), "
+            "geometry (move the face's landmarks and warp its own pixels; smile).",
         ),
     ),
     Shared(
@@ -140,7 +141,8 @@ EDIT_OPTIONS = (
         typer.Option(
             False,
             "--fast",
-            help="Quickest edit: the cVAE's attribute input, no tuning (about 2x the default's speed; fainter).",
+            help="Quickest edit: no diffusion (the cVAE's attribute input where the default is the diffusion "
+            "editor; fainter) and no per-video tuning. Smile is fast already (geometry).",
         ),
     ),
     Shared(
@@ -253,7 +255,9 @@ def edit_request(opts: SimpleNamespace, quiet: bool) -> EditRequest:
 
     method, tune_steps = fast_preset(opts.method, opts.tune_steps) if opts.fast else (opts.method, opts.tune_steps)
     invert = InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps)
-    options = EditOptions(method=method, cvae=CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma))
+    options = EditOptions(
+        method=method, fast=opts.fast, cvae=CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma)
+    )
     return EditRequest(
         attr=opts.attr,
         strength=opts.strength,

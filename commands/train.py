@@ -2,7 +2,7 @@
 
 Multi-process training (DDP) runs the same command under torchrun, as a module:
 
-    torchrun --nproc_per_node 2 -m cli train cvae --data DIR --steps 20000 --out runs/cvae
+    torchrun --nproc_per_node 2 -m cli train cvae --data DIR --steps 20000 -o runs/cvae
 
 (``stitchtime`` must not import ``cli``, so there is no ``python -m stitchtime``; ``-m cli`` is
 the entry point for torchrun. ``--batch-size`` is the global batch, split over the processes.)

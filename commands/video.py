@@ -66,8 +66,7 @@ def attrs(
         None, "--model", help="A cVAE or DDPM run folder (default: the shipped models)."
     ),
 ) -> None:
-    """The attributes the loaded model can edit (use them with `edit --attr`), and the edit method
-    `--method auto` uses for each."""
+    """The attributes the loaded model can edit (use with `edit --attr`) and the method auto uses for each."""
     from stitchtime.editors.registry import attribute_methods
 
     print("none            no edit (round trip through the face pipeline)")
@@ -78,9 +77,8 @@ def attrs(
 def evaluate(
     original: Path = typer.Argument(..., help="The original video."),
     edited: Path = typer.Argument(..., help="The edited video."),
-    json_out: Optional[Path] = typer.Option(
-        None, "--output", "-o", "--json", help="Also write the metrics as JSON here."
-    ),
+    json_out: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the metrics as JSON here."),
+    json_old: Optional[Path] = typer.Option(None, "--json", hidden=True, help="Old spelling of --output."),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
 ) -> None:
@@ -90,6 +88,7 @@ def evaluate(
     from stitchtime.evaluate import evaluate as run_evaluate
     from stitchtime.io.paths import atomic_write_bytes, check_output_path
 
+    json_out = json_out or json_old
     if json_out is not None:
         check_output_path(json_out, overwrite=overwrite)
     metrics = run_evaluate(original, edited, progress=progress_on(quiet))

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +24,7 @@ from pathlib import Path
 from stitchtime.config import EditRequest
 from stitchtime.errors import InputError, StitchtimeError
 from stitchtime.io.paths import atomic_write_bytes, check_output_path
+from stitchtime.render.preview import preview_paths
 
 STATE_DIR = ".stitchtime"
 REPORT = "report.json"
@@ -157,8 +159,9 @@ def run_batch(
         if status == "failed" and not retry_failed:
             results.append(FileResult(str(src), "failed", 0, 0.0, state.get("error", "") + " (use --retry-failed)"))
             continue
-        if status == "started" and out.exists():  # killed after the rename, before the record: ours, redo
-            out.unlink()
+        if status == "started":  # killed after the renames, before the record: ours, redo
+            for p in (out, *preview_paths(out)):
+                p.unlink(missing_ok=True)
         todo.append((str(src), str(out), str(_state_path(out_dir, rel)), job))
     if jobs == 1:
         for args in todo:
@@ -167,7 +170,9 @@ def run_batch(
             if on_result:
                 on_result(r)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # spawned, not forked: the parent has loaded the models to check them (on CUDA, a forked
+        # child cannot use the parent's context)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_edit_one, *args) for args in todo]
             for fut in as_completed(futures):
                 r = fut.result()

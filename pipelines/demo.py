@@ -21,7 +21,7 @@ from stitchtime.evaluate import evaluate
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("demo_out"))
+    parser.add_argument("-o", "--output", "--out", dest="out", type=Path, default=Path("demo_out"))
     parser.add_argument("--attr", default="smile")
     parser.add_argument("--strength", type=float, default=1.0)
     args = parser.parse_args()

@@ -235,6 +235,7 @@ class EditOptions:
     (an editor reads only its own)."""
 
     method: Method = Method.auto
+    fast: bool = False  # --fast: auto picks the cVAE where it would pick the (slow) diffusion editor
     cvae: CVAEEditConfig = CVAEEditConfig()
     diffusion: DiffusionEditConfig = DiffusionEditConfig()
 

@@ -80,7 +80,7 @@ def _shipped_path(method: Method) -> Path:
     path = shipped(entry.shipped)
     if path is None:
         raise ModelError(
-            f"no shipped {entry.family} model in stitchtime/weights/{entry.shipped} "
+            f"no shipped {entry.label} in stitchtime/weights/{entry.shipped} "
             f"(train one: stitchtime train {entry.family} ..., then --model RUN)"
         )
     return path
@@ -91,9 +91,12 @@ def _family_method(family: str) -> Method:
     return next(m for m, e in EDITORS.items() if e.family == family)
 
 
-def auto_method(attribute: Attribute) -> Method:
+def auto_method(attribute: Attribute, fast: bool = False) -> Method:
     """What ``Method.auto`` edits ``attribute`` with, using the shipped models: the attribute's
-    measured default when its shipped model can edit it, else the cVAE's attribute input."""
+    measured default when its shipped model can edit it, else the cVAE's attribute input. ``fast``
+    (``--fast``): the cVAE instead of the slow diffusion editor (geometry is already fast)."""
+    if fast and attribute.method is Method.diffusion:
+        return Method.cond
     if attribute.method in EDITORS and attribute.method is not Method.cond:
         path = shipped(EDITORS[attribute.method].shipped)
         if path is not None and attribute.celeba in model_attributes(path):
@@ -126,21 +129,19 @@ def make_editor(
 ) -> CropEditor:
     """The editor for ``attr`` at signed ``strength`` (``"none"``: the empty edit), with the shipped
     models or the run at ``model``, on ``device``. Raises before any work on the video."""
+    dev = pick_device(device.value if isinstance(device, Device) else str(device))  # DeviceError if not here
     if attr.strip().lower() == NO_EDIT:
         return IdentityEditor()
-    dev = pick_device(Device(device).value)
     method = Method(options.method)
     if model is not None:
         method, models = _user_model(model, method, dev)
         attribute = _resolve(attr, models.attributes)
     else:
         attribute = _resolve(attr, model_attributes(_shipped_path(Method.cond)))
-        method = auto_method(attribute) if method is Method.auto else method
+        method = auto_method(attribute, fast=options.fast) if method is Method.auto else method
         path = _shipped_path(method)
         if attribute.celeba not in model_attributes(path):
-            raise InputError(
-                f"the shipped {EDITORS[method].family} model cannot edit {attribute.name}; use --method cond"
-            )
+            raise InputError(f"the shipped {EDITORS[method].label} cannot edit {attribute.name}; use --method cond")
         models = EDITORS[method].load(path, dev)
     return EDITORS[method].build(models, attribute, strength, method, options, progress)
 
@@ -160,13 +161,17 @@ def available_attributes(model: Path | None = None) -> list[str]:
 
 
 def fast_preset(method: Method = Method.auto, tune_steps: int | None = None) -> tuple[Method, int]:
-    """``--fast``: the cVAE's attribute input without per-video tuning, the quickest edit
-    (BENCHMARKS.md "Edit speed"); weaker than the diffusion default for smile, age, gender and
-    mouth open. Returns ``(method, tune_steps)``; an explicit ``tune_steps`` is kept."""
+    """``--fast``: no diffusion (``auto`` then picks the cVAE's attribute input where it would
+    pick the diffusion editor: :func:`auto_method`) and no per-video tuning, the quickest edit
+    (BENCHMARKS.md "Edit speed"); weaker than the diffusion default for age, gender and mouth
+    open. Returns ``(method, tune_steps)``; an explicit ``tune_steps`` is kept."""
     method = Method(method)
     if method is Method.diffusion:
-        raise InputError("--fast edits with the cVAE: leave out --method diffusion (or --fast)")
-    return (Method.cond if method is Method.auto else method), (0 if tune_steps is None else tune_steps)
+        raise InputError(
+            "--fast edits with the cVAE (or the geometry editor), not diffusion: "
+            "leave out --method diffusion (or --fast)"
+        )
+    return method, (0 if tune_steps is None else tune_steps)
 
 
 def editor_for(request: EditRequest, progress: bool = False) -> CropEditor:

@@ -38,7 +38,7 @@ from pathlib import Path
 import ffmpeg as ffmpeg_py
 import numpy as np
 
-from stitchtime.config import EncodeConfig, Preset
+from stitchtime.config import EncodeConfig
 from stitchtime.errors import BackendError, InputError, VideoError
 from stitchtime.io.ffmpeg import STDERR_TAIL_LINES, ffmpeg_exe, has_encoder, last_error_line
 from stitchtime.io.probe import audio_codec_of
@@ -174,7 +174,7 @@ class VideoWriter:
         opts: dict = {
             "c:v": self.config.codec,
             "crf": self.config.crf,
-            "preset": Preset(self.config.preset).value,
+            "preset": self.config.preset.value,
             "pix_fmt": self.pix_fmt,
             "fps_mode": "passthrough",
             # Without this the encoder time base is 1/(guessed frame rate) and VFR / offset

@@ -68,11 +68,10 @@ class IdentitySamples:
         if i in self._wanted and i not in self.frames:
             self.frames[i] = frame.copy()
 
-    def collect(self, run: VideoRun | None) -> None:
+    def collect(self, run: VideoRun) -> None:
         """Decode whatever frames no pass has shown :meth:`see` yet."""
         if self._wanted <= self.frames.keys():
             return
-        assert run is not None
         for idx, frames in run.frames("identity"):
             for i, frame in zip(idx, frames):
                 self.see(i, frame)

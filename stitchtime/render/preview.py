@@ -77,7 +77,11 @@ class PreviewWriter:
             if i in self.sheet_at:
                 self.sheet[i] = (a, b)
 
-    def __exit__(self, *exc: object) -> None:
-        self.writer.__exit__(*exc)
-        if exc[0] is None:
-            write_png(self.sheet_path, preview_sheet(self.sheet, self.plan))
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:  # the sheet first: if it fails, the preview video is discarded too
+                write_png(self.sheet_path, preview_sheet(self.sheet, self.plan))
+            except BaseException as err:
+                self.writer.__exit__(type(err), err, err.__traceback__)
+                raise
+        self.writer.__exit__(exc_type, exc, tb)

@@ -93,7 +93,12 @@ def test_descriptors_from_chips_in_worker_processes_equal_dlib_on_the_frame():
 
 
 def test_fast_preset():
-    assert fast_preset() == ("cond", 0)
+    from stitchtime.editors.attributes import ATTRIBUTES
+    from stitchtime.editors.registry import auto_method
+
+    assert fast_preset() == ("auto", 0)  # auto, resolved without diffusion:
+    assert auto_method(ATTRIBUTES["age"], fast=True) == "cond" and auto_method(ATTRIBUTES["age"]) == "diffusion"
+    assert auto_method(ATTRIBUTES["smile"], fast=True) == auto_method(ATTRIBUTES["smile"]) == "geometry"
     assert fast_preset("direction", 30) == ("direction", 30)
     with pytest.raises(InputError, match="--fast edits with the cVAE"):
         fast_preset("diffusion")

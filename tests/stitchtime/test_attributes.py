@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stitchtime.config import CVAEEditConfig as EditConfig
+from stitchtime.config import CVAEEditConfig
 from stitchtime.editors.attributes import ATTRIBUTES, resolve
 from stitchtime.editors.cvae import condition_gain, edited_condition
 
@@ -13,12 +13,14 @@ from stitchtime.editors.cvae import condition_gain, edited_condition
 def test_gain_depends_on_the_direction_of_the_celeba_edit():
     age, gender, smile = ATTRIBUTES["age"], ATTRIBUTES["gender"], ATTRIBUTES["smile"]
     # "older" removes Young: its strength arrives negated (sign -1) and takes the larger off-gain
-    assert condition_gain(age, EditConfig(), age.sign * 1.0) == 2.0
-    assert condition_gain(age, EditConfig(), age.sign * -1.0) == 1.5  # younger
-    assert condition_gain(gender, EditConfig(), 1.0) == 2.5 and condition_gain(gender, EditConfig(), -1.0) == 1.5
-    assert condition_gain(smile, EditConfig(), 1.0) == condition_gain(smile, EditConfig(), -1.0) == 1.5
+    assert condition_gain(age, CVAEEditConfig(), age.sign * 1.0) == 2.0
+    assert condition_gain(age, CVAEEditConfig(), age.sign * -1.0) == 1.5  # younger
+    assert (
+        condition_gain(gender, CVAEEditConfig(), 1.0) == 2.5 and condition_gain(gender, CVAEEditConfig(), -1.0) == 1.5
+    )
+    assert condition_gain(smile, CVAEEditConfig(), 1.0) == condition_gain(smile, CVAEEditConfig(), -1.0) == 1.5
     # an explicit gain overrides every attribute's own
-    assert condition_gain(age, EditConfig(cond_gain=1.0), -1.0) == 1.0
+    assert condition_gain(age, CVAEEditConfig(cond_gain=1.0), -1.0) == 1.0
 
 
 def test_edited_condition_moves_towards_present_or_absent():

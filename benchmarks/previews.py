@@ -1,0 +1,66 @@
+"""Before/after sheets a person can judge: 256-px face crops of 4 frames (top: original, bottom:
+edited) and one full frame side by side, per clip and edit, written to docs/previews/.
+
+    .venv/bin/python benchmarks/previews.py [--clips retalking_face_3,liveportrait_driving_d0,liveportrait_driving_d10]
+        [--edits smile:1,smile:-1] [--frames 100] [--demo]
+
+Each edit runs `stitchtime edit --attr NAME --strength S --preview` on the first ``--frames`` frames
+of the clip (``--demo``: also the `make demo` astronaut clip), and keeps its PNG sheet
+(``NAME_S_CLIP.png``) and the middle face frame, original | edited (``NAME_S_CLIP_frame.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.edit_quality import VIDEOS, cut
+from pipelines.edit_video import edit_video
+from pipelines.synth import make_astronaut_clip
+from stitchtime.config import PipelineConfig
+from stitchtime.editors.registry import make_editor
+from stitchtime.io import read_frames
+
+OUT = REPO / "docs" / "previews"
+
+
+def _full_frame(src: Path, edited: Path, index: int, dst: Path) -> None:
+    a, b = read_frames(src)[1][index], read_frames(edited)[1][index]
+    cv2.imwrite(str(dst), cv2.cvtColor(np.concatenate([a, b], axis=1), cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", default="retalking_face_3,liveportrait_driving_d0,liveportrait_driving_d10")
+    parser.add_argument("--edits", default="smile:1,smile:-1")
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--demo", action="store_true", help="also the astronaut clip of `make demo`")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = [cut(VIDEOS / f"{c}.mp4", Path(tmp) / f"{c}.mp4", args.frames) for c in args.clips.split(",") if c]
+        if args.demo:
+            clips.append(make_astronaut_clip(Path(tmp) / "astronaut.mp4", seconds=3.0, size=(384, 384)))
+        for clip in clips:
+            for edit in args.edits.split(","):
+                attr, strength = edit.split(":")
+                name = f"{attr}_{float(strength):+g}_{clip.stem}"
+                out = Path(tmp) / f"{name}.mp4"
+                editor = make_editor(attr, float(strength))
+                res = edit_video(clip, out, editor, PipelineConfig(progress=False), overwrite=True, preview=True)
+                shutil.copy(out.with_name(out.stem + ".preview.png"), OUT / f"{name}.png")
+                _full_frame(clip, out, res.n_frames // 2, OUT / f"{name}_frame.png")
+                print(OUT / f"{name}.png", *res.notes, flush=True)
+
+
+if __name__ == "__main__":
+    main()
