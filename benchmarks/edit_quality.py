@@ -72,19 +72,25 @@ def cut(src: Path, dst: Path, frames: int) -> Path:
 
 def systems(attr: str):
     """Each system's pipeline config and edit options (the attribute's own method unless forced)."""
-    ours = (PipelineConfig(progress=False), EditOptions())
+    ours = (
+        PipelineConfig(progress=False),
+        EditOptions(
+            experimental=True,
+        ),
+    )
     naive = (
         PipelineConfig(align=AlignConfig(sigma_center=0, sigma_axis=0), blend=BlendMode.replace, progress=False),
         EditOptions(
+            experimental=True,
             cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0), latent_sigma=0, cond_sigma=0),
             diffusion=DiffusionEditConfig(cond_sigma=0, key_every=1, key_sigma=0),
         ),
     )
     # "ours" with each edit method forced (ours itself takes the attribute's default, "auto")
-    by_method = {m.value: (ours[0], EditOptions(method=m)) for m in (Method.cond, Method.diffusion)}
+    by_method = {m.value: (ours[0], EditOptions(experimental=True, method=m)) for m in (Method.cond, Method.diffusion)}
     fast = (
         ours[0],
-        EditOptions(method=Method.cond, cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0))),
+        EditOptions(experimental=True, method=Method.cond, cvae=CVAEEditConfig(invert=InvertConfig(tune_steps=0))),
     )  # `edit --fast`
     return {"ours": ours, "naive": naive, **by_method, "fast": fast}
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.edit_quality import VIDEOS, cut
 from pipelines.edit_video import edit_video
 from pipelines.synth import make_astronaut_clip
-from stitchtime.config import PipelineConfig
+from stitchtime.config import EditOptions, PipelineConfig
 from stitchtime.editors.registry import make_editor
 from stitchtime.io import read_frames
 
@@ -55,7 +55,7 @@ def main() -> None:
                 attr, strength = edit.split(":")
                 name = f"{attr}_{float(strength):+g}_{clip.stem}"
                 out = Path(tmp) / f"{name}.mp4"
-                editor = make_editor(attr, float(strength))
+                editor = make_editor(attr, float(strength), EditOptions(experimental=True))
                 res = edit_video(clip, out, editor, PipelineConfig(progress=False), overwrite=True, preview=True)
                 shutil.copy(out.with_name(out.stem + ".preview.png"), OUT / f"{name}.png")
                 _full_frame(clip, out, res.n_frames // 2, OUT / f"{name}_frame.png")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_md import write_section
 from benchmarks.edit_quality import VIDEOS, crop_plan, cut
 from pipelines.edit_video import edit_video
-from stitchtime.config import REGION_MASKS, PipelineConfig
+from stitchtime.config import REGION_MASKS, EditOptions, PipelineConfig
 from stitchtime.editors.attributes import ATTRIBUTES
 from stitchtime.editors.registry import make_editor
 from stitchtime.render.mask import face_masks
@@ -87,7 +87,13 @@ def main() -> None:
             edit_video(short, same, make_editor("none"), PipelineConfig(progress=False), overwrite=True)
             for attr in args.attrs.split(","):
                 out = tmp / f"{attr}_{clip}.mp4"
-                edit_video(short, out, make_editor(attr), PipelineConfig(progress=False), overwrite=True)
+                edit_video(
+                    short,
+                    out,
+                    make_editor(attr, options=EditOptions(experimental=True)),
+                    PipelineConfig(progress=False),
+                    overwrite=True,
+                )
                 base, edit = ring_stats(short, same, attr), ring_stats(short, out, attr)
                 seam = (edit["added"] - base["added"]) / edit["own"]
                 region = ATTRIBUTES[attr].region

@@ -146,6 +146,16 @@ EDIT_OPTIONS = (
         ),
     ),
     Shared(
+        "experimental",
+        bool,
+        typer.Option(
+            False,
+            "--experimental",
+            help="Allow the edits this release does not stand behind (every attribute but the default smile; "
+            "`stitchtime attrs --experimental` says why for each).",
+        ),
+    ),
+    Shared(
         "latent_sigma",
         float,
         typer.Option(
@@ -255,9 +265,8 @@ def edit_request(opts: SimpleNamespace, quiet: bool) -> EditRequest:
 
     method, tune_steps = fast_preset(opts.method, opts.tune_steps) if opts.fast else (opts.method, opts.tune_steps)
     invert = InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps)
-    options = EditOptions(
-        method=method, fast=opts.fast, cvae=CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma)
-    )
+    cvae = CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma)
+    options = EditOptions(method=method, fast=opts.fast, experimental=opts.experimental, cvae=cvae)
     return EditRequest(
         attr=opts.attr,
         strength=opts.strength,

@@ -65,13 +65,27 @@ def attrs(
     model: Optional[Path] = typer.Option(
         None, "--model", help="A cVAE or DDPM run folder (default: the shipped models)."
     ),
+    experimental: bool = typer.Option(
+        False, "--experimental", help="Also list the experimental edits, each with what is wrong with it."
+    ),
 ) -> None:
     """The attributes the loaded model can edit (use with `edit --attr`) and the method auto uses for each."""
+    from stitchtime.editors.attributes import experimental_reason
     from stitchtime.editors.registry import attribute_methods
 
     print("none            no edit (round trip through the face pipeline)")
+    hidden = []
     for a, method in attribute_methods(model):
-        print(f"{a.name:<15} {a.help} [CelebA {a.celeba}{'' if a.sign > 0 else ', inverted'}; {method.value}]")
+        reason = None if model is not None else experimental_reason(a, method.value)
+        if reason and not experimental:
+            hidden.append(a.name)
+            continue
+        line = f"{a.name:<15} {a.help} [CelebA {a.celeba}{'' if a.sign > 0 else ', inverted'}; {method.value}]"
+        print(line + (f" experimental: {reason}" if reason else ""))
+    if hidden:
+        print(
+            f"({len(hidden)} more, experimental in this release: {', '.join(hidden)}; stitchtime attrs --experimental)"
+        )
 
 
 def evaluate(

@@ -1,8 +1,9 @@
-"""`make demo`: a short clip from scikit-image's astronaut photo with a moving camera,
-edited to smile with the shipped model; writes the video, a side-by-side preview video
-and a PNG sheet, and prints the quality numbers.
+"""`make demo`: a short clip from scikit-image's astronaut photo with a moving camera; she smiles,
+so the demo takes her smile away (`--attr smile --strength -1`: the mouth corners come down and the
+mouth narrows, the rest of the frame stays); writes the video, a side-by-side preview video and a
+PNG sheet of face crops, and prints what changed and the quality numbers.
 
-    python -m pipelines.demo --out demo_out [--attr smile] [--strength 1]
+    python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", "--out", dest="out", type=Path, default=Path("demo_out"))
     parser.add_argument("--attr", default="smile")
-    parser.add_argument("--strength", type=float, default=1.0)
+    parser.add_argument("--strength", type=float, default=-1.0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     try:
@@ -36,7 +37,13 @@ def main() -> int:
         print(f"input:   {clip}")
         print(f"edited:  {result.output}  ({result.n_frames} frames, {result.seconds:.1f} s)")
         print(f"preview: {result.preview} and {result.preview.with_suffix('.png')}")
-        print(evaluate(clip, edited).table())
+        metrics = evaluate(clip, edited)
+        print(
+            f"what changed: the mouth (look at the lower face on the sheet: top row original, bottom row edited); "
+            f"its corners moved {metrics.mouth_corner_lift:+.3f} and its width {metrics.mouth_width_change:+.3f} "
+            "inter-ocular distances (up / wider is positive); outside the mask nothing moved"
+        )
+        print(metrics.table())
     except StitchtimeError as err:
         print(f"stitchtime: error: {err}", file=sys.stderr)
         return 1

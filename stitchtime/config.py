@@ -236,6 +236,7 @@ class EditOptions:
 
     method: Method = Method.auto
     fast: bool = False  # --fast: auto picks the cVAE where it would pick the (slow) diffusion editor
+    experimental: bool = False  # --experimental: also the edits this release does not stand behind
     cvae: CVAEEditConfig = CVAEEditConfig()
     diffusion: DiffusionEditConfig = DiffusionEditConfig()
 

@@ -100,3 +100,17 @@ def test_train_takes_dash_o_and_the_old_out(tmp_path):
         assert result.exit_code == 2 and "unknown field 'nope'" in result.stderr, (flag, result.stderr)
     result = runner.invoke(app, ["train", "vae", "--data", str(tmp_path), "--steps", "1"])
     assert result.exit_code == 2 and "-o/--output" in result.stderr
+
+
+def test_experimental_edits_need_the_flag_and_attrs_says_why(tmp_path):
+    out = tmp_path / "o.mp4"
+    result = runner.invoke(app, ["edit", "in.mp4", "-o", str(out), "--attr", "age"])
+    line = result.stderr.strip()
+    assert result.exit_code == 2 and len(line.splitlines()) == 1 and "experimental" in line and "--experimental" in line
+    result = runner.invoke(app, ["edit", "in.mp4", "-o", str(out), "--attr", "smile", "--method", "diffusion"])
+    assert result.exit_code == 2 and "experimental" in result.stderr  # the latent smile is; the geometry one is not
+    assert not out.exists()
+    listed = runner.invoke(app, ["attrs"]).stdout.splitlines()
+    assert [ln.split()[0] for ln in listed[:2]] == ["none", "smile"] and "experimental in this release" in listed[-1]
+    full = runner.invoke(app, ["attrs", "--experimental"]).stdout
+    assert "age " in full and "experimental: a grey, blotchy lower face" in full

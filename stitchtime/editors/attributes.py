@@ -85,6 +85,44 @@ ATTRIBUTES: dict[str, Attribute] = {
 }
 
 
+# Latent edits (cVAE, diffusion) of the shipped 64-px models that, looked at on real clips nobody
+# had seen, do not read as the attribute or leave blotches (issue 15's review, full frames at normal
+# size): offered only with --experimental, and `stitchtime attrs --experimental` says why. The
+# geometry smile is the edit this release stands behind.
+_LOW_RES = "the 64-px model's edit carries only low frequencies and its colour errors onto the face"
+EXPERIMENTAL: dict[str, str] = {
+    "smile": "by the cVAE or diffusion: faint, often stretched lips with a moustache-like band",
+    "age": "a grey, blotchy lower face or reddish eyelids instead of an older face",
+    "gender": "on women an ashen face with copper eye sockets; on men no visible change",
+    "glasses": "no glasses appear: a smudged bridge and blurred eye sockets",
+    "mouth_open": "the lower face reddens; the mouth interior is not generated",
+    "blond_hair": "no colour change; the face only gets softer",
+    **{
+        a: _LOW_RES
+        for a in (
+            "black_hair",
+            "brown_hair",
+            "gray_hair",
+            "bangs",
+            "beard",
+            "mustache",
+            "makeup",
+            "lipstick",
+            "bald",
+            "pale",
+        )
+    },
+}
+STABLE_METHODS = ("geometry",)  # the methods whose edits are not experimental
+
+
+def experimental_reason(attribute: Attribute, method: str) -> str | None:
+    """Why editing ``attribute`` by ``method`` with the shipped models is experimental, or None."""
+    if method in STABLE_METHODS:
+        return None
+    return EXPERIMENTAL.get(attribute.name, _LOW_RES)
+
+
 def resolve(name: str, model_attributes: list[str]) -> Attribute:
     """The attribute a user asked for, if the model can edit it: a friendly name or a
     CelebA name (any case, '-' or '_'). Raises KeyError listing the valid names."""

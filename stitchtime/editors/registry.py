@@ -20,7 +20,7 @@ import torch
 
 from generative.device import pick_device
 from stitchtime.config import Device, EditOptions, EditRequest, Method
-from stitchtime.editors.attributes import Attribute, editable, resolve
+from stitchtime.editors.attributes import Attribute, editable, experimental_reason, resolve
 from stitchtime.editors.contract import CropEditor
 from stitchtime.editors.cvae import CVAEEditor
 from stitchtime.editors.diffusion import DiffusionEditor
@@ -140,6 +140,12 @@ def make_editor(
         attribute = _resolve(attr, model_attributes(_shipped_path(Method.cond)))
         method = auto_method(attribute, fast=options.fast) if method is Method.auto else method
         path = _shipped_path(method)
+        reason = experimental_reason(attribute, method.value)
+        if reason and not options.experimental:
+            raise InputError(
+                f"{attribute.name} by {method.value} is experimental in this release ({reason}); "
+                "pass --experimental to edit it anyway (stitchtime attrs --experimental)"
+            )
         if attribute.celeba not in model_attributes(path):
             raise InputError(f"the shipped {EDITORS[method].label} cannot edit {attribute.name}; use --method cond")
         models = EDITORS[method].load(path, dev)

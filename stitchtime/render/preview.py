@@ -19,7 +19,7 @@ from stitchtime.types import CropPlan, VideoMeta
 
 PREVIEW_HEIGHT = 360  # side-by-side preview video height (px)
 PREVIEW_TILES = 4  # frames on the preview sheet
-PREVIEW_CROP = 192  # face crop size on the preview sheet
+PREVIEW_CROP = 256  # face crop size on the preview sheet (the aligned crop at its own size)
 
 
 def preview_paths(output: Path) -> tuple[Path, Path]:

@@ -13,7 +13,7 @@ from tests.conftest import shared_video
 from tests.pipelines.test_edit import _edit, _face_and_background, clip  # noqa: F401 (clip: the astronaut clip fixture)
 
 runner = CliRunner()
-QUIET = ["-q"]
+QUIET = ["-q", "--experimental"]  # (the diffusion edits are experimental in this release)
 
 
 def test_keyframes_cover_every_face_frame():

@@ -22,7 +22,7 @@ from stitchtime.io import probe, read_frames
 from tests.conftest import shared_video
 
 runner = CliRunner()
-FAST = ["--tune-steps", "10", "-q"]
+FAST = ["--tune-steps", "10", "-q", "--experimental"]  # (every attribute but the geometry smile)
 
 
 @pytest.fixture(scope="module")
