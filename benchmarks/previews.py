@@ -6,13 +6,12 @@ edited) and one full frame side by side, per clip and edit, written to docs/prev
 
 Each edit runs `stitchtime edit --attr NAME --strength S --preview` on the first ``--frames`` frames
 of the clip (``--demo``: also the `make demo` astronaut clip), and keeps its PNG sheet
-(``NAME_S_CLIP.png``) and the middle face frame, original | edited (``NAME_S_CLIP_frame.png``).
+(``NAME_S_CLIP.jpg``) and the middle frame, original | edited (``NAME_S_CLIP_frame.jpg``).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -31,11 +30,13 @@ from stitchtime.editors.registry import make_editor
 from stitchtime.io import read_frames
 
 OUT = REPO / "docs" / "previews"
+JPEG_QUALITY = 92  # (PNG sheets are ~0.9 MB each; at 92 the JPEGs look the same at normal size)
 
 
 def _full_frame(src: Path, edited: Path, index: int, dst: Path) -> None:
     a, b = read_frames(src)[1][index], read_frames(edited)[1][index]
-    cv2.imwrite(str(dst), cv2.cvtColor(np.concatenate([a, b], axis=1), cv2.COLOR_RGB2BGR))
+    image = cv2.cvtColor(np.concatenate([a, b], axis=1), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(dst), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
 
 
 def main() -> None:
@@ -57,9 +58,10 @@ def main() -> None:
                 out = Path(tmp) / f"{name}.mp4"
                 editor = make_editor(attr, float(strength), EditOptions(experimental=True))
                 res = edit_video(clip, out, editor, PipelineConfig(progress=False), overwrite=True, preview=True)
-                shutil.copy(out.with_name(out.stem + ".preview.png"), OUT / f"{name}.png")
-                _full_frame(clip, out, res.n_frames // 2, OUT / f"{name}_frame.png")
-                print(OUT / f"{name}.png", *res.notes, flush=True)
+                sheet = cv2.imread(str(out.with_name(out.stem + ".preview.png")))
+                cv2.imwrite(str(OUT / f"{name}.jpg"), sheet, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                _full_frame(clip, out, res.n_frames // 2, OUT / f"{name}_frame.jpg")
+                print(OUT / f"{name}.jpg", *res.notes, flush=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from typer.testing import CliRunner
 
@@ -27,8 +29,9 @@ def test_keyframes_cover_every_face_frame():
 def test_auto_method_uses_the_shipped_diffusion_model_where_measured_better():
     """(test_edit.py's astronaut tests run these attributes, so they run the diffusion editor.)"""
     assert shipped_diffusion() == WEIGHTS_DIR / "ddpm"
-    result = runner.invoke(app, ["attrs"])
-    methods = {ln.split()[0]: ln.rstrip("]").split("; ")[-1] for ln in result.stdout.splitlines()[1:]}
+    result = runner.invoke(app, ["attrs", "--experimental"])
+    lines = result.stdout.splitlines()[1:]
+    methods = {ln.split()[0]: re.search(r"; (\w+)\]", ln).group(1) for ln in lines}
     assert {methods[a] for a in ("age", "gender", "mouth_open")} == {"diffusion"}
     assert methods["smile"] == "geometry"  # (the geometry editor, test_geometry.py)
     assert methods["glasses"] == "cond"

@@ -140,7 +140,7 @@ def test_unknown_attribute_lists_valid_ones(clip, tmp_path):
 
 
 def test_attrs_lists_at_least_ten_attributes():
-    result = runner.invoke(app, ["attrs"])
+    result = runner.invoke(app, ["attrs", "--experimental"])
     assert result.exit_code == 0
     names = [ln.split()[0] for ln in result.stdout.splitlines()]
     assert {"smile", "age", "glasses", "gender", "beard", "none"} <= set(names) and len(names) >= 11
