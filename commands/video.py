@@ -104,7 +104,7 @@ def evaluate(
 
     json_out = json_out or json_old
     if json_out is not None:
-        check_output_path(json_out, overwrite=overwrite)
+        check_output_path(json_out, overwrite=overwrite, inputs=[original, edited])
     metrics = run_evaluate(original, edited, progress=progress_on(quiet))
     print(metrics.table())
     if json_out is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stitchtime.config import PipelineConfig
-from stitchtime.io.paths import atomic_directory
+from stitchtime.io.paths import atomic_directory, check_output_dir
 from stitchtime.render.mask import mask_polygon
 from stitchtime.render.sheet import draw_points, grid, write_png
 from stitchtime.video_run import VideoRun
@@ -34,6 +34,7 @@ def align_video(
     path: Path, out_dir: Path, config: PipelineConfig = PipelineConfig(), overwrite: bool = False
 ) -> AlignResult:
     path, out_dir = Path(path), Path(out_dir)
+    check_output_dir(out_dir, overwrite, inputs=[path])  # before any work
     run = VideoRun.analyse(path, config)
     meta, track, plan = run.meta, run.track, run.plan
     face_frames = np.flatnonzero(plan.valid)
@@ -43,7 +44,7 @@ def align_video(
         ].tolist()
     )
     tiles = []
-    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+    with atomic_directory(out_dir, overwrite=overwrite, inputs=[path]) as tmp:
         (tmp / "crops").mkdir()
         for batch in run.crops("align"):
             images = batch.crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()

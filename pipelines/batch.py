@@ -23,7 +23,7 @@ from pathlib import Path
 
 from stitchtime.config import EditRequest
 from stitchtime.errors import InputError, StitchtimeError
-from stitchtime.io.paths import atomic_write_bytes, check_output_path
+from stitchtime.io.paths import atomic_write_bytes, check_output_path, partial_owner, pid_alive
 from stitchtime.render.preview import preview_paths
 
 STATE_DIR = ".stitchtime"
@@ -54,8 +54,13 @@ class BatchJob:
 
 
 def find_videos(in_dir: Path, pattern: str | None = None) -> list[Path]:
+    """The videos under ``in_dir`` (``pattern``: a glob matched below it, never outside it)."""
     if pattern:
-        return sorted(p for p in in_dir.rglob(pattern) if p.is_file() and STATE_DIR not in p.parts)
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise InputError(f"--pattern {pattern!r}: must match files inside {in_dir} (no absolute path, no '..')")
+        root = in_dir.resolve()
+        found = (p for p in in_dir.rglob(pattern) if p.is_file() and STATE_DIR not in p.parts)
+        return sorted(p for p in found if p.resolve().is_relative_to(root))
     return sorted(p for p in in_dir.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
 
 
@@ -80,10 +85,14 @@ def _read_state(path: Path) -> dict | None:
 
 
 def remove_stale_partials(out_dir: Path) -> int:
-    """Temporary files left by a killed run (outputs are renamed into place only when complete)."""
+    """Temporary files left by a killed run (outputs are renamed into place only when complete);
+    those of a live process (another run on this folder) are left alone."""
     n = 0
     for p in out_dir.rglob("*.partial*"):
         if p.is_file() and p.name.startswith("."):
+            owner = partial_owner(p)
+            if owner is not None and pid_alive(owner):
+                continue
             p.unlink(missing_ok=True)
             n += 1
     return n

@@ -26,7 +26,7 @@ from stitchtime.editors.contract import CropBatch, CropEditor
 from stitchtime.editors.none import IdentityEditor
 from stitchtime.errors import InputError
 from stitchtime.io.encode import VideoWriter
-from stitchtime.io.paths import check_output_path
+from stitchtime.io.paths import check_output_path, same_file
 from stitchtime.parallel import prefetch
 from stitchtime.render.identity_guard import IdentitySamples, guard_note, identity_scale
 from stitchtime.render.motion import apply_edit
@@ -68,12 +68,12 @@ def edit_video(
 
 
 def _check_outputs(path: Path, output: Path, overwrite: bool, preview: bool) -> None:
-    check_output_path(output, overwrite=overwrite)
-    if preview:
-        for p in preview_paths(output):
-            check_output_path(p, overwrite=overwrite)
-    if output.resolve() == path.resolve():
+    """Every file the edit writes (the output, and the preview's video and sheet) must be new (or
+    ``overwrite``) and none may be the input (symlinks and hard links included)."""
+    if same_file(output, path):
         raise InputError(f"{output}: output would overwrite the input; choose another path")
+    for p in (output, *(preview_paths(output) if preview else ())):
+        check_output_path(p, overwrite=overwrite, inputs=[path])
 
 
 def fit(run: VideoRun, editor: CropEditor) -> float:

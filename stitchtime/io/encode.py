@@ -41,6 +41,7 @@ import numpy as np
 from stitchtime.config import EncodeConfig
 from stitchtime.errors import BackendError, InputError, VideoError
 from stitchtime.io.ffmpeg import STDERR_TAIL_LINES, ffmpeg_exe, has_encoder, last_error_line
+from stitchtime.io.paths import partial_path, same_file, writer_of
 from stitchtime.io.probe import audio_codec_of
 from stitchtime.types import VideoMeta
 
@@ -130,7 +131,7 @@ class VideoWriter:
         self._check_paths(overwrite)
         if not has_encoder(config.codec):
             raise BackendError(f"this ffmpeg ({ffmpeg_exe()}) has no '{config.codec}' encoder")
-        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.partial = partial_path(self.path)  # unique to this process (two runs never share one)
         self._proc: subprocess.Popen | None = None
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._stderr_thread: threading.Thread | None = None
@@ -148,6 +149,11 @@ class VideoWriter:
             raise InputError(f"{parent}: output directory is not writable")
         if self.audio_from is not None and not self.audio_from.is_file():
             raise InputError(f"{self.audio_from}: audio source not found")
+        if self.audio_from is not None and same_file(self.path, self.audio_from):
+            raise InputError(f"{self.path}: this output would replace an input; choose another path")
+        pid = writer_of(self.path)
+        if pid is not None:
+            raise InputError(f"{self.path}: another stitchtime process (pid {pid}) is writing it now")
 
     @property
     def pix_fmt(self) -> str:

@@ -1,21 +1,74 @@
-"""Output-path rules shared by every command: never overwrite without permission, never
-leave anything half-written (write to a temporary sibling, rename at the end)."""
+"""Output-path rules shared by every command: never overwrite without permission, never write
+over a file the command reads (resolved, symlinks and hard links included), never delete a folder
+stitchtime did not make, never leave anything half-written (write to a temporary sibling that
+names its process, rename at the end), and refuse an output another live process is writing."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from stitchtime.errors import InputError
 
+# A folder stitchtime made (``align``) holds this file; ``--overwrite`` replaces only such folders.
+FOLDER_MARK = ".stitchtime-output"
+_PARTIAL = re.compile(r"\.partial-(\d+)-\w+")
 
-def check_output_path(path: Path, overwrite: bool = False) -> None:
-    """Refuse an existing output (unless ``overwrite``) or an unwritable parent, before any work."""
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode (hard links, symlinks) or the same
+    resolved path (when one does not exist yet)."""
+    a, b = Path(a), Path(b)
+    with contextlib.suppress(OSError):
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def partial_path(path: Path) -> Path:
+    """A temporary sibling of ``path`` unique to this process: ``.NAME.partial-PID-TOKEN.SUFFIX``."""
     path = Path(path)
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def partial_owner(path: Path) -> int | None:
+    """The pid a temporary file from :func:`partial_path` names, or None (not one of ours)."""
+    m = _PARTIAL.search(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def writer_of(path: Path) -> int | None:
+    """The pid of a live process writing ``path`` now (its temporary sibling exists), or None."""
+    path = Path(path)
+    for p in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
+        pid = partial_owner(p)
+        if pid is not None and pid != os.getpid() and pid_alive(pid):
+            return pid
+    return None
+
+
+def check_output_path(path: Path, overwrite: bool = False, inputs: Iterable[Path] = ()) -> None:
+    """Refuse, before any work: an output that is one of ``inputs``, an existing output (unless
+    ``overwrite``), one another live process is writing, or an unwritable parent."""
+    path = Path(path)
+    for src in inputs:
+        if same_file(path, src):
+            raise InputError(f"{path}: this output would replace an input ({src}); choose another path")
     if path.exists() and not overwrite:
         raise InputError(f"{path}: already exists (use --overwrite to replace it)")
     if path.is_dir():
@@ -25,23 +78,41 @@ def check_output_path(path: Path, overwrite: bool = False) -> None:
         raise InputError(f"{parent}: output directory does not exist")
     if not os.access(parent, os.W_OK):
         raise InputError(f"{parent}: output directory is not writable")
+    pid = writer_of(path)
+    if pid is not None:
+        raise InputError(f"{path}: another stitchtime process (pid {pid}) is writing it now")
 
 
-@contextlib.contextmanager
-def atomic_directory(path: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; on success it replaces ``path``, on error it
-    is removed (``path`` untouched)."""
+def check_output_dir(path: Path, overwrite: bool = False, inputs: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, an output folder that is not new or empty (unless ``overwrite``
+    and stitchtime made it: it holds :data:`FOLDER_MARK`) or that holds any of ``inputs``."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: exists and is not a directory")
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise InputError(f"{path}: directory exists and is not empty (use --overwrite to replace it)")
+    for src in inputs:
+        if Path(src).resolve().is_relative_to(path.resolve()):
+            raise InputError(f"{path}: the output folder holds an input ({src}); choose another folder")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise InputError(f"{path}: directory exists and is not empty (use --overwrite to replace it)")
+        if not (path / FOLDER_MARK).is_file():
+            raise InputError(f"{path}: not a folder stitchtime made; --overwrite replaces only those (choose another)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise InputError(f"{parent}: output directory is not writable")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path, overwrite: bool = False, inputs: Iterable[Path] = ()) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path`` (after :func:`check_output_dir`); on success it
+    replaces ``path``, on error it is removed (``path`` untouched)."""
+    path = Path(path)
+    check_output_dir(path, overwrite, inputs)
     parent = path.parent if str(path.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{parent}: output directory is not writable")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-{os.getpid()}-", dir=parent))
     try:
+        (tmp / FOLDER_MARK).write_text("made by stitchtime; --overwrite may replace this folder\n")
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -54,7 +125,7 @@ def atomic_directory(path: Path, overwrite: bool = False) -> Iterator[Path]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary sibling and a rename."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
