@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from commands import prepare as prepare_commands
 from commands import train as train_commands
 from commands import video as video_commands
+from commands._common import handle_sigterm
 
 
 class _OneLineErrors(TyperGroup):
@@ -24,6 +25,7 @@ class _OneLineErrors(TyperGroup):
     def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        handle_sigterm()
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except typer.TyperException as err:  # typer's click usage errors derive from it

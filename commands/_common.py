@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from typing import Callable, TypeVar
 
 import typer
@@ -20,6 +22,26 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
     return typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so the same clean-up runs (temporary files
+    removed, workers stopped); the command then exits 143 with one line."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    import multiprocessing
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough
+    for child in multiprocessing.active_children():  # worker pools would otherwise be waited for
+        child.kill()
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Treat SIGTERM like SIGINT for the rest of this process (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def friendly_errors(fn: F) -> F:
     """Decorator for commands: user errors become one stderr line and a non-zero exit."""
 
@@ -31,6 +53,8 @@ def friendly_errors(fn: F) -> F:
             raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code) from None
         except DeviceError as err:
             raise fail(str(err), 2) from None
+        except Terminated:
+            raise fail("terminated", 143) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 

@@ -14,16 +14,16 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from stitchtime.config import EditRequest
 from stitchtime.errors import InputError, StitchtimeError
 from stitchtime.io.paths import atomic_write_bytes, check_output_path, partial_owner, pid_alive
+from stitchtime.parallel import spawn_pool
 from stitchtime.render.preview import preview_paths
 
 STATE_DIR = ".stitchtime"
@@ -181,7 +181,7 @@ def run_batch(
     else:
         # spawned, not forked: the parent has loaded the models to check them (on CUDA, a forked
         # child cannot use the parent's context)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with spawn_pool(jobs) as pool:
             futures = [pool.submit(_edit_one, *args) for args in todo]
             for fut in as_completed(futures):
                 r = fut.result()

@@ -3,8 +3,13 @@ forked worker processes (where the platform has ``fork``: the workers inherit lo
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
 import queue
+import signal
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator, TypeVar
@@ -12,6 +17,7 @@ from typing import Iterator, TypeVar
 import torch
 
 T = TypeVar("T")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _END = object()
 
 
@@ -19,9 +25,27 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def die_with_parent() -> None:
+    """In a worker process: ask the kernel to kill it when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``), so a ``kill -9`` of stitchtime leaves no worker behind. Elsewhere a no-op
+    (the workers then end when they find their pipe to the parent closed)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the call: nobody will kill us
+        os._exit(1)
+
+
 def fork_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` forked processes (callers check :func:`can_fork`)."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    """A pool of ``workers`` forked processes (callers check :func:`can_fork`) that die with this one."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent)
+
+
+def spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` fresh interpreters (nothing of this process's state, CUDA included,
+    is inherited) that die with this one."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
 
 def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:

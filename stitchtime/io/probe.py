@@ -64,6 +64,8 @@ def _check_readable(path: Path) -> None:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a video file")
+    if not path.is_file():  # a FIFO, socket or device: reading it could block forever
+        raise InputError(f"{path}: not a regular file (a pipe, socket or device); give a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable (permission denied)")
 
