@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,17 @@ from stitchtime.config import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_CROP = 1024  # px: the models work at 64; a larger crop only costs memory (100000 would ask for 596 GiB)
+MAX_SIGMA = 1000.0  # frames of temporal smoothing: beyond this it is a constant over any real clip
+MAX_STRENGTH = 10.0  # |strength|: far past where any edit still looks like a face
+
+
+def finite(value: float | None) -> float | None:
+    """Typer callback: refuse NaN and infinity (range checks let NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
 
 @dataclass(frozen=True)
 class Shared:
@@ -49,7 +61,7 @@ FACE_OPTIONS = (
     Shared(
         "crop_size",
         int,
-        typer.Option(AlignConfig.crop_size, "--crop-size", min=16, help="Aligned crop side in pixels."),
+        typer.Option(AlignConfig.crop_size, "--crop-size", min=16, max=MAX_CROP, help="Aligned crop side in pixels."),
     ),
     Shared(
         "detector",
@@ -72,7 +84,12 @@ FACE_OPTIONS = (
         "sigma_center",
         float,
         typer.Option(
-            AlignConfig.sigma_center, "--sigma-center", min=0.0, help="Temporal smoothing of the crop centre (frames)."
+            AlignConfig.sigma_center,
+            "--sigma-center",
+            min=0.0,
+            max=MAX_SIGMA,
+            callback=finite,
+            help="Temporal smoothing of the crop centre (frames).",
         ),
     ),
     Shared(
@@ -82,6 +99,8 @@ FACE_OPTIONS = (
             AlignConfig.sigma_axis,
             "--sigma-axis",
             min=0.0,
+            max=MAX_SIGMA,
+            callback=finite,
             help="Temporal smoothing of the crop size/rotation (frames).",
         ),
     ),
@@ -99,7 +118,12 @@ EDIT_OPTIONS = (
         "strength",
         float,
         typer.Option(
-            1.0, "--strength", help="Signed edit strength: 1 the calibrated edit, -1 its removal, 0 no change."
+            1.0,
+            "--strength",
+            min=-MAX_STRENGTH,
+            max=MAX_STRENGTH,
+            callback=finite,
+            help="Signed edit strength: 1 the calibrated edit, -1 its removal, 0 no change.",
         ),
     ),
     Shared(
@@ -159,7 +183,12 @@ EDIT_OPTIONS = (
         "latent_sigma",
         float,
         typer.Option(
-            CVAEEditConfig.latent_sigma, "--latent-sigma", min=0.0, help="Temporal smoothing of cVAE latents (frames)."
+            CVAEEditConfig.latent_sigma,
+            "--latent-sigma",
+            min=0.0,
+            max=MAX_SIGMA,
+            callback=finite,
+            help="Temporal smoothing of cVAE latents (frames).",
         ),
     ),
     Shared(
@@ -189,6 +218,7 @@ EDIT_OPTIONS = (
             PipelineConfig.identity_limit,
             "--identity-limit",
             min=0.0,
+            callback=finite,
             help="Scale the whole edit down when it moves dlib's identity descriptor further than this "
             "from the original "
             "(0: off; not with --blend replace).",

@@ -65,6 +65,12 @@ def test_batch_takes_every_edit_option():
         (["edit", "in.mp4", "--attr", "smile"], "--output"),
         (["batch", "a", "b", "--attr", "smile", "--detector", "hog"], "--detector"),
         (["edit", "in.mp4", "-o", "o.mp4", "--attr", "smile", "--bogus"], "--bogus"),
+        (["edit", "in.mp4", "-o", "o.mp4", "--attr", "smile", "--strength", "nan"], "--strength"),
+        (["edit", "in.mp4", "-o", "o.mp4", "--attr", "smile", "--strength", "inf"], "--strength"),
+        (["edit", "in.mp4", "-o", "o.mp4", "--attr", "smile", "--sigma-center", "nan"], "--sigma-center"),
+        (["edit", "in.mp4", "-o", "o.mp4", "--attr", "smile", "--latent-sigma", "inf"], "--latent-sigma"),
+        (["edit", "in.mp4", "-o", "o.mp4", "--attr", "smile", "--crop-size", "100000"], "--crop-size"),
+        (["batch", "a", "b", "--attr", "smile", "--strength", "nan"], "--strength"),
     ],
 )
 def test_bad_options_are_one_line_before_any_work(tmp_path, args, needle):

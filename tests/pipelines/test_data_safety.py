@@ -114,3 +114,9 @@ def test_an_output_a_live_process_writes_is_refused_and_cleanup_spares_it(tmp_pa
     finally:
         live.kill()
         live.wait()
+
+
+def test_batch_with_an_unknown_attribute_fails_once_up_front(clip_dir, tmp_path):
+    out = tmp_path / "out"
+    _refused(["batch", str(clip_dir), str(out), "--attr", "wings", "-q"], "unknown attribute")
+    assert not (out / "report.json").exists()
