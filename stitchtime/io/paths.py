@@ -16,6 +16,17 @@ from typing import Iterable, Iterator
 
 from stitchtime.errors import InputError
 
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Files and folders get the modes any tool gives them (mkstemp/mkdtemp would leave 0600/0700).
+FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
+
 # A folder stitchtime made (``align``) holds this file; ``--overwrite`` replaces only such folders.
 FOLDER_MARK = ".stitchtime-output"
 _PARTIAL = re.compile(r"\.partial-(\d+)-\w+")
@@ -111,6 +122,7 @@ def atomic_directory(path: Path, overwrite: bool = False, inputs: Iterable[Path]
     parent = path.parent if str(path.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-{os.getpid()}-", dir=parent))
+    os.chmod(tmp, DIR_MODE)
     try:
         (tmp / FOLDER_MARK).write_text("made by stitchtime; --overwrite may replace this folder\n")
         yield tmp
@@ -129,6 +141,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -120,3 +120,15 @@ def test_batch_with_an_unknown_attribute_fails_once_up_front(clip_dir, tmp_path)
     out = tmp_path / "out"
     _refused(["batch", str(clip_dir), str(out), "--attr", "wings", "-q"], "unknown attribute")
     assert not (out / "report.json").exists()
+
+
+def test_files_stitchtime_writes_get_the_users_umask(tmp_path):
+    from stitchtime.io.paths import atomic_directory, atomic_write_bytes
+
+    mask = os.umask(0)
+    os.umask(mask)
+    atomic_write_bytes(tmp_path / "r.json", b"{}")
+    with atomic_directory(tmp_path / "crops") as d:
+        (d / "x").write_text("x")
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+    assert (tmp_path / "crops").stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's 0700
