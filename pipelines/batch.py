@@ -22,7 +22,8 @@ from pathlib import Path
 
 from stitchtime.config import EditRequest
 from stitchtime.errors import InputError, StitchtimeError
-from stitchtime.io.paths import atomic_write_bytes, check_output_path, partial_owner, pid_alive
+from stitchtime.io.claims import heartbeat, release, try_claim
+from stitchtime.io.paths import atomic_write_bytes, check_output_path, partial_alive
 from stitchtime.parallel import spawn_pool
 from stitchtime.render.preview import preview_paths
 
@@ -90,16 +91,38 @@ def remove_stale_partials(out_dir: Path) -> int:
     n = 0
     for p in out_dir.rglob("*.partial*"):
         if p.is_file() and p.name.startswith("."):
-            owner = partial_owner(p)
-            if owner is not None and pid_alive(owner):
+            if partial_alive(p):
                 continue
             p.unlink(missing_ok=True)
             n += 1
     return n
 
 
+def _claim_path(state: str) -> Path:
+    return Path(state).with_suffix(".claim")
+
+
 def _edit_one(src: str, out: str, state: str, job: BatchJob) -> FileResult:
-    """Worker: edit one file; never raises for a user error (it becomes a failed result)."""
+    """Worker: claim one file and edit it; a file another live run holds, or has finished
+    meanwhile, is skipped. Never raises for a user error (it becomes a failed result)."""
+    claim = _claim_path(state)
+    owner = try_claim(claim)
+    if owner is not None:
+        return FileResult(src, "skipped", 0, 0.0, f"being edited by another run (pid {owner.pid} on {owner.host})")
+    try:
+        record = _read_state(Path(state)) or {}
+        if record.get("status") == "done" and Path(out).exists():
+            return FileResult(src, "skipped", record.get("frames", 0), 0.0, "done by another run")
+        if record.get("status") == "started":  # its run died after the renames, before the record: redo
+            for p in (Path(out), *preview_paths(Path(out))):
+                p.unlink(missing_ok=True)
+        with heartbeat(claim):
+            return _edit_claimed(src, out, state, job)
+    finally:
+        release(claim)
+
+
+def _edit_claimed(src: str, out: str, state: str, job: BatchJob) -> FileResult:
     import torch
 
     torch.set_num_threads(max(1, job.threads))
@@ -168,9 +191,6 @@ def run_batch(
         if status == "failed" and not retry_failed:
             results.append(FileResult(str(src), "failed", 0, 0.0, state.get("error", "") + " (use --retry-failed)"))
             continue
-        if status == "started":  # killed after the renames, before the record: ours, redo
-            for p in (out, *preview_paths(out)):
-                p.unlink(missing_ok=True)
         todo.append((str(src), str(out), str(_state_path(out_dir, rel)), job))
     if jobs == 1:
         for args in todo:

@@ -6,11 +6,14 @@ names its process, rename at the end), and refuse an output another live process
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -29,7 +32,11 @@ DIR_MODE = 0o777 & ~_umask()
 
 # A folder stitchtime made (``align``) holds this file; ``--overwrite`` replaces only such folders.
 FOLDER_MARK = ".stitchtime-output"
-_PARTIAL = re.compile(r"\.partial-(\d+)-\w+")
+_PARTIAL = re.compile(r"\.partial-([0-9a-f]{8})-(\d+)-\w+")
+HOST = socket.gethostname()
+_HOST_TAG = hashlib.sha1(HOST.encode()).hexdigest()[:8]  # (a host name may hold any character)
+# Another host's temporary file (or claim) untouched for this long is taken to be abandoned.
+STALE_S = 60.0
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -42,9 +49,14 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def partial_path(path: Path) -> Path:
-    """A temporary sibling of ``path`` unique to this process: ``.NAME.partial-PID-TOKEN.SUFFIX``."""
+    """A temporary sibling of ``path`` unique to this process: ``.NAME.partial-HOST-PID-TOKEN.SUFFIX``
+    (HOST: 8 hex digits of the host name's hash)."""
     path = Path(path)
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    return path.with_name(f".{path.stem}.{_partial_tag()}{secrets.token_hex(4)}{path.suffix}")
+
+
+def _partial_tag() -> str:
+    return f"partial-{_HOST_TAG}-{os.getpid()}-"
 
 
 def pid_alive(pid: int) -> bool:
@@ -60,16 +72,28 @@ def pid_alive(pid: int) -> bool:
 def partial_owner(path: Path) -> int | None:
     """The pid a temporary file from :func:`partial_path` names, or None (not one of ours)."""
     m = _PARTIAL.search(Path(path).name)
-    return int(m.group(1)) if m else None
+    return int(m.group(2)) if m else None
+
+
+def partial_alive(path: Path) -> bool:
+    """Whether the process that writes temporary file ``path`` may still be at it: on this host,
+    its pid is alive; from another host, the file changed within :data:`STALE_S`."""
+    m = _PARTIAL.search(Path(path).name)
+    if m is None:
+        return False
+    if m.group(1) == _HOST_TAG:
+        return int(m.group(2)) != os.getpid() and pid_alive(int(m.group(2)))
+    with contextlib.suppress(OSError):
+        return time.time() - Path(path).stat().st_mtime < STALE_S
+    return False
 
 
 def writer_of(path: Path) -> int | None:
     """The pid of a live process writing ``path`` now (its temporary sibling exists), or None."""
     path = Path(path)
     for p in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
-        pid = partial_owner(p)
-        if pid is not None and pid != os.getpid() and pid_alive(pid):
-            return pid
+        if partial_alive(p):
+            return partial_owner(p)
     return None
 
 
@@ -121,7 +145,7 @@ def atomic_directory(path: Path, overwrite: bool = False, inputs: Iterable[Path]
     check_output_dir(path, overwrite, inputs)
     parent = path.parent if str(path.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-{os.getpid()}-", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_partial_tag()}", dir=parent))
     os.chmod(tmp, DIR_MODE)
     try:
         (tmp / FOLDER_MARK).write_text("made by stitchtime; --overwrite may replace this folder\n")
@@ -137,7 +161,7 @@ def atomic_directory(path: Path, overwrite: bool = False, inputs: Iterable[Path]
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary sibling and a rename."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-{os.getpid()}-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_partial_tag()}", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -88,3 +88,53 @@ def test_kill_minus_nine_then_resume(folder, tmp_path):
 def test_output_inside_input_is_refused(folder):
     result = runner.invoke(app, ["batch", str(folder), str(folder / "edited"), "--attr", "none"])
     assert result.exit_code != 0 and "inside the input" in result.stderr
+
+
+def test_two_runs_on_one_folder_edit_each_file_once(folder, tmp_path):
+    """Two batch processes started together on the same output folder (what two machines on shared
+    storage do): every file is edited by exactly one of them, neither reports a failure, and a
+    rerun finds everything done."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cli", "batch", str(folder), str(out), "--attr", "none", "-q"]
+    runs = [
+        subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [r.communicate(timeout=300) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    rels = ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.mp4"]
+    done_by = {}
+    for stdout, _ in outputs:
+        for line in stdout.splitlines():
+            name, status = line.split()[:2] if len(line.split()) > 1 else (line, "")
+            if name in rels and status == "done":
+                assert name not in done_by, f"{name} was edited twice"
+                done_by[name] = True
+            assert status != "failed", stdout
+    assert sorted(done_by) == sorted(rels)
+    for rel in rels:
+        assert _complete(folder / rel, out / rel)
+    assert not list((out / ".stitchtime").rglob("*.claim")), "a claim was left behind"
+    again = runner.invoke(app, ["batch", str(folder), str(out), "--attr", "none", "-q"])
+    assert again.exit_code == 0 and again.stdout.count("skipped") == len(rels)
+
+
+def test_a_dead_runs_claim_is_taken_over(folder, tmp_path):
+    from stitchtime.io.claims import try_claim
+
+    out = tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim = out / ".stitchtime" / "a.mp4.claim"
+    claim.parent.mkdir(parents=True)
+    from stitchtime.io.paths import HOST
+
+    claim.write_text(json.dumps({"pid": dead.pid, "host": HOST}))
+    result = runner.invoke(app, ["batch", str(folder), str(out), "--attr", "none", "-q"])
+    assert result.exit_code == 0 and _complete(folder / "a.mp4", out / "a.mp4"), result.stdout
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        claim.write_text(json.dumps({"pid": live.pid, "host": HOST}))
+        assert try_claim(claim).pid == live.pid  # a live owner keeps it
+    finally:
+        live.kill()
+        live.wait()

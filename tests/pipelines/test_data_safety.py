@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from pipelines.batch import remove_stale_partials
 from stitchtime.errors import InputError
+from stitchtime.io import paths
 from stitchtime.io.paths import FOLDER_MARK, check_output_path, partial_path
 from tests.pipelines.test_roundtrip import astronaut_clip  # noqa: F401 (the clip fixture)
 
@@ -94,7 +95,7 @@ def test_batch_pattern_cannot_reach_outside_the_input_folder(clip_dir, tmp_path)
 
 def test_temporaries_are_unique_and_name_their_process(tmp_path):
     a, b = partial_path(tmp_path / "o.mp4"), partial_path(tmp_path / "o.mp4")
-    assert a != b and f".partial-{os.getpid()}-" in a.name and a.suffix == ".mp4"
+    assert a != b and ".partial-" in a.name and f"-{os.getpid()}-" in a.name and a.suffix == ".mp4"
 
 
 def test_an_output_a_live_process_writes_is_refused_and_cleanup_spares_it(tmp_path):
@@ -103,8 +104,9 @@ def test_an_output_a_live_process_writes_is_refused_and_cleanup_spares_it(tmp_pa
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         out = tmp_path / "o.mp4"
-        mine = tmp_path / f".o.partial-{live.pid}-abcd.mp4"
-        stale = tmp_path / f".p.partial-{dead.pid}-abcd.mp4"
+        tag = paths._HOST_TAG  # this host's
+        mine = tmp_path / f".o.partial-{tag}-{live.pid}-abcd.mp4"
+        stale = tmp_path / f".p.partial-{tag}-{dead.pid}-abcd.mp4"
         mine.write_bytes(b"x")
         stale.write_bytes(b"x")
         with pytest.raises(InputError, match=f"pid {live.pid}"):
