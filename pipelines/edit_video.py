@@ -25,7 +25,7 @@ from stitchtime.config import BlendMode, PipelineConfig
 from stitchtime.editors.contract import CropBatch, CropEditor
 from stitchtime.editors.none import IdentityEditor
 from stitchtime.errors import InputError
-from stitchtime.io.encode import VideoWriter
+from stitchtime.io.encode import VideoWriter, check_video_output
 from stitchtime.io.paths import check_output_path, same_file
 from stitchtime.parallel import prefetch
 from stitchtime.render.identity_guard import IdentitySamples, guard_note, identity_scale
@@ -72,6 +72,7 @@ def _check_outputs(path: Path, output: Path, overwrite: bool, preview: bool) -> 
     ``overwrite``) and none may be the input (symlinks and hard links included)."""
     if same_file(output, path):
         raise InputError(f"{output}: output would overwrite the input; choose another path")
+    check_video_output(output)
     for p in (output, *(preview_paths(output) if preview else ())):
         check_output_path(p, overwrite=overwrite, inputs=[path])
 

@@ -46,11 +46,16 @@ class VideoRun:
         meta = probe(path)
         track = track_video(path, meta, config)
         if not track.valid.any():
+            index = next((n for n in track.notes if n.startswith("--face-index")), None)
+            if index:
+                raise NoFaceError(f"{path.name}: {index}")
             tiny = next((n for n in track.notes if "smaller than" in n), None)
             if tiny:
                 raise NoFaceError(f"{path.name}: no face large enough to edit ({tiny})")
             raise NoFaceError(f"{path.name}: no face found in any of its {meta.n_frames} frames")
-        return cls(path, meta, config, track, plan_crops(track, float(meta.sar), config.align, config.mask))
+        plan = plan_crops(track, float(meta.sar), config.align, config.mask)
+        plan.notes[:0] = list(meta.notes)  # e.g. "damaged or truncated: decoded N frames, then ..."
+        return cls(path, meta, config, track, plan)
 
     def frames(self, desc: str) -> Iterator[FrameGroup]:
         """Decode the whole video, yielding ``(frame_indices, frames)`` in groups of ``config.batch_size``."""

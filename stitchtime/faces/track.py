@@ -230,7 +230,7 @@ class FaceTracker:
         else:
             by_x = sorted(faces, key=lambda f: f.box[0])
             if index >= len(by_x):
-                self.notes.append(f"--face-index {index}: only {len(by_x)} face(s) in the first face frame; waiting")
+                self.stats["most_faces"] = max(self.stats["most_faces"], len(by_x))  # (said once, at the end)
                 return None
             chosen = by_x[index]
             self.notes.append(f"{len(faces)} faces found; editing face {index} (left to right)")
@@ -268,7 +268,9 @@ class FaceTracker:
     def extend(self, other: TrackPart) -> None:
         """Append a later stretch (checked with :meth:`same_person`) as if tracked here."""
         self._landmarks.extend(other.landmarks)
+        most = max(self.stats["most_faces"], other.stats["most_faces"])  # a maximum, not a count
         self.stats.update(other.stats)
+        self.stats["most_faces"] = most
         if self._first is None and other.first is not None:
             self._first = replace(other.first, index=other.first.index + len(self._landmarks) - len(other.landmarks))
             self.notes.extend(other.notes)
@@ -285,6 +287,12 @@ class FaceTracker:
                 detected[i] = True
         filled, valid = interpolate_gaps(lms.reshape(t, -1), detected, self.track_cfg.max_gap)
         notes = list(self.notes)
+        if self._first is None and self.detect_cfg.face_index is not None and self.stats["most_faces"]:
+            most = self.stats["most_faces"]
+            notes.append(
+                f"--face-index {self.detect_cfg.face_index}: no frame shows that many faces "
+                f"(at most {most}: use --face-index 0 to {most - 1})"
+            )
         if self.stats["tiny"]:
             notes.append(f"{self.stats['tiny']} frame(s) skipped: face smaller than {self.detect_cfg.min_face} px")
         missing = int((~valid).sum())

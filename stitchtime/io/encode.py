@@ -48,6 +48,18 @@ from stitchtime.types import VideoMeta
 #: Audio codecs the MP4/MOV muxer takes as they are (others are re-encoded to AAC).
 MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
 MP4_SUFFIXES = frozenset({".mp4", ".m4v", ".mov"})
+#: Containers an H.264 output can go in (checked before any work: ``check_video_output``).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
+
+
+def check_video_output(path: Path) -> None:
+    """Refuse, before any work, an output whose container cannot hold the H.264 stream we write."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        what = f"'{suffix}'" if suffix else "no extension"
+        raise InputError(f"{path}: {what} is not a container for the H.264 output; use {', '.join(VIDEO_SUFFIXES)}")
+
+
 #: Fallback audio codec when the original cannot be copied into the container.
 FALLBACK_AUDIO_CODEC = "aac"
 #: Pixel formats with subsampled chroma that need even sizes, and the exact-size substitute.

@@ -35,6 +35,7 @@ FOLDER_MARK = ".stitchtime-output"
 _PARTIAL = re.compile(r"\.partial-([0-9a-f]{8})-(\d+)-\w+")
 HOST = socket.gethostname()
 _HOST_TAG = hashlib.sha1(HOST.encode()).hexdigest()[:8]  # (a host name may hold any character)
+NAME_MAX = 255  # bytes in one path component (ext4, XFS, APFS, NTFS)
 # Another host's temporary file (or claim) untouched for this long is taken to be abandoned.
 STALE_S = 60.0
 
@@ -104,10 +105,18 @@ def check_output_path(path: Path, overwrite: bool = False, inputs: Iterable[Path
     for src in inputs:
         if same_file(path, src):
             raise InputError(f"{path}: this output would replace an input ({src}); choose another path")
+    longest = len(partial_path(path).name.encode())  # the temporary sibling's name is the longest we write
+    if longest > NAME_MAX:
+        room = NAME_MAX - (longest - len(path.name.encode()))
+        raise InputError(
+            f"{path.name[:40]}...: file name too long ({len(path.name.encode())} bytes; at most {room} here)"
+        )
     if path.exists() and not overwrite:
         raise InputError(f"{path}: already exists (use --overwrite to replace it)")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a file path")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: not a regular file (a device, pipe or socket); choose a file path")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise InputError(f"{parent}: output directory does not exist")

@@ -134,3 +134,30 @@ def test_files_stitchtime_writes_get_the_users_umask(tmp_path):
         (d / "x").write_text("x")
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     assert (tmp_path / "crops").stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's 0700
+
+
+def test_a_face_index_beyond_the_faces_says_how_many_there_are(clip_dir, tmp_path):
+    result = runner.invoke(
+        app,
+        ["edit", str(clip_dir / "clip.mp4"), "-o", str(tmp_path / "o.mp4"), "--attr", "none"]
+        + ["--face-index", "5", "-q"],
+    )
+    assert result.exit_code != 0 and "--face-index 5" in result.stderr and "at most 1" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", ["o", "o.txt", "o.webm", "x" * 240 + ".mp4"])
+def test_an_output_the_writer_cannot_make_is_refused_before_any_work(clip_dir, tmp_path, name):
+    result = runner.invoke(app, ["edit", str(clip_dir / "clip.mp4"), "-o", str(tmp_path / name), "--attr", "none"])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and ("container" in lines[0] or "too long" in lines[0]), lines
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_a_device_as_output_is_refused(clip_dir):
+    _refused(["edit", str(clip_dir / "clip.mp4"), "-o", "/dev/null", "--attr", "none", "--overwrite"], "/dev/null")
+
+
+def test_mkv_output_works(clip_dir, tmp_path):
+    out = tmp_path / "o.mkv"
+    result = runner.invoke(app, ["edit", str(clip_dir / "clip.mp4"), "-o", str(out), "--attr", "none", "-q"])
+    assert result.exit_code == 0 and out.stat().st_size > 0, result.stderr
