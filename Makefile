@@ -15,7 +15,7 @@ $(BIN)/python:
 # torch would pull a multi-GB CUDA build). pyproject keeps a compatible range.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -35,12 +35,12 @@ from stitchtime.config import (
     PipelineConfig,
     Preset,
 )
+from stitchtime.editors.registry import MAX_STRENGTH
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_CROP = 1024  # px: the models work at 64; a larger crop only costs memory (100000 would ask for 596 GiB)
 MAX_SIGMA = 1000.0  # frames of temporal smoothing: beyond this it is a constant over any real clip
-MAX_STRENGTH = 10.0  # |strength|: far past where any edit still looks like a face
 
 
 def finite(value: float | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
@@ -11,6 +12,15 @@ import typer
 
 from commands._common import friendly_errors
 from commands.options import EDIT_OPTIONS, FACE_OPTIONS, edit_request, pipeline_config, progress_on, shared_options
+from stitchtime.errors import InputError
+
+
+class Engine(str, Enum):
+    """Where batch runs its files."""
+
+    local = "local"
+    ray = "ray"
+
 
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
@@ -121,6 +131,15 @@ def batch(
     ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry files that failed in an earlier run."),
     evaluate_: bool = typer.Option(False, "--evaluate", help="Also measure each output (slower)."),
+    engine: Engine = typer.Option(
+        Engine.local,
+        "--engine",
+        case_sensitive=False,
+        help="local: --jobs processes on this machine; ray: one Ray task per file (pip install 'stitchtime[ray]').",
+    ),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="With --engine ray: join this Ray cluster ('auto', HOST:PORT); default: a local Ray."
+    ),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     opts: SimpleNamespace = SimpleNamespace(),
@@ -136,8 +155,18 @@ def batch(
     job = BatchJob(request=request, overwrite=overwrite, evaluate=evaluate_, preview=opts.preview)
     total = len(find_videos(in_dir, pattern)) if in_dir.is_dir() else 0
     bar = tqdm(total=total, desc="files", unit="file", disable=not progress_on(quiet))
+    if address and engine is not Engine.ray:
+        raise InputError("--address is for --engine ray")
     results = run_batch(
-        in_dir, out_dir, job, jobs=jobs, pattern=pattern, retry_failed=retry_failed, on_result=lambda r: bar.update()
+        in_dir,
+        out_dir,
+        job,
+        jobs=jobs,
+        pattern=pattern,
+        retry_failed=retry_failed,
+        on_result=lambda r: bar.update(),
+        engine=engine.value,
+        address=address,
     )
     bar.close()
     width = max(len(str(Path(r.file).relative_to(in_dir))) for r in results)

@@ -162,7 +162,11 @@ def run_batch(
     pattern: str | None = None,
     retry_failed: bool = False,
     on_result=None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> list[FileResult]:
+    """Edit every video under ``in_dir`` into ``out_dir`` (see the module doc): ``engine`` "local"
+    (``jobs`` processes here) or "ray" (one Ray task per file: :mod:`pipelines.batch_ray`)."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise InputError(f"{in_dir}: not a directory")
@@ -192,7 +196,11 @@ def run_batch(
             results.append(FileResult(str(src), "failed", 0, 0.0, state.get("error", "") + " (use --retry-failed)"))
             continue
         todo.append((str(src), str(out), str(_state_path(out_dir, rel)), job))
-    if jobs == 1:
+    if engine == "ray":
+        from pipelines.batch_ray import run_on_ray
+
+        results += run_on_ray(todo, address, on_result)
+    elif jobs == 1:
         for args in todo:
             r = _edit_one(*args)
             results.append(r)

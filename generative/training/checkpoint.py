@@ -18,6 +18,7 @@ name and renamed into place. Any problem reading a run or model file raises one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -108,9 +109,42 @@ def read_config(path: Path) -> dict[str, Any]:
     return record
 
 
-def family_from_record(record: dict[str, Any]) -> FamilyBase:
+def family_from_record(record: dict[str, Any], device: str | torch.device | None = None) -> FamilyBase:
+    """The family a config record describes, built on ``device`` (``"meta"``: shapes only, no memory).
+    Raises CheckpointError for a config it cannot build (wrong types, negative or absurd sizes)."""
     cls = family_class(record["family"])
-    return cls(config_from_dict(cls.Config, record["config"]))
+    try:
+        config = config_from_dict(cls.Config, record["config"])
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            return cls(config)
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any config that cannot build is the same user error
+        raise CheckpointError(
+            f"its config cannot build a {record['family']} model ({type(err).__name__}: {err})"
+        ) from None
+
+
+def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes in a safetensors file's header (no tensor is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({str(err).splitlines()[0]})") from None
+
+
+def check_shapes(family: Any, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
+    """The state dict of ``family`` (built on the meta device) against a file's tensor shapes."""
+    expected = {k: tuple(v.shape) for k, v in family.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"{source} does not match a {family.family} model with this config ({detail})")
+    for key, shape in shapes.items():
+        if shape != expected[key]:
+            raise CheckpointError(f"{source}: {key} has shape {shape}, the config needs {expected[key]}")
 
 
 def load_weights_into(family: Any, tensors: dict[str, torch.Tensor], source: Path) -> None:
@@ -156,10 +190,19 @@ def load_family(path: str | os.PathLike, device: str | torch.device | None = Non
     else:
         raise CheckpointError(f"model not found: {path}")
     record = read_config(run_dir / CONFIG_FILE)
+    ema = weights.parent / EMA_FILE if weights.parent.name == CHECKPOINT_DIR else None
+    ema = ema if ema is not None and ema.is_file() else None
+    # Before anything is allocated: the config builds (on the meta device: shapes, no memory) and
+    # its shapes are the file's (a config asking for 1e9 channels fails here, not after 108 GB).
+    shapes = {**header_shapes(weights), **(header_shapes(ema) if ema is not None else {})}
+    try:
+        check_shapes(family_from_record(record, device="meta"), shapes, weights)
+    except CheckpointError as err:
+        raise CheckpointError(f"{run_dir / CONFIG_FILE}: {err}") from None
     family = family_from_record(record)
     tensors = load_tensors(weights)
-    if weights.parent.name == CHECKPOINT_DIR and (weights.parent / EMA_FILE).is_file():
-        tensors.update(load_tensors(weights.parent / EMA_FILE))
+    if ema is not None:
+        tensors.update(load_tensors(ema))
     load_weights_into(family, tensors, weights)
     if device is not None:
         family.to(device)

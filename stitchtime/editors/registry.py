@@ -12,6 +12,7 @@ one :class:`EditorEntry` to :data:`EDITORS` under a new :class:`~stitchtime.conf
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -36,6 +37,7 @@ from stitchtime.editors.none import IdentityEditor
 from stitchtime.errors import InputError, ModelError
 
 NO_EDIT = "none"
+MAX_STRENGTH = 10.0  # |strength|: far past where any edit still looks like a face
 
 
 class BuildsFromOptions(Protocol):
@@ -129,6 +131,8 @@ def make_editor(
 ) -> CropEditor:
     """The editor for ``attr`` at signed ``strength`` (``"none"``: the empty edit), with the shipped
     models or the run at ``model``, on ``device``. Raises before any work on the video."""
+    if not math.isfinite(strength) or abs(strength) > MAX_STRENGTH:
+        raise InputError(f"strength {strength}: must be a finite number within +-{MAX_STRENGTH:g}")
     dev = pick_device(device.value if isinstance(device, Device) else str(device))  # DeviceError if not here
     if attr.strip().lower() == NO_EDIT:
         return IdentityEditor()

@@ -1,0 +1,87 @@
+"""`batch --engine ray` with a real Ray: a local Ray started for the run, and a two-node cluster on
+loopback (`ray start --head` + a second `ray start --address`, stopped at the end; ~20 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_video
+from tests.pipelines.test_batch import _complete, folder  # noqa: F401 (the folder fixture)
+
+pytest.importorskip("ray", reason="ray is not installed (pip install 'stitchtime[ray]')")
+
+
+def _batch(folder: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli",
+        "batch",
+        str(folder),
+        str(out),
+        "--attr",
+        "none",
+        "-q",
+        "--engine",
+        "ray",
+        *extra,
+    ]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _statuses(out: Path) -> dict[str, str]:
+    report = json.loads((out / "report.json").read_text())
+    return {Path(r["file"]).name: r["status"] for r in report}
+
+
+def test_a_local_ray_run_edits_every_file_and_reports_the_broken_one(folder, tmp_path):
+    shutil.copy(shared_video("retalking_face_3.mp4"), folder / "real.mp4")
+    (folder / "broken.mp4").write_text("not a video")
+    out = tmp_path / "out"
+    run = _batch(folder, out)
+    assert run.returncode == 1, run.stdout + run.stderr  # (one file failed)
+    status = _statuses(out)
+    assert status.pop("broken.mp4") == "failed" and set(status.values()) == {"done"}, status
+    for rel in ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.mp4", "real.mp4"]:
+        assert _complete(folder / rel, out / rel)
+    again = _batch(folder, out)  # a rerun does nothing again
+    assert set(_statuses(out).values()) == {"skipped", "failed"}, again.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_two_node_cluster_on_loopback_edits_every_file_once(folder, tmp_path):
+    ray = str(Path(sys.executable).with_name("ray"))
+    port = _free_port()
+    # a throwaway cluster on loopback: no token (Ray's token auth would need one shared by the nodes)
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    head = [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1"]
+    try:
+        subprocess.run([*head, "--include-dashboard=false"], check=True, capture_output=True, timeout=120, env=env)
+        subprocess.run(
+            [ray, "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1", "--num-cpus", "1"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=env,
+        )
+        out = tmp_path / "out"
+        run = _batch(folder, out, "--address", f"127.0.0.1:{port}", env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert set(_statuses(out).values()) == {"done"}
+        for rel in ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.mp4"]:
+            assert _complete(folder / rel, out / rel)
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
