@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import sys
 import threading
@@ -16,8 +17,11 @@ from stitchtime.errors import StitchtimeError
 F = TypeVar("F", bound=Callable)
 
 
-def fail(message: str, code: int = 1) -> "typer.Exit":
-    """Print one line on stderr and return the Exit to raise."""
+def fail(message: str, code: int = 1, json_mode: bool = False) -> "typer.Exit":
+    """Print one line on stderr (and, for ``--json``, ``{"error", "exit_code"}`` on stdout) and
+    return the Exit to raise."""
+    if json_mode:
+        print(json.dumps({"error": message, "exit_code": code}))
     print(f"stitchtime: error: {message}", file=sys.stderr)
     return typer.Exit(code)
 
@@ -47,15 +51,16 @@ def friendly_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        js = kwargs.get("json_") is True or kwargs.get("json_out") == "-"
         try:
             return fn(*args, **kwargs)
         except StitchtimeError as err:
-            raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code) from None
+            raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code, js) from None
         except DeviceError as err:
-            raise fail(str(err), 2) from None
+            raise fail(str(err), 2, js) from None
         except Terminated:
-            raise fail("terminated", 143) from None
+            raise fail("terminated", 143, js) from None
         except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+            raise fail("interrupted", 130, js) from None
 
     return wrapper  # type: ignore[return-value]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +24,9 @@ class Engine(str, Enum):
     ray = "ray"
 
 
+JSON = typer.Option(
+    False, "--json", help='Print the result as JSON on stdout (an error as {"error", "exit_code"}); see the README.'
+)
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
@@ -55,6 +60,7 @@ def edit(
     output: Path = typer.Option(..., "--output", "-o", help="Output video (.mp4)."),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
+    json_: bool = JSON,
     opts: SimpleNamespace = SimpleNamespace(),
 ) -> None:
     """Edit the face in a video; same frames, timing, size and audio back."""
@@ -65,6 +71,9 @@ def edit(
     editor = editor_for(request, progress=request.pipeline.progress)
     result = edit_video(video, output, editor, request.pipeline, overwrite=overwrite, preview=opts.preview)
     _say(result.notes)
+    if json_:
+        print(json.dumps(result.to_json()))
+        return
     print(
         f"{result.output}: {result.n_frames} frames ({result.n_face_frames} with the face) in {result.seconds:.1f} s"
         + (f"; preview {result.preview}" if result.preview else "")
@@ -78,15 +87,27 @@ def attrs(
     experimental: bool = typer.Option(
         False, "--experimental", help="Also list the experimental edits, each with what is wrong with it."
     ),
+    json_: bool = JSON,
 ) -> None:
     """The attributes the loaded model can edit (use with `edit --attr`) and the method auto uses for each."""
     from stitchtime.editors.attributes import experimental_reason
     from stitchtime.editors.registry import attribute_methods
 
+    listed = [
+        (a, m, None if model is not None else experimental_reason(a, m.value)) for a, m in attribute_methods(model)
+    ]
+    if json_:
+        rows = [{"name": "none", "celeba": None, "help": "no edit", "method": None, "experimental": None}]
+        rows += [
+            {"name": a.name, "celeba": a.celeba, "help": a.help, "method": m.value, "experimental": why}
+            for a, m, why in listed
+            if experimental or not why
+        ]
+        print(json.dumps(rows))
+        return
     print("none            no edit (round trip through the face pipeline)")
     hidden = []
-    for a, method in attribute_methods(model):
-        reason = None if model is not None else experimental_reason(a, method.value)
+    for a, method, reason in listed:
         if reason and not experimental:
             hidden.append(a.name)
             continue
@@ -101,8 +122,9 @@ def attrs(
 def evaluate(
     original: Path = typer.Argument(..., help="The original video."),
     edited: Path = typer.Argument(..., help="The edited video."),
-    json_out: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the metrics as JSON here."),
-    json_old: Optional[Path] = typer.Option(None, "--json", hidden=True, help="Old spelling of --output."),
+    json_out: Optional[str] = typer.Option(
+        None, "--output", "-o", "--json", help="Also write the metrics as JSON to this file ('-': stdout, no table)."
+    ),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
 ) -> None:
@@ -112,13 +134,16 @@ def evaluate(
     from stitchtime.evaluate import evaluate as run_evaluate
     from stitchtime.io.paths import atomic_write_bytes, check_output_path
 
-    json_out = json_out or json_old
-    if json_out is not None:
-        check_output_path(json_out, overwrite=overwrite, inputs=[original, edited])
+    to_stdout = json_out == "-"
+    if json_out is not None and not to_stdout:
+        check_output_path(Path(json_out), overwrite=overwrite, inputs=[original, edited])
     metrics = run_evaluate(original, edited, progress=progress_on(quiet))
+    if to_stdout:
+        print(json.dumps(metrics.to_json()))
+        return
     print(metrics.table())
     if json_out is not None:
-        atomic_write_bytes(json_out, json.dumps(metrics.to_json(), indent=2).encode())
+        atomic_write_bytes(Path(json_out), json.dumps(metrics.to_json(), indent=2).encode())
 
 
 @shared_options(EDIT_OPTIONS, FACE_OPTIONS)
@@ -142,6 +167,7 @@ def batch(
     ),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
+    json_: bool = JSON,
     opts: SimpleNamespace = SimpleNamespace(),
 ) -> None:
     """Edit every video in a folder tree; rerun to resume (finished files are skipped)."""
@@ -164,17 +190,23 @@ def batch(
         jobs=jobs,
         pattern=pattern,
         retry_failed=retry_failed,
-        on_result=lambda r: bar.update(),
+        on_result=lambda r: (
+            bar.update() if not json_ else print(json.dumps({"event": "file", **asdict(r)}), flush=True)
+        ),
         engine=engine.value,
         address=address,
     )
     bar.close()
-    width = max(len(str(Path(r.file).relative_to(in_dir))) for r in results)
-    for r in results:
-        name = str(Path(r.file).relative_to(in_dir))
-        print(f"{name:<{width}}  {r.status:<7}  {r.frames:>6} frames  {r.seconds:7.1f} s  {r.error}")
     failed = sum(r.status == "failed" for r in results)
-    print(f"{len(results) - failed} ok, {failed} failed; report: {out_dir / 'report.json'}")
+    if json_:
+        counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+        print(json.dumps({"event": "summary", **counts, "report": str(out_dir / "report.json")}))
+    else:
+        width = max(len(str(Path(r.file).relative_to(in_dir))) for r in results)
+        for r in results:
+            name = str(Path(r.file).relative_to(in_dir))
+            print(f"{name:<{width}}  {r.status:<7}  {r.frames:>6} frames  {r.seconds:7.1f} s  {r.error}")
+        print(f"{len(results) - failed} ok, {failed} failed; report: {out_dir / 'report.json'}")
     if failed:
         raise typer.Exit(1)
 

@@ -98,6 +98,17 @@ class EditResult:
     notes: list[str] = field(default_factory=list)
     preview: Path | None = None
 
+    def to_json(self) -> dict:
+        """The stable keys of ``edit --json``."""
+        return {
+            "output": str(self.output),
+            "frames": self.n_frames,
+            "face_frames": self.n_face_frames,
+            "seconds": round(self.seconds, 3),
+            "notes": list(self.notes),
+            "preview": None if self.preview is None else str(self.preview),
+        }
+
 
 @dataclass
 class CropPlan:

@@ -120,3 +120,32 @@ def test_experimental_edits_need_the_flag_and_attrs_says_why(tmp_path):
     assert [ln.split()[0] for ln in listed[:2]] == ["none", "smile"] and "experimental in this release" in listed[-1]
     full = runner.invoke(app, ["attrs", "--experimental"]).stdout
     assert "age " in full and "experimental: a grey, blotchy lower face" in full
+
+
+def test_json_output_for_scripts(tmp_path):
+    import json
+
+    from pipelines.synth import make_astronaut_clip
+
+    clip = make_astronaut_clip(tmp_path / "a.mp4", seconds=0.6, size=(192, 192))
+    out = tmp_path / "o.mp4"
+    result = runner.invoke(app, ["edit", str(clip), "-o", str(out), "--attr", "none", "-q", "--json"])
+    record = json.loads(result.stdout)
+    assert result.exit_code == 0 and record["output"] == str(out) and record["frames"] == 15
+    assert set(record) == {"output", "frames", "face_frames", "seconds", "notes", "preview"}
+    again = runner.invoke(app, ["edit", str(clip), "-o", str(out), "--attr", "none", "-q", "--json"])
+    assert again.exit_code == 2 and json.loads(again.stdout) == {
+        "error": f"{out}: already exists (use --overwrite to replace it)",
+        "exit_code": 2,
+    }
+    names = [a["name"] for a in json.loads(runner.invoke(app, ["attrs", "--json"]).stdout)]
+    assert names == ["none", "smile"]
+    metrics = json.loads(runner.invoke(app, ["evaluate", str(clip), str(out), "--json", "-", "-q"]).stdout)
+    assert metrics["integrity"]["ok"] and metrics["n_frames"] == 15
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip.rename(folder / "a.mp4")
+    lines = runner.invoke(app, ["batch", str(folder), str(tmp_path / "b"), "--attr", "none", "-q", "--json"])
+    events = [json.loads(ln) for ln in lines.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["file", "summary"] and events[0]["status"] == "done"
+    assert events[1]["done"] == 1 and events[1]["failed"] == 0
