@@ -135,7 +135,7 @@ def header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def check_shapes(family: Any, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
-    """The state dict of ``family`` (built on the meta device) against a file's tensor shapes."""
+    """The state dict of ``family`` (real, or built on the meta device) against tensor shapes."""
     expected = {k: tuple(v.shape) for k, v in family.state_dict().items()}
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
@@ -148,17 +148,7 @@ def check_shapes(family: Any, shapes: dict[str, tuple[int, ...]], source: Path) 
 
 
 def load_weights_into(family: Any, tensors: dict[str, torch.Tensor], source: Path) -> None:
-    expected = family.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise CheckpointError(f"{source} does not match a {family.family} model with this config ({detail})")
-    for key, value in tensors.items():
-        if value.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{source}: {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}"
-            )
+    check_shapes(family, {k: tuple(v.shape) for k, v in tensors.items()}, source)
     family.load_state_dict(tensors)
 
 
