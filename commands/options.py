@@ -27,7 +27,6 @@ from stitchtime.config import (
     DetectConfig,
     DetectorBackend,
     Device,
-    EditOptions,
     EditRequest,
     EncodeConfig,
     InvertConfig,
@@ -290,18 +289,18 @@ def pipeline_config(opts: SimpleNamespace, quiet: bool) -> PipelineConfig:
 
 
 def edit_request(opts: SimpleNamespace, quiet: bool) -> EditRequest:
-    """The edit a command asked for (``--fast`` applied: see :func:`stitchtime.editors.registry.fast_preset`)."""
-    from stitchtime.editors.registry import fast_preset
+    """The edit a command asked for (:func:`pipelines.api.edit_request`, ``--fast`` applied)."""
+    from pipelines.api import edit_request as build
 
-    method, tune_steps = fast_preset(opts.method, opts.tune_steps) if opts.fast else (opts.method, opts.tune_steps)
-    invert = InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps)
-    cvae = CVAEEditConfig(invert=invert, latent_sigma=opts.latent_sigma)
-    options = EditOptions(method=method, fast=opts.fast, experimental=opts.experimental, cvae=cvae)
-    return EditRequest(
-        attr=opts.attr,
-        strength=opts.strength,
-        options=options,
+    return build(
+        opts.attr,
+        opts.strength,
+        method=opts.method,
+        fast=opts.fast,
+        experimental=opts.experimental,
+        tune_steps=opts.tune_steps,
         model=opts.model,
         device=opts.device,
         pipeline=pipeline_config(opts, quiet),
+        latent_sigma=opts.latent_sigma,
     )

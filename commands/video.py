@@ -93,21 +93,16 @@ def attrs(
     from stitchtime.editors.attributes import experimental_reason
     from stitchtime.editors.registry import attribute_methods
 
-    listed = [
-        (a, m, None if model is not None else experimental_reason(a, m.value)) for a, m in attribute_methods(model)
-    ]
     if json_:
+        from pipelines.api import list_attributes
+
         rows = [{"name": "none", "celeba": None, "help": "no edit", "method": None, "experimental": None}]
-        rows += [
-            {"name": a.name, "celeba": a.celeba, "help": a.help, "method": m.value, "experimental": why}
-            for a, m, why in listed
-            if experimental or not why
-        ]
-        print(json.dumps(rows))
+        print(json.dumps(rows + list_attributes(model, experimental)))
         return
     print("none            no edit (round trip through the face pipeline)")
     hidden = []
-    for a, method, reason in listed:
+    for a, method in attribute_methods(model):
+        reason = None if model is not None else experimental_reason(a, method.value)
         if reason and not experimental:
             hidden.append(a.name)
             continue

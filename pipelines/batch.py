@@ -41,6 +41,7 @@ class FileResult:
     error: str = ""
     metrics: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # the edit's remarks (e.g. the identity guard scaled it)
+    output: str = ""  # the file written (when done)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def _edit_claimed(src: str, out: str, state: str, job: BatchJob) -> FileResult:
             from stitchtime.evaluate import evaluate
 
             metrics = evaluate(Path(src), Path(out)).to_json()
-        result = FileResult(src, "done", res.n_frames, time.perf_counter() - t, metrics=metrics, notes=list(res.notes))
+        elapsed = time.perf_counter() - t
+        result = FileResult(src, "done", res.n_frames, elapsed, metrics=metrics, notes=list(res.notes), output=out)
     except StitchtimeError as err:
         result = FileResult(src, "failed", 0, time.perf_counter() - t, error=str(err).splitlines()[0])
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch

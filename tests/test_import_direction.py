@@ -7,6 +7,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The stitchtime package's __init__ re-exports the public API of pipelines/api.py (lazily).
+FACADES = {REPO / "stitchtime" / "__init__.py"}
+
 # package -> packages it must never import
 FORBIDDEN = {
     "generative": {"stitchtime", "pipelines", "commands", "cli"},
@@ -32,7 +35,7 @@ def test_imports_point_one_way():
         files = sorted((REPO / package).rglob("*.py"))
         assert files, f"package {package} has no python files"
         for path in files:
-            hits = _imported_roots(path) & forbidden
+            hits = _imported_roots(path) & forbidden - ({"pipelines"} if path in FACADES else set())
             if hits:
                 bad.append(f"{path.relative_to(REPO)} imports {sorted(hits)}")
     assert not bad, "\n".join(bad)
