@@ -85,3 +85,43 @@ def test_a_two_node_cluster_on_loopback_edits_every_file_once(folder, tmp_path):
             assert _complete(folder / rel, out / rel)
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
+
+
+def _ray_task_workers() -> list[int]:
+    """Pids of Ray worker processes running our per-file task now."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "ray::_edit_one" in cmd:
+                pids.append(int(d.name))
+    return pids
+
+
+def test_a_worker_killed_mid_task_is_retried_and_the_file_finished(folder, tmp_path):
+    import signal
+    import time
+
+    shutil.copy(shared_video("retalking_face_3.mp4"), folder / "real.mp4")  # long enough to be caught at work
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cli", "batch", str(folder), str(out), "--attr", "smile", "-q", "--engine", "ray"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and killed is None:
+        workers = _ray_task_workers()
+        if workers:
+            time.sleep(1.0)  # let it start editing
+            os.kill(workers[0], signal.SIGKILL)
+            killed = workers[0]
+        time.sleep(0.1)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert killed is not None, "no task worker was seen"
+    assert proc.returncode == 0, stdout + stderr
+    assert set(_statuses(out).values()) == {"done"}
+    for rel in ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.mp4", "real.mp4"]:
+        assert _complete(folder / rel, out / rel)
+    assert not list((out / ".stitchtime").rglob("*.claim"))
