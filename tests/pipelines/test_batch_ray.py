@@ -87,8 +87,8 @@ def test_a_two_node_cluster_on_loopback_edits_every_file_once(folder, tmp_path):
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
 
 
-def _ray_task_workers() -> list[int]:
-    """Pids of Ray worker processes running our per-file task now."""
+def _ray_task_workers(names: tuple[str, ...] = ("ray::_edit_one",)) -> list[int]:
+    """Pids of Ray processes whose command line holds one of ``names`` (default: our per-file task)."""
     pids = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -96,7 +96,7 @@ def _ray_task_workers() -> list[int]:
                 cmd = (d / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if "ray::_edit_one" in cmd:
+            if any(n in cmd for n in names):
                 pids.append(int(d.name))
     return pids
 
@@ -125,3 +125,35 @@ def test_a_worker_killed_mid_task_is_retried_and_the_file_finished(folder, tmp_p
     for rel in ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.mp4", "real.mp4"]:
         assert _complete(folder / rel, out / rel)
     assert not list((out / ".stitchtime").rglob("*.claim"))
+
+
+def test_kill_minus_nine_of_the_driver_then_a_rerun_redoes_nothing_finished(folder, tmp_path):
+    import signal
+    import time
+
+    for i in range(2):
+        shutil.copy(shared_video("retalking_face_3.mp4"), folder / f"real{i}.mp4")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cli", "batch", str(folder), str(out), "--attr", "none", "-q", "--engine", "ray"]
+    leftovers = ("ray::_edit_one", "ray::DashboardAgent", "ray::RuntimeEnvAgent")
+    before = set(_ray_task_workers(leftovers))
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        states = list((out / ".stitchtime").rglob("*.json")) if (out / ".stitchtime").exists() else []
+        if any(json.loads(s.read_text() or "{}").get("status") == "done" for s in states):
+            break
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4") if not p.name.startswith(".")}
+    assert finished, "nothing finished before the kill"
+    run = _batch(folder, out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for p, mtime in finished.items():
+        assert p.stat().st_mtime_ns == mtime, f"{p} was redone"
+    for rel in ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.mp4", "real0.mp4", "real1.mp4"]:
+        assert _complete(folder / rel, out / rel)
+    # Ray's own agents of the killed driver's local Ray outlive it (README: `ray stop` ends them)
+    for pid in set(_ray_task_workers(leftovers)) - before:
+        os.kill(pid, signal.SIGKILL)
