@@ -15,19 +15,26 @@ $(BIN)/python:
 # torch would pull a multi-GB CUDA build). pyproject keeps a compatible range.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,ray]'
+	$(BIN)/pip install -q -e '.[dev,ray,ui]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser test of `stitchtime ui` drives Debian's chromium (Playwright never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "chromium missing: apt-get install chromium (as root) to run the browser test"; fi
+
+install: $(STAMP) $(CHROMIUM)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
-test-all: lint
+test-all: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m ''
 
 demo: $(STAMP)

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from commands import prepare as prepare_commands
 from commands import train as train_commands
+from commands import ui as ui_commands
 from commands import video as video_commands
 from commands._common import handle_sigterm
 
@@ -51,6 +52,7 @@ app = typer.Typer(
 video_commands.register(app)
 train_commands.register(app)
 prepare_commands.register(app)
+ui_commands.register(app)
 
 
 def _version() -> str:

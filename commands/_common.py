@@ -46,6 +46,18 @@ def handle_sigterm() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def _symlink_loop(err: BaseException) -> str | None:
+    """The path of a symbolic link loop an error is about (ELOOP; Python 3.11's ``Path.resolve``
+    raises ``RuntimeError("Symlink loop from '...'")``), else None."""
+    import errno
+
+    if isinstance(err, OSError) and err.errno == errno.ELOOP:
+        return str(err.filename)
+    if isinstance(err, RuntimeError) and str(err).startswith("Symlink loop from "):
+        return str(err)[len("Symlink loop from ") :].strip("'\"")
+    return None
+
+
 def friendly_errors(fn: F) -> F:
     """Decorator for commands: user errors become one stderr line and a non-zero exit."""
 
@@ -58,6 +70,11 @@ def friendly_errors(fn: F) -> F:
             raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code, js) from None
         except DeviceError as err:
             raise fail(str(err), 2, js) from None
+        except (OSError, RuntimeError) as err:  # a symbolic link loop a check did not catch: still one line
+            loop = _symlink_loop(err)
+            if loop is None:
+                raise
+            raise fail(f"{loop}: a symbolic link loop; its links lead to each other, never to a file", 2, js) from None
         except Terminated:
             raise fail("terminated", 143, js) from None
         except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from commands.set_values import parse_sets as _parse_sets
 from generative.models.ddpm import Sampler
 from generative.registry import FAMILIES
 from stitchtime.errors import InputError, ModelError
+from stitchtime.io.paths import check_not_a_loop
 
 FamilyName = Enum("FamilyName", {name: name for name in FAMILIES}, type=str)  # type: ignore[misc]
 FamilyName.__doc__ = "Registered model families (generative.registry.FAMILIES)."
@@ -110,6 +111,9 @@ def train(
     from generative.training.trainer import TrainConfig, Trainer
 
     out = _one_output(output, out)
+    check_not_a_loop(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder (-o/--output is the run folder)")
     with _user_errors():
         name = family.value
         cls = family_class(name)
@@ -162,6 +166,8 @@ def train(
         config = TrainConfig(
             out=out, steps=steps, batch_size=batch_size, sample_every=sample_every, ckpt_every=ckpt_every,
             seed=seed, workers=workers, device=device, resume=resume,
+            # where the data came from: `sample` translates the test split of this folder by default
+            data={"kind": fam.data.value, "root": str(data.resolve()), "domain": domain},
         )  # fmt: skip
         result = Trainer(fam, dataset, config).run()
     if result.model_path is not None:
@@ -219,24 +225,50 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    input_dir: Optional[Path] = typer.Option(
+        None,
+        "--input",
+        help="Image-to-image models (pix2pix, cyclegan): a folder of images to translate "
+        "(default: the test split of the run's data).",
+    ),
+    direction: Optional[str] = typer.Option(
+        None, "--direction", help="CycleGAN: a2b (default) or b2a; pix2pix translates a2b only."
+    ),
 ) -> None:
-    """Draw N samples from a trained model into one PNG grid."""
+    """Draw N samples from a trained model into one PNG grid (image-to-image models: translations)."""
     import torch
 
     n = n_old if n_old is not None else n
 
     from generative.data import match_names
-    from generative.data.images import save_grid
+    from generative.data.images import encode_png, make_grid
     from generative.device import pick_device
     from generative.errors import DatasetError
-    from generative.training.checkpoint import load_family
+    from generative.training.checkpoint import load_family, read_run_config
+    from pipelines.translate import is_translation, translate_run
+    from stitchtime.io.paths import atomic_write_bytes, check_output_path
 
-    if output.exists() and not overwrite:
-        raise InputError(f"{output} exists; pass --overwrite to replace it")
     if output.suffix.lower() != ".png":
         raise InputError(f"output must be a .png file, got {output}")
+    check_output_path(output, overwrite)  # before the model is loaded
     with _user_errors():
         family = load_family(run, device=pick_device(device))
+        if not is_translation(family):
+            for flag, value in (("--input", input_dir), ("--direction", direction)):
+                if value is not None:
+                    raise InputError(f"{flag} is for image-to-image models (pix2pix, cyclegan), not {family.family}")
+        elif attr:
+            raise InputError(f"--attr: this {family.family} model is not conditional (it translates images)")
+        else:
+            done = translate_run(run, read_run_config(run), family, input_dir, n, direction)
+            check_output_path(output, overwrite, inputs=done.paths)  # never over one of the images it read
+            atomic_write_bytes(output, encode_png(done.grid))
+            for note in done.notes:
+                typer.echo(f"stitchtime: {note}", err=True)
+            typer.echo(
+                f"wrote {done.n} {done.direction} translations of {done.source} to {output} (inputs above outputs)"
+            )
+            return
         names = list(getattr(family.config, "cond_names", []) or [])
         cond = None
         if attr:
@@ -253,7 +285,8 @@ def sample(
         kwargs = {k: v for k, v in {"steps": steps, "sampler": sampler and sampler.value}.items() if v is not None}
         generator = torch.Generator().manual_seed(seed)
         images = family.sample(n, cond, generator=generator, **kwargs)
-    save_grid(images, output, nrow=math.ceil(math.sqrt(n)))
+    grid = make_grid(images.detach().cpu().float(), nrow=math.ceil(math.sqrt(n)))
+    atomic_write_bytes(output, encode_png(grid))
     typer.echo(f"wrote {n} samples to {output}")
 
 

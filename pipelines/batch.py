@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field, replace
@@ -23,13 +25,15 @@ from pathlib import Path
 from stitchtime.config import EditRequest
 from stitchtime.errors import InputError, StitchtimeError
 from stitchtime.io.claims import heartbeat, release, try_claim
-from stitchtime.io.paths import atomic_write_bytes, check_output_path, partial_alive
+from stitchtime.io.encode import check_encoder
+from stitchtime.io.paths import atomic_write_bytes, check_not_a_loop, check_output_path, partial_alive, real_path
 from stitchtime.parallel import spawn_pool
 from stitchtime.render.preview import preview_paths
 
 STATE_DIR = ".stitchtime"
 REPORT = "report.json"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+OUTPUT_SUFFIX = ".mp4"  # every output is an MP4 (IN/a/b.mov -> OUT/a/b.mp4)
 
 
 @dataclass
@@ -55,19 +59,102 @@ class BatchJob:
     threads: int = 1  # torch threads and tracking/descriptor processes of this file's edit
 
 
+@dataclass
+class VideoScan:
+    """What a walk of the input folder found: the videos, and what it passed over, with why."""
+
+    videos: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _link_problem(link: Path, folder: Path, wanted: bool) -> str | None:
+    """Why a symbolic link found in ``folder`` is passed over (None: it leads to a regular file).
+    Links to folders are never followed: ``ln -s .. loop`` would make the walk endless, and a
+    file reached twice would be edited twice. ``wanted``: its name is one we would edit."""
+    try:
+        st = os.stat(link)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a symbolic link loop (its links lead to each other, never to a file)"
+        return f"a broken link ({err.strerror.lower() if err.strerror else 'unreadable'})" if wanted else ""
+    if stat.S_ISDIR(st.st_mode):
+        target = real_path(link)
+        if real_path(folder).is_relative_to(target):
+            return f"a link back to {target}: a folder cycle, not followed"
+        return "a link to a folder, not followed (batch does not follow folder links; give that folder itself)"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a pipe, socket or device)" if wanted else ""
+    return None
+
+
+def scan_videos(in_dir: Path, pattern: str | None = None) -> VideoScan:
+    """The videos under ``in_dir`` (``pattern``: a glob matched below it, never outside it) and the
+    entries passed over: symbolic link loops, links to folders (never followed), broken links."""
+    in_dir = Path(in_dir)
+    if pattern:
+        return _scan_pattern(in_dir, pattern)
+    videos: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    stack = [in_dir]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            skipped.append((folder, f"a folder that cannot be read ({err.strerror or err}), skipped"))
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            wanted = path.suffix.lower() in VIDEO_SUFFIXES
+            if entry.is_symlink():
+                why = _link_problem(path, folder, wanted)
+                if why is None and wanted:
+                    videos.append(path)
+                elif why:
+                    skipped.append((path, why))
+            elif entry.is_dir(follow_symlinks=False):
+                subdirs.append(path)
+            elif wanted and entry.is_file(follow_symlinks=False):
+                videos.append(path)
+            elif wanted:
+                skipped.append((path, "not a regular file (a pipe, socket or device)"))
+        stack.extend(reversed(subdirs))
+    return VideoScan(sorted(videos), sorted(skipped))
+
+
+def _scan_pattern(in_dir: Path, pattern: str) -> VideoScan:
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        raise InputError(f"--pattern {pattern!r}: must match files inside {in_dir} (no absolute path, no '..')")
+    root = real_path(in_dir)
+    videos: list[Path] = []
+    skipped: dict[Path, str] = {}
+    for p in in_dir.rglob(pattern):
+        rel = p.relative_to(in_dir)
+        if STATE_DIR in rel.parts:
+            continue
+        # the glob follows folder links in a pattern's own parts ('*/*.mp4'); we do not (cycles, doubles)
+        parents = (in_dir.joinpath(*rel.parts[:k]) for k in range(1, len(rel.parts)))
+        via = next((d for d in parents if d.is_symlink()), None)
+        if via is not None:
+            skipped.setdefault(via, "a link to a folder, not followed")
+            continue
+        why = _link_problem(p, p.parent, True) if p.is_symlink() else None
+        if why:
+            skipped[p] = why
+        elif p.is_file() and real_path(p).is_relative_to(root):
+            videos.append(p)
+    return VideoScan(sorted(videos), sorted(skipped.items()))
+
+
 def find_videos(in_dir: Path, pattern: str | None = None) -> list[Path]:
     """The videos under ``in_dir`` (``pattern``: a glob matched below it, never outside it)."""
-    if pattern:
-        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
-            raise InputError(f"--pattern {pattern!r}: must match files inside {in_dir} (no absolute path, no '..')")
-        root = in_dir.resolve()
-        found = (p for p in in_dir.rglob(pattern) if p.is_file() and STATE_DIR not in p.parts)
-        return sorted(p for p in found if p.resolve().is_relative_to(root))
-    return sorted(p for p in in_dir.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return scan_videos(in_dir, pattern).videos
 
 
 def output_for(in_dir: Path, out_dir: Path, src: Path) -> Path:
-    return (out_dir / src.relative_to(in_dir)).with_suffix(".mp4")
+    return (out_dir / src.relative_to(in_dir)).with_suffix(OUTPUT_SUFFIX)
 
 
 def _state_path(out_dir: Path, rel: Path) -> Path:
@@ -170,21 +257,37 @@ def run_batch(
     """Edit every video under ``in_dir`` into ``out_dir`` (see the module doc): ``engine`` "local"
     (``jobs`` processes here) or "ray" (one Ray task per file: :mod:`pipelines.batch_ray`)."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
+    check_not_a_loop(in_dir)
+    check_not_a_loop(out_dir)
     if not in_dir.is_dir():
         raise InputError(f"{in_dir}: not a directory")
+    from stitchtime.faces.reference import resolve_reference
+
+    # a --reference-face photo is read once, here (a bad one is refused before any file); the
+    # workers and Ray tasks get its descriptor
+    job = replace(job, request=replace(job.request, pipeline=resolve_reference(job.request.pipeline)))
     if out_dir.resolve() == in_dir.resolve() or in_dir.resolve() in out_dir.resolve().parents:
         raise InputError(f"{out_dir}: the output folder must not be inside the input folder")
+    # --codec: a video encoder that MP4 can hold, checked before any file is touched
+    check_encoder(job.request.pipeline.encode, OUTPUT_SUFFIX, f"{out_dir} (batch writes {OUTPUT_SUFFIX} files)")
     out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(out_dir, os.W_OK):
         raise InputError(f"{out_dir}: output directory is not writable")
     remove_stale_partials(out_dir)
-    videos = find_videos(in_dir, pattern)
+    scan = scan_videos(in_dir, pattern)
+    videos = scan.videos
     if not videos:
-        raise InputError(f"{in_dir}: no videos found" + (f" matching {pattern!r}" if pattern else ""))
+        passed = "; ".join(f"{p.relative_to(in_dir)}: {why}" for p, why in scan.skipped[:3])
+        raise InputError(
+            f"{in_dir}: no videos found"
+            + (f" matching {pattern!r}" if pattern else "")
+            + (f" (passed over {passed}{'; ...' if len(scan.skipped) > 3 else ''})" if passed else "")
+        )
     cores = os.cpu_count() or 1
     jobs = max(1, min(jobs, cores, len(videos)))
     job = replace(job, threads=max(1, cores // jobs))
-    results: list[FileResult] = []
+    # symbolic link loops, links to folders, ...: listed in the report (and the summary) as skipped
+    results: list[FileResult] = [FileResult(str(p), "skipped", error=why) for p, why in scan.skipped]
     todo = []
     for src in videos:
         rel = src.relative_to(in_dir)
@@ -218,7 +321,7 @@ def run_batch(
                 results.append(r)
                 if on_result:
                     on_result(r)
-    order = {str(v): i for i, v in enumerate(videos)}
+    order = {str(v): i for i, v in enumerate(sorted([*videos, *(p for p, _ in scan.skipped)]))}
     results.sort(key=lambda r: order.get(r.file, 0))
     atomic_write_bytes(out_dir / REPORT, json.dumps([asdict(r) for r in results], indent=2).encode())
     return results

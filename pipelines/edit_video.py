@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from generative.device import torch_threads
-from stitchtime.config import BlendMode, PipelineConfig
+from stitchtime.config import BlendMode, EncodeConfig, PipelineConfig
 from stitchtime.editors.contract import CropBatch, CropEditor
 from stitchtime.editors.none import IdentityEditor
 from stitchtime.errors import InputError
@@ -32,7 +32,7 @@ from stitchtime.render.identity_guard import IdentitySamples, guard_note, identi
 from stitchtime.render.motion import apply_edit
 from stitchtime.render.preview import PreviewWriter, preview_paths
 from stitchtime.types import EditResult
-from stitchtime.video_run import VideoRun
+from stitchtime.video_run import VideoRun, editor_config
 
 
 def edit_video(
@@ -49,10 +49,9 @@ def edit_video(
     face crops (top: original, bottom: edited) next to ``output``."""
     start = time.perf_counter()
     path, output = Path(path), Path(output)
-    _check_outputs(path, output, overwrite, preview)
+    _check_outputs(path, output, overwrite, preview, config)
     editor = editor or IdentityEditor()
-    if editor.mask is not None:
-        config = replace(config, mask=editor.mask)
+    config = editor_config(config, editor.mask)
     run = VideoRun.analyse(path, config)
     with torch_threads(config.stream_threads):
         scale = fit(run, editor)
@@ -67,12 +66,13 @@ def edit_video(
     )
 
 
-def _check_outputs(path: Path, output: Path, overwrite: bool, preview: bool) -> None:
+def _check_outputs(path: Path, output: Path, overwrite: bool, preview: bool, config: PipelineConfig) -> None:
     """Every file the edit writes (the output, and the preview's video and sheet) must be new (or
-    ``overwrite``) and none may be the input (symlinks and hard links included)."""
+    ``overwrite``) and none may be the input (symlinks and hard links included); the output's
+    container must hold the ``--codec``, which must code the input's frame size."""
     if same_file(output, path):
         raise InputError(f"{output}: output would overwrite the input; choose another path")
-    check_video_output(output)
+    check_video_output(output, config.encode, source=path)
     for p in (output, *(preview_paths(output) if preview else ())):
         check_output_path(p, overwrite=overwrite, inputs=[path])
 
@@ -97,16 +97,24 @@ def render(run: VideoRun, editor: CropEditor, scale: float, output: Path, overwr
     """Pass 3: decode -> crops -> the editor's change -> paste -> encode (+ the preview)."""
     config, meta = run.config, run.meta
     with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(
-            VideoWriter(
-                output, meta, config.encode, overwrite=overwrite, audio_from=run.path if meta.has_audio else None
-            )
-        )
-        side = stack.enter_context(PreviewWriter(output, meta, run.plan, config.encode, overwrite)) if preview else None
+        # audio_from: every audio and subtitle stream of the input the container can hold
+        writer = stack.enter_context(VideoWriter(output, meta, config.encode, overwrite=overwrite, audio_from=run.path))
+        run.plan.notes.extend(writer.notes)  # streams dropped or re-encoded
+        # the preview is always H.264 in MP4 (what plays everywhere), whatever --codec is
+        h264 = replace(config.encode, codec=EncodeConfig.codec)
+        side = stack.enter_context(PreviewWriter(output, meta, run.plan, h264, overwrite)) if preview else None
         for idx, frames, originals, pos, batch in prefetch(_render_groups(run, editor, keep=preview)):
             if batch is not None:
-                mats = run.plan.matrices[batch.frame_indices.numpy()]
-                out = apply_edit(editor, batch, [frames[k] for k in pos], mats, scale, config.blend)
+                fi = batch.frame_indices.numpy()
+                out = apply_edit(
+                    editor,
+                    batch,
+                    [frames[k] for k in pos],
+                    run.plan.matrices[fi],
+                    scale,
+                    config.blend,
+                    run.weights_of(fi),
+                )
                 for j, k in enumerate(pos):
                     frames[k] = out[j]
             for frame in frames:

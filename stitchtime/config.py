@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 
+from stitchtime.errors import InputError
+
 
 class DetectorBackend(str, Enum):
     dlib = "dlib"
@@ -74,7 +76,7 @@ class Device(str, Enum):
 
 
 class Preset(str, Enum):
-    """x264 speed/size presets (slower: smaller files at the same quality)."""
+    """x264 / x265 speed/size presets (slower: smaller files at the same quality); other encoders ignore it."""
 
     ultrafast = "ultrafast"
     superfast = "superfast"
@@ -104,6 +106,17 @@ def _typed(config: object) -> None:
 
 
 @dataclass(frozen=True)
+class ReferenceFace:
+    """The person ``--reference-face`` follows: the photo, its dlib identity descriptor (128 floats;
+    :func:`stitchtime.faces.reference.load_reference_face`) and what reading it had to say. Worker
+    processes and Ray tasks get this, not the file."""
+
+    photo: Path
+    descriptor: tuple[float, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DetectConfig:
     backend: DetectorBackend = DetectorBackend.dlib
     max_side: int = 640  # frames are downscaled so their longer side is at most this for detection
@@ -112,9 +125,17 @@ class DetectConfig:
     lost_detect_every: int = 3  # while no face is tracked, run the full detector every N frames (found: followed back)
     min_face: int = 24  # faces whose eye-to-mouth span (px, full frame) is smaller are skipped
     face_index: int | None = None  # None: the largest face; N: the N-th face left-to-right on the first face frame
+    # --reference-face: follow the person in this photo (the face whose dlib identity descriptor is
+    # nearest it, under dlib's same-person 0.6). A path is read once, before any video work
+    # (stitchtime.faces.reference.resolve_reference), and replaced by its ReferenceFace.
+    reference_face: Path | ReferenceFace | None = None
 
     def __post_init__(self) -> None:
         _typed(self)
+        if isinstance(self.reference_face, str):
+            object.__setattr__(self, "reference_face", Path(self.reference_face))
+        if self.reference_face is not None and self.face_index is not None:
+            raise InputError("--reference-face and --face-index both choose the face to follow: give one of them")
 
 
 @dataclass(frozen=True)
@@ -143,6 +164,11 @@ class MaskConfig:
     # raises and grows), lower (cheeks, mouth, chin: below landmark 29, two-thirds down the
     # nose), eyes (a band from the forehead down to landmark 29).
     region: Region = Region.face
+    # Set by --mask-blur / --mask-padding, in widths of the face (jaw, landmark 0 to 16) of each
+    # frame: the edge's blur sigma is ``blur`` x BLUR_UNIT face widths (None: ``feather``), and the
+    # hull grows by ``padding`` face widths (negative: shrinks), on top of ``erode``.
+    blur: float | None = None
+    padding: float = 0.0
 
     def __post_init__(self) -> None:
         _typed(self)
@@ -163,6 +189,8 @@ REGION_MASKS: dict[Region, MaskConfig] = {
 
 @dataclass(frozen=True)
 class EncodeConfig:
+    # any video encoder of the ffmpeg in use (--codec); what crf and preset become for each, and
+    # which containers hold it: stitchtime.io.encode
     codec: str = "libx264"
     crf: int = 15  # measured: worst-frame PSNR >= 40 dB after a round trip on every shared clip (17 gave 39.6 on d9)
     preset: Preset = Preset.medium
@@ -245,6 +273,17 @@ class EditOptions:
 
 
 @dataclass(frozen=True)
+class EditSpan:
+    """Edit only a stretch of the clip (:mod:`stitchtime.span`): ``start``/``end`` are frame numbers
+    ("120") or times ("00:00:02", "2.5", "2s"), ``end`` exclusive, None: the clip's own start/end;
+    the edit fades in and out over ``fade`` seconds inside the stretch."""
+
+    start: str | None = None
+    end: str | None = None
+    fade: float = 0.2
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     detect: DetectConfig = DetectConfig()
     track: TrackConfig = TrackConfig()
@@ -265,6 +304,11 @@ class PipelineConfig:
     # until it does not. 0: off. (Issue 4's target is 0.35 over all frames; 0.3 leaves room for
     # the frames the guard does not sample.)
     identity_limit: float = 0.3
+    span: EditSpan = EditSpan()
+    # --mask-blur / --mask-padding: the user's edge softness and growth of the editor's mask, in
+    # face widths (MaskConfig.blur / .padding); None: the editor's own.
+    mask_blur: float | None = None
+    mask_padding: float | None = None
 
     def __post_init__(self) -> None:
         _typed(self)

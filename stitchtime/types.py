@@ -41,6 +41,9 @@ class VideoMeta:
     vfr: bool = False  # True when frame intervals differ by more than a small tolerance
     audio_start_time: float | None = None  # audio stream start when ffmpeg reports one (else container start)
     notes: tuple[str, ...] = ()  # user-facing remarks from probing (e.g. truncated file, frames decoded)
+    # the file's start time (ffmpeg's "start:", the earliest stream), which an input -ss is
+    # relative to; None: unknown, taken as the earlier of start_time and audio_start_time
+    file_start_time: float | None = None
 
     @property
     def size(self) -> tuple[int, int]:

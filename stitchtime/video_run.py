@@ -7,26 +7,39 @@ every pass decodes the video again (frames are streamed, never all held) through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from stitchtime.config import PipelineConfig
+from stitchtime.config import MaskConfig, PipelineConfig
 from stitchtime.editors.contract import CropBatch
 from stitchtime.errors import NoFaceError
 from stitchtime.faces.align import crops_from_frames, plan_crops
+from stitchtime.faces.reference import resolve_reference
 from stitchtime.faces.video import track_video
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.probe import probe
 from stitchtime.parallel import prefetch
 from stitchtime.progress import bar
 from stitchtime.render.mask import face_masks
+from stitchtime.span import span_weights
 from stitchtime.types import CropPlan, FaceTrack, VideoMeta
 
 FrameGroup = tuple[list[int], list[np.ndarray]]  # frame indices and their decoded frames
+
+
+def editor_config(config: PipelineConfig, mask: MaskConfig | None) -> PipelineConfig:
+    """``config`` with the editor's own mask (None: the config's), and the user's ``--mask-blur`` /
+    ``--mask-padding`` on top of it."""
+    mask = config.mask if mask is None else mask
+    if config.mask_blur is not None:
+        mask = replace(mask, blur=config.mask_blur)
+    if config.mask_padding is not None:
+        mask = replace(mask, padding=config.mask_padding)
+    return config if mask == config.mask else replace(config, mask=mask)
 
 
 @dataclass
@@ -38,15 +51,18 @@ class VideoRun:
     config: PipelineConfig
     track: FaceTrack
     plan: CropPlan
+    weights: np.ndarray | None = None  # (T,) the edit's weight per frame (--start/--end); None: 1 everywhere
 
     @classmethod
     def analyse(cls, path: Path, config: PipelineConfig) -> "VideoRun":
         """Probe ``path``, track its face (pass 1) and plan the crops (smoothed FFHQ quads).
-        Raises NoFaceError when no frame has a usable face."""
+        Raises NoFaceError when no frame has a usable face (or none is the --reference-face's person)."""
+        config = resolve_reference(config)  # a bad reference photo is refused before any video work
         meta = probe(path)
+        weights = span_weights(config.span, meta)  # a bad --start/--end is refused before tracking
         track = track_video(path, meta, config)
         if not track.valid.any():
-            index = next((n for n in track.notes if n.startswith("--face-index")), None)
+            index = next((n for n in track.notes if n.startswith(("--face-index", "--reference-face"))), None)
             if index:
                 raise NoFaceError(f"{path.name}: {index}")
             tiny = next((n for n in track.notes if "smaller than" in n), None)
@@ -55,7 +71,17 @@ class VideoRun:
             raise NoFaceError(f"{path.name}: no face found in any of its {meta.n_frames} frames")
         plan = plan_crops(track, float(meta.sar), config.align, config.mask)
         plan.notes[:0] = list(meta.notes)  # e.g. "damaged or truncated: decoded N frames, then ..."
-        return cls(path, meta, config, track, plan)
+        if weights is not None:
+            inside = np.flatnonzero(weights > 0)
+            plan.valid &= weights > 0  # frames outside the stretch are neither cropped nor edited
+            plan.notes.append(f"edited frames {inside[0]} to {inside[-1]} of {meta.n_frames}; the rest untouched")
+            if not plan.valid.any():
+                raise NoFaceError(f"{path.name}: no face in the frames to edit ({inside[0]} to {inside[-1]})")
+        return cls(path, meta, config, track, plan, weights)
+
+    def weights_of(self, frame_indices: np.ndarray) -> np.ndarray | None:
+        """The edit's weights of these frames (None: all 1)."""
+        return None if self.weights is None else self.weights[frame_indices]
 
     def frames(self, desc: str) -> Iterator[FrameGroup]:
         """Decode the whole video, yielding ``(frame_indices, frames)`` in groups of ``config.batch_size``."""

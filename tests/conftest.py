@@ -30,3 +30,7 @@ def celeba_dir() -> Path:
 
 def shared_video(name: str) -> Path:
     return _need(VIDEOS / name)
+
+
+def shared_photo(name: str) -> Path:
+    return _need(SHARED_DATA / "photos" / name)

@@ -48,6 +48,11 @@ def _square(image_size: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda image: resize(center_crop(image), image_size)
 
 
+def decode_square(paths: Sequence[Path], image_size: int) -> torch.Tensor:
+    """``(N, 3, S, S)`` uint8: each image centre-cropped square and resized, as the folder sets do."""
+    return _decode_all(paths, _square(image_size))
+
+
 def _maybe_flip(image: torch.Tensor, flip: bool) -> torch.Tensor:
     return image.flip(-1) if flip and torch.rand(()) < 0.5 else image
 
@@ -281,6 +286,17 @@ class PairedDataset(Dataset):
         return {"a": a, "b": b}
 
 
+def domain_folders(root: str | Path, split: str = "train") -> tuple[Path, Path]:
+    """The folders of domains A and B of an unpaired folder layout, for ``split``: the first of
+    ``{split}A/ {split}B/`` then ``A/ B/``, each looked for in ``root/{split}`` then ``root``."""
+    root = Path(root)
+    for name_a, name_b in ((f"{split}A", f"{split}B"), ("A", "B")):
+        for base in (root / split, root):
+            if (base / name_a).is_dir() and (base / name_b).is_dir():
+                return base / name_a, base / name_b
+    raise DatasetError(f"no domain folders A/ and B/ (or {split}A/ and {split}B/) in {root}")
+
+
 class UnpairedDataset(Dataset):
     """Two unaligned domains. Items: ``{"a", "b"}``: ``a`` is image ``index`` of A (cycled), ``b`` a random B.
 
@@ -300,14 +316,10 @@ class UnpairedDataset(Dataset):
     def from_folders(
         cls, root: str | Path, image_size: int, split: str = "train", flip: bool = True
     ) -> "UnpairedDataset":
-        root = Path(root)
-        for name_a, name_b in ((f"{split}A", f"{split}B"), ("A", "B")):
-            for base in (root / split, root):
-                if (base / name_a).is_dir() and (base / name_b).is_dir():
-                    a = _decode_all(list_images(base / name_a), _square(image_size))
-                    b = _decode_all(list_images(base / name_b), _square(image_size))
-                    return cls(a, b, flip, (name_a, name_b))
-        raise DatasetError(f"no domain folders A/ and B/ (or {split}A/ and {split}B/) in {root}")
+        dir_a, dir_b = domain_folders(root, split)
+        a = _decode_all(list_images(dir_a), _square(image_size))
+        b = _decode_all(list_images(dir_b), _square(image_size))
+        return cls(a, b, flip, (dir_a.name, dir_b.name))
 
     @classmethod
     def from_celeba(cls, celeba: CelebADataset, domain: str, flip: bool = True) -> "UnpairedDataset":

@@ -81,9 +81,8 @@ def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: 
     return grid
 
 
-def save_png(image: torch.Tensor, path: str | os.PathLike) -> Path:
-    """Write a ``(3, H, W)`` float ``[-1, 1]`` (or uint8) image as PNG, atomically (temp file + rename)."""
-    path = Path(path)
+def encode_png(image: torch.Tensor) -> bytes:
+    """The PNG file of a ``(3, H, W)`` float ``[-1, 1]`` (or uint8) image."""
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"save_png expects (3, H, W), got shape {tuple(image.shape)}")
     if image.dtype != torch.uint8:
@@ -92,10 +91,17 @@ def save_png(image: torch.Tensor, path: str | os.PathLike) -> Path:
     array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.shape[2] == 3 else array[:, :, 0]
     ok, encoded = cv2.imencode(".png", array)
     if not ok:
-        raise ValueError(f"PNG encoding failed for {path}")
+        raise ValueError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+def save_png(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write a ``(3, H, W)`` float ``[-1, 1]`` (or uint8) image as PNG, atomically (temp file + rename)."""
+    path = Path(path)
+    data = encode_png(image)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(encoded.tobytes())
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 

@@ -2,7 +2,9 @@
 
 A run folder holds::
 
-    config.json            {"format", "format_version", "family", "config", "cond_names", "step"}
+    config.json            {"format", "format_version", "family", "config", "cond_names", "step",
+                            "data": where the training data came from (the trainer's
+                            ``TrainConfig.data``, e.g. {"kind", "root", "domain"}; absent if unknown)}
     model.safetensors      the export: family state_dict with EMA weights where the family has EMA
     checkpoint/            the last checkpoint, for --resume
         model.safetensors  live weights (metadata: step)
@@ -69,9 +71,9 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def config_record(family: Any, step: int) -> dict[str, Any]:
+def config_record(family: Any, step: int, data: dict[str, Any] | None = None) -> dict[str, Any]:
     config = dataclasses.asdict(family.config)
-    return {
+    record = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "family": family.family,
@@ -79,12 +81,15 @@ def config_record(family: Any, step: int) -> dict[str, Any]:
         "cond_names": list(config.get("cond_names", [])),
         "step": step,
     }
+    if data is not None:
+        record["data"] = data
+    return record
 
 
-def write_config(run_dir: Path, family: Any, step: int) -> Path:
+def write_config(run_dir: Path, family: Any, step: int, data: dict[str, Any] | None = None) -> Path:
     path = Path(run_dir) / CONFIG_FILE
     tmp = _atomic(path)
-    tmp.write_text(json.dumps(config_record(family, step), indent=2) + "\n")
+    tmp.write_text(json.dumps(config_record(family, step, data), indent=2) + "\n")
     os.replace(tmp, path)
     return path
 
@@ -152,13 +157,32 @@ def load_weights_into(family: Any, tensors: dict[str, torch.Tensor], source: Pat
     family.load_state_dict(tensors)
 
 
-def export(run_dir: Path, family: Any, ema: EMA | None, step: int) -> Path:
+def export(run_dir: Path, family: Any, ema: EMA | None, step: int, data: dict[str, Any] | None = None) -> Path:
     """Write ``model.safetensors`` (EMA weights where present) and ``config.json``."""
     run_dir = Path(run_dir)
     state = ema.merged_state(family) if ema is not None else family.state_dict()
     save_tensors(state, run_dir / MODEL_FILE, {"format": FORMAT, "family": family.family, "step": str(step)})
-    write_config(run_dir, family, step)
+    write_config(run_dir, family, step, data)
     return run_dir / MODEL_FILE
+
+
+def _locate(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(run folder, weights file) of a run folder or a model file."""
+    path = Path(path)
+    if path.is_dir():
+        run_dir = path
+        weights = run_dir / MODEL_FILE
+        if not weights.is_file() and (run_dir / CHECKPOINT_DIR / MODEL_FILE).is_file():
+            weights = run_dir / CHECKPOINT_DIR / MODEL_FILE
+        return run_dir, weights
+    if path.exists():
+        return path.parent, path
+    raise CheckpointError(f"model not found: {path}")
+
+
+def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The config record of a run folder or model file (found as :func:`load_family` finds it)."""
+    return read_config(_locate(path)[0] / CONFIG_FILE)
 
 
 def load_family(path: str | os.PathLike, device: str | torch.device | None = None) -> FamilyBase:
@@ -169,16 +193,7 @@ def load_family(path: str | os.PathLike, device: str | torch.device | None = Non
     returned in eval mode. Raises CheckpointError for anything missing, truncated,
     foreign or inconsistent.
     """
-    path = Path(path)
-    if path.is_dir():
-        run_dir = path
-        weights = run_dir / MODEL_FILE
-        if not weights.is_file() and (run_dir / CHECKPOINT_DIR / MODEL_FILE).is_file():
-            weights = run_dir / CHECKPOINT_DIR / MODEL_FILE
-    elif path.exists():
-        run_dir, weights = path.parent, path
-    else:
-        raise CheckpointError(f"model not found: {path}")
+    run_dir, weights = _locate(path)
     record = read_config(run_dir / CONFIG_FILE)
     ema = weights.parent / EMA_FILE if weights.parent.name == CHECKPOINT_DIR else None
     ema = ema if ema is not None and ema.is_file() else None
@@ -235,7 +250,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(
-    run_dir: Path, family: Any, ema: EMA | None, optimizers: dict[str, torch.optim.Optimizer], step: int
+    run_dir: Path,
+    family: Any,
+    ema: EMA | None,
+    optimizers: dict[str, torch.optim.Optimizer],
+    step: int,
+    data: dict[str, Any] | None = None,
 ) -> Path:
     folder = Path(run_dir) / CHECKPOINT_DIR
     meta = {"format": FORMAT, "family": family.family, "step": str(step)}
@@ -250,7 +270,7 @@ def save_checkpoint(
     tmp = _atomic(folder / STATE_FILE)
     torch.save(state, tmp)
     os.replace(tmp, folder / STATE_FILE)
-    write_config(run_dir, family, step)
+    write_config(run_dir, family, step, data)
     return folder
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
     resume: bool = False
     sample_n: int = 32
     progress: bool = True
+    data: dict | None = None  # where the data came from (JSON types), kept in config.json as "data"
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Trainer:
                 torch.manual_seed(cfg.seed + self.dist.rank + 1_000_003 * self.step)
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.write_config(self.run_dir, family, self.step)
+            ckpt.write_config(self.run_dir, family, self.step, self.config.data)
         self.sampler = DistributedSampler(
             self.dataset,
             num_replicas=self.dist.world_size,
@@ -209,17 +210,19 @@ class Trainer:
                 if main and cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
                 if main and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
-                    ckpt.save_checkpoint(self.run_dir, self.family, self.ema, self.optimizers, self.step)
+                    ckpt.save_checkpoint(
+                        self.run_dir, self.family, self.ema, self.optimizers, self.step, self.config.data
+                    )
         finally:
             bar.close()
         elapsed = time.perf_counter() - t_start
         model_path = None
         if main:
             if not cfg.ckpt_every or self.step % cfg.ckpt_every:
-                ckpt.save_checkpoint(self.run_dir, self.family, self.ema, self.optimizers, self.step)
+                ckpt.save_checkpoint(self.run_dir, self.family, self.ema, self.optimizers, self.step, self.config.data)
             if not cfg.sample_every or self.step % cfg.sample_every:
                 self.save_samples()
-            model_path = ckpt.export(self.run_dir, self.family, self.ema, self.step)
+            model_path = ckpt.export(self.run_dir, self.family, self.ema, self.step, self.config.data)
         ddp.barrier(self.dist)
         ddp.shutdown(self.dist)
         return TrainResult(self.run_dir, self.step, last, images / max(elapsed, 1e-9), model_path)

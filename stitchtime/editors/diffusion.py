@@ -39,6 +39,42 @@ from stitchtime.temporal.smooth import gaussian_smooth, gaussian_smooth_inplace
 DELTA_DTYPE = torch.float16
 
 
+class KeyframeStore:
+    """The fit pass's keyframe images, in one ``(capacity, 3, s, s)`` float16 block allocated up front.
+
+    Kept as one small tensor each (``x[j].half()``, 24 KB), thousands of them interleaved with the
+    pass's short-lived buffers pinned glibc's heap: the freed space between them could neither be
+    reused for the next batch's larger buffers nor returned, and the heap grew with the video
+    (BENCHMARKS.md "Memory on long videos"). One block (``torch.empty``: pages are touched only as
+    slots fill) does not fragment and is freed whole.
+
+    Slot ``k`` is the ``k``-th keyframe of :func:`keyframes` (the face frames seen are numbered in
+    frame order; every ``every``-th one is a keyframe). A seen frame that is not a keyframe is
+    written to the slot after its keyframe's, where the next keyframe overwrites it: so after the
+    pass that slot holds the last face frame exactly when :func:`keyframes` appends it."""
+
+    def __init__(self, n_frames: int, every: int, shape: tuple[int, ...], dtype: torch.dtype = DELTA_DTYPE):
+        self.every = max(1, every)
+        capacity = max(0, n_frames - 1) // self.every + 2  # the keyframes of n_frames face frames, and the last
+        self.images = torch.empty(capacity, *shape, dtype=dtype)
+        self.frames = np.full(capacity, -1, np.int64)  # frame index held by each slot
+        self.seen = 0
+
+    def add(self, frame: int, image: torch.Tensor) -> None:
+        """The next face frame seen (frames in increasing order)."""
+        k = self.seen // self.every + (self.seen % self.every != 0)
+        self.images[k] = image  # (converted to the store's dtype, as .half() did)
+        self.frames[k] = frame
+        self.seen += 1
+
+    def take(self, keys: np.ndarray) -> torch.Tensor:
+        """``(len(keys), 3, s, s)`` images of the keyframes ``keys`` (:func:`keyframes` of the frames
+        given to :meth:`add`): a view of the block."""
+        if not np.array_equal(self.frames[: len(keys)], keys):
+            raise RuntimeError(f"keyframe store out of step: {self.frames[: len(keys)]} != {keys}")
+        return self.images[: len(keys)]
+
+
 def keyframes(detected: np.ndarray, every: int) -> np.ndarray:
     """Frame indices to edit in full: every ``every``-th frame where the face was seen, and the
     last one (so every face frame lies between two keyframes or beyond the last)."""
@@ -96,36 +132,28 @@ class DiffusionEditor(CropEditor):
         return next(self.ddpm.parameters()).device
 
     def fit(self, source: CropSource, n_frames: int) -> None:
-        every = max(1, self.config.key_every)
-        images: dict[int, torch.Tensor] = {}  # every key_every-th face frame (see keyframes())
-        last: list[tuple[int, torch.Tensor]] = []  # and the last face frame
-        seen = 0
+        store = KeyframeStore(n_frames, self.config.key_every, (3, self.size, self.size))
 
         def keep(batch: CropBatch, x: torch.Tensor, c: torch.Tensor, idx: np.ndarray, detected: np.ndarray) -> None:
-            nonlocal seen
             for j, i in enumerate(idx):
                 if detected[j]:
-                    if seen % every == 0:
-                        images[int(i)] = x[j].cpu().half()
-                    last[:] = [(int(i), x[j].cpu().half())]
-                    seen += 1
+                    store.add(int(i), x[j])
 
         frames = estimate_attributes(self.models, source, n_frames, keep)
-        if last:
-            images.setdefault(*last[0])
         keys = keyframes(frames.detected, self.config.key_every)
         c = gaussian_smooth(frames.cond, frames.valid, self.config.cond_sigma).astype(np.float32)
         deltas = torch.zeros(len(keys), 3, self.size, self.size, dtype=DELTA_DTYPE)
         if self.amount > 0 and len(keys):
-            deltas = self.edit_keyframes([images[int(i)] for i in keys], c[keys])
-        images.clear()  # the keyframe images are no longer needed
+            deltas = self.edit_keyframes(store.take(keys), c[keys])
+        store = None  # the keyframe images are no longer needed (frees the block)
         if len(keys) > 2 and self.config.key_sigma > 0:  # smooth the edit over keyframes (no breathing)
             gaussian_smooth_inplace(deltas, self.config.key_sigma)
         self._keys, self._deltas = keys, deltas
 
-    def edit_keyframes(self, images: list[torch.Tensor], cond: np.ndarray) -> torch.Tensor:
-        """The model-space edit ``(K, 3, s, s)`` of keyframe images ``[-1, 1]`` with attribute
-        estimates ``cond`` ``(K, C)``: the attribute set to its target, minus the reconstruction."""
+    def edit_keyframes(self, images: torch.Tensor | list[torch.Tensor], cond: np.ndarray) -> torch.Tensor:
+        """The model-space edit ``(K, 3, s, s)`` of keyframe images ``[-1, 1]`` (a ``(K, 3, s, s)``
+        tensor or a list of ``(3, s, s)`` ones) with attribute estimates ``cond`` ``(K, C)``: the
+        attribute set to its target, minus the reconstruction."""
         e = self.config
         t0 = int(round(e.depth * (self.ddpm.schedule.num_train_timesteps - 1)))
         out = torch.zeros(len(images), 3, self.size, self.size, dtype=DELTA_DTYPE)
@@ -143,7 +171,8 @@ class DiffusionEditor(CropEditor):
         # adds a speckle over the whole crop of about a quarter of the edit's size (d3 smile).
         with all_threads():
             for s in range(0, len(images), bs):
-                x = torch.stack(images[s : s + bs]).float().to(self.device)
+                chunk = images[s : s + bs]
+                x = (chunk if isinstance(chunk, torch.Tensor) else torch.stack(chunk)).float().to(self.device)
                 c = torch.from_numpy(cond[s : s + bs]).to(self.device)
                 c_edit = c.clone()
                 c_edit[:, self.column] = self.direction

@@ -35,6 +35,7 @@ from stitchtime.editors.models import (
 )
 from stitchtime.editors.none import IdentityEditor
 from stitchtime.errors import InputError, ModelError
+from stitchtime.io.paths import check_not_a_loop
 
 NO_EDIT = "none"
 MAX_STRENGTH = 10.0  # |strength|: far past where any edit still looks like a face
@@ -108,6 +109,7 @@ def auto_method(attribute: Attribute, fast: bool = False) -> Method:
 
 def _user_model(model: Path, method: Method, device: torch.device) -> tuple[Method, Any]:
     """The concrete method and the loaded models for ``--model``."""
+    check_not_a_loop(Path(model), "--model")
     if not Path(model).exists():
         raise ModelError(f"model not found: {model}")
     family = model_family(model) or "cvae"  # no readable config: the cVAE loader says what is wrong

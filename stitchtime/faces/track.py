@@ -9,11 +9,26 @@ cannot steal the track: in-window candidates must overlap the previous box,
 and after a loss the face is re-acquired only if its dlib identity descriptor
 matches the person first tracked.
 
+With ``DetectConfig.reference_face`` (a photo) the person is chosen by identity, not size: the
+first face whose descriptor is within dlib's same-person distance of the photo's (the nearest, when
+several are) is followed, and after a loss the face re-acquired is the one nearest the photo or the
+person's first sight in the clip. A face found not to be them is compared again only after a wait
+that doubles each time (``_RECHECK_FIRST`` to ``_RECHECK_MAX`` frames), so while the person has not
+appeared a bystander costs a few descriptors, not one at every detection.
+
+A tracker's state (the box it carries from frame to frame) steers every later fit: moved by one
+pixel, it gives landmarks several pixels (the jaw: up to 30) apart for the rest of the clip. So a
+video tracked in two stretches (``stitchtime.faces.video``) :meth:`FaceTracker.resync`-s at the
+split: that frame starts over from a full-frame detection, as the fresh tracker of the second
+stretch starts; and :meth:`FaceTracker.join` takes the second stretch only when it started on the
+very face this tracker resynced on (else this tracker goes on itself).
+
 Only landmarks are kept (``T x 68 x 2`` floats), never frames.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, replace
 
@@ -22,6 +37,7 @@ import numpy as np
 
 from stitchtime.config import DetectConfig, TrackConfig
 from stitchtime.faces.detect import FaceBackend, box_from_landmarks, box_iou
+from stitchtime.faces.reference import reference_descriptor
 from stitchtime.temporal.smooth import interpolate_gaps
 from stitchtime.types import FaceObservation, FaceTrack
 
@@ -40,6 +56,10 @@ _THUMB = 16
 # Landmark indices of the eye corners and mouth corners (iBUG 68-point scheme).
 _LEFT_EYE, _RIGHT_EYE = slice(36, 42), slice(42, 48)
 _MOUTH_L, _MOUTH_R = 48, 54
+# With a reference photo: a face found not to be the person (and any face overlapping it later) is
+# compared again after this many frames, then after twice as many each time, up to the maximum.
+_RECHECK_FIRST = 6
+_RECHECK_MAX = 48
 
 
 def face_span(landmarks: np.ndarray) -> float:
@@ -59,6 +79,7 @@ class TrackPart:
     notes: list[str]
     first: FirstSight | None  # where the person followed was first seen
     frame_size: tuple[int, int] | None
+    nearest: float = math.inf  # with a reference photo: the nearest identity distance to it seen
 
 
 @dataclass
@@ -70,11 +91,23 @@ class FirstSight:
     face: FaceObservation
     index: int
     _descriptor: np.ndarray | None = None
+    distance: float | None = None  # identity distance to the reference photo (when there is one)
 
     def descriptor(self, backend: FaceBackend) -> np.ndarray:
         if self._descriptor is None:
             self._descriptor = backend.descriptor(self.frame, self.face)
         return self._descriptor
+
+
+@dataclass
+class _NotThem:
+    """A face found not to be the reference person: where it was last seen, when it was last
+    compared, and how long until it is compared again."""
+
+    box: np.ndarray
+    seen: int
+    checked: int
+    wait: int
 
 
 def _thumb(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -119,13 +152,27 @@ class FaceTracker:
         self._unsearched: deque[tuple[int, np.ndarray]] = deque(maxlen=max(0, detect.lost_detect_every - 1))
         self.stats: Counter = Counter()  # local / full detections, tiny faces, several faces ...
         self.notes: list[str] = []
+        # --reference-face: the photo's person (None: the largest face or face_index), the nearest
+        # identity distance to it seen so far, and the faces lately found not to be them.
+        found = reference_descriptor(detect)
+        self._photo, self._photo_descriptor = found if found is not None else (None, None)
+        self._nearest = math.inf
+        self._not_them: list[_NotThem] = []
+        self._resync = False  # resync(): the next frame starts over from a full-frame detection
 
     # -- per frame ---------------------------------------------------------------------
     def update(self, frame: np.ndarray) -> FaceObservation | None:
         h, w = frame.shape[:2]
         self._frame_size = (w, h)
         was_lost = self._prev is None
-        obs = self._local(frame) if not was_lost else None
+        obs = None
+        if self._resync:
+            self._resync = False
+            self._lost = 0  # lost, this frame is searched (as a fresh tracker's first frame is)
+            if not was_lost:
+                obs = self._redetect(frame)
+        if obs is None and not was_lost:
+            obs = self._local(frame)
         if obs is None:
             if was_lost and self._lost % self.detect_cfg.lost_detect_every:
                 self._lost += 1
@@ -179,6 +226,22 @@ class FaceTracker:
             return best
         return None
 
+    def resync(self) -> None:
+        """Start the next frame over from a full-frame detection, as a fresh tracker's first frame
+        does: the same box, the redetection (and, lost, the search) schedule restarted, so from
+        there on this tracker and one started at that frame find the same landmarks. The person
+        is kept: the detection overlapping the last box is taken; with none, the frame is tracked
+        as usual."""
+        self._resync = True
+
+    def _redetect(self, frame: np.ndarray) -> FaceObservation | None:
+        self.stats["full"] += 1
+        near = [f for f in self.backend.detect(frame) if box_iou(f.box, self._prev.box) >= _MIN_IOU]
+        if not near:
+            return None
+        self._since_detect = 0
+        return max(near, key=lambda f: box_iou(f.box, self._prev.box))
+
     def _follow(self, frame: np.ndarray) -> FaceObservation | None:
         """Landmarks only (no detector): the predictor in last frame's box, the box then moved
         with the landmarks. Refused (-> window detection) if the face jumped or changed size."""
@@ -222,6 +285,13 @@ class FaceTracker:
         return self._reacquire(frame, faces)
 
     def _acquire(self, frame: np.ndarray, faces: list[FaceObservation]) -> FaceObservation | None:
+        if self._photo is not None:
+            match = self._match(frame, faces)
+            if match is None:
+                return None
+            face, descriptor, distance = match
+            self._first = FirstSight(frame, face, len(self._landmarks), descriptor, distance)
+            return face
         index = self.detect_cfg.face_index
         if index is None:
             chosen = faces[0]  # largest
@@ -240,7 +310,52 @@ class FaceTracker:
     def _reference(self) -> np.ndarray:
         return self._first.descriptor(self.backend)
 
+    def _match(
+        self, frame: np.ndarray, faces: list[FaceObservation]
+    ) -> tuple[FaceObservation, np.ndarray, float] | None:
+        """With a reference photo: the face among ``faces`` that is its person (descriptor within
+        ``_SAME_PERSON`` of the photo's or, once followed, of the person's first sight here; the
+        nearest of several), with its descriptor and its distance to the photo; None when none is.
+        Faces smaller than ``min_face`` are not compared; a face overlapping one lately found not to
+        be the person waits its turn (``_NotThem``)."""
+        now = len(self._landmarks)
+        refs = [self._photo_descriptor] + ([self._reference()] if self._first is not None else [])
+        best: tuple[float, FaceObservation, np.ndarray, float] | None = None
+        compared = 0
+        for face in faces:
+            if face_span(face.landmarks) < self.detect_cfg.min_face:
+                continue
+            known = max(self._not_them, key=lambda r: box_iou(r.box, face.box), default=None)
+            if known is not None and box_iou(known.box, face.box) >= _MIN_IOU:
+                known.box, known.seen = face.box, now
+                if now < known.checked + known.wait:
+                    continue
+            else:
+                known = None
+            compared += 1
+            self.stats["reference_checks"] += 1
+            descriptor = self.backend.descriptor(frame, face)
+            to_photo = float(np.linalg.norm(descriptor - self._photo_descriptor))
+            self._nearest = min(self._nearest, to_photo)
+            distance = min(float(np.linalg.norm(descriptor - r)) for r in refs)
+            if distance < _SAME_PERSON:
+                if known is not None:
+                    self._not_them.remove(known)
+                if best is None or distance < best[0]:
+                    best = (distance, face, descriptor, to_photo)
+            elif known is not None:
+                known.checked, known.wait = now, min(2 * known.wait, _RECHECK_MAX)
+            else:
+                self._not_them.append(_NotThem(face.box, now, now, _RECHECK_FIRST))
+        self._not_them = [r for r in self._not_them if now - r.seen <= _RECHECK_MAX]
+        if not compared and faces and all(face_span(f.landmarks) < self.detect_cfg.min_face for f in faces):
+            self.stats["tiny"] += 1
+        return None if best is None else best[1:]
+
     def _reacquire(self, frame: np.ndarray, faces: list[FaceObservation]) -> FaceObservation | None:
+        if self._photo is not None:
+            match = self._match(frame, faces)
+            return None if match is None else match[0]
         self.stats["reacquire_checks"] += 1
         ref = self._reference()
         dists = [float(np.linalg.norm(self.backend.descriptor(frame, f) - ref)) for f in faces]
@@ -250,7 +365,9 @@ class FaceTracker:
     # -- splitting a video between processes ------------------------------------------------
     def part(self) -> TrackPart:
         """What this tracker found so far, as plain picklable data."""
-        return TrackPart(list(self._landmarks), Counter(self.stats), list(self.notes), self._first, self._frame_size)
+        return TrackPart(
+            list(self._landmarks), Counter(self.stats), list(self.notes), self._first, self._frame_size, self._nearest
+        )
 
     def same_person(self, other: TrackPart) -> bool:
         """Whether ``other`` (the stretch right after this one, tracked separately) followed the
@@ -265,12 +382,34 @@ class FaceTracker:
         ref = self._reference()
         return float(np.linalg.norm(other.first.descriptor(self.backend) - ref)) < _SAME_PERSON
 
+    def join(self, other: TrackPart) -> bool:
+        """Append ``other`` when it is what this tracker would find next: ``other`` was tracked by
+        a fresh tracker from this tracker's last frame (on which this one :meth:`resync`-ed) to the
+        end; its first frame (already here; its counts are expected to be left out of
+        ``other.stats``) is dropped. Joined when both found the same face there (the same
+        landmarks: the same detection, so the same state from there on), or both none and ``other``
+        follows the same person (:meth:`same_person`). False, nothing appended: track on here."""
+        if not self._landmarks or not other.landmarks:
+            return False
+        mine, theirs = self._landmarks[-1], other.landmarks[0]
+        if (mine is None) != (theirs is None) or (mine is not None and not np.array_equal(mine, theirs)):
+            return False
+        first = other.first
+        if first is not None:  # (found on the shared frame: so was it here, and this first is not needed)
+            first = None if first.index == 0 else replace(first, index=first.index - 1)
+        rest = replace(other, landmarks=other.landmarks[1:], first=first)
+        if mine is None and not self.same_person(rest):
+            return False
+        self.extend(rest)
+        return True
+
     def extend(self, other: TrackPart) -> None:
         """Append a later stretch (checked with :meth:`same_person`) as if tracked here."""
         self._landmarks.extend(other.landmarks)
         most = max(self.stats["most_faces"], other.stats["most_faces"])  # a maximum, not a count
         self.stats.update(other.stats)
         self.stats["most_faces"] = most
+        self._nearest = min(self._nearest, other.nearest)
         if self._first is None and other.first is not None:
             self._first = replace(other.first, index=other.first.index + len(self._landmarks) - len(other.landmarks))
             self.notes.extend(other.notes)
@@ -287,6 +426,9 @@ class FaceTracker:
                 detected[i] = True
         filled, valid = interpolate_gaps(lms.reshape(t, -1), detected, self.track_cfg.max_gap)
         notes = list(self.notes)
+        if self._photo is not None:
+            said = self._reference_note()
+            notes[:0] = [*self._photo.notes, *([said] if said else [])]
         if self._first is None and self.detect_cfg.face_index is not None and self.stats["most_faces"]:
             most = self.stats["most_faces"]
             notes.append(
@@ -304,6 +446,25 @@ class FaceTracker:
             valid=valid,
             frame_size=self._frame_size or (0, 0),
             notes=notes,
+        )
+
+    def _reference_note(self) -> str | None:
+        """Whom --reference-face followed, or (starting with the option's name: VideoRun.analyse
+        raises it when no frame has the face) that nobody in the clip is the person; None when the
+        clip showed no face to compare."""
+        name = self._photo.photo.name
+        if self._first is None:
+            if not self.stats["reference_checks"]:
+                return None
+            return (
+                f"--reference-face {name}: nobody in the clip is the person in the photo (nearest identity "
+                f"distance {self._nearest:.2f} over {self.stats['reference_checks']} face(s) compared; "
+                f"the same person is under {_SAME_PERSON})"
+            )
+        x, y = self._first.face.landmarks.mean(0)
+        return (
+            f"following the person in {name}: recognised on frame {self._first.index} around x={x:.0f}, "
+            f"y={y:.0f} (identity distance {self._first.distance:.2f} from the photo)"
         )
 
 

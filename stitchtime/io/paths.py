@@ -6,6 +6,7 @@ names its process, rename at the end), and refuse an output another live process
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -40,13 +41,48 @@ NAME_MAX = 255  # bytes in one path component (ext4, XFS, APFS, NTFS)
 STALE_S = 60.0
 
 
+def loop_in(path: Path) -> Path | None:
+    """The first part of ``path`` that is a symbolic link loop (``ln -s a b; ln -s b a``, or a chain
+    of more links than the system follows: ELOOP), or None when there is none."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            return None
+    path = Path(path)
+    for part in [*reversed(path.parents), path]:
+        try:
+            os.stat(part)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return part
+    return path
+
+
+def check_not_a_loop(path: Path, label: str = "") -> None:
+    """Refuse, with one line, a path that is or goes through a symbolic link loop: it names no file
+    and never will (``Path.resolve`` raises a RuntimeError there, ``exists()`` says False)."""
+    loop = loop_in(path)
+    if loop is None:
+        return
+    path = Path(path)
+    what = "is a symbolic link loop" if loop == path else f"goes through a symbolic link loop ({loop})"
+    raise InputError(f"{label + ' ' if label else ''}{path}: {what}; its links lead to each other, never to a file")
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with every symbolic link resolved (where it exists); never raises, a loop is left as it is."""
+    return Path(os.path.realpath(path))
+
+
 def same_file(a: Path, b: Path) -> bool:
     """Whether two paths name one file: the same inode (hard links, symlinks) or the same
     resolved path (when one does not exist yet)."""
     a, b = Path(a), Path(b)
     with contextlib.suppress(OSError):
         return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
+    return real_path(a) == real_path(b)
 
 
 def partial_path(path: Path) -> Path:
@@ -102,6 +138,7 @@ def check_output_path(path: Path, overwrite: bool = False, inputs: Iterable[Path
     """Refuse, before any work: an output that is one of ``inputs``, an existing output (unless
     ``overwrite``), one another live process is writing, or an unwritable parent."""
     path = Path(path)
+    check_not_a_loop(path)
     for src in inputs:
         if same_file(path, src):
             raise InputError(f"{path}: this output would replace an input ({src}); choose another path")
@@ -131,10 +168,11 @@ def check_output_dir(path: Path, overwrite: bool = False, inputs: Iterable[Path]
     """Refuse, before any work, an output folder that is not new or empty (unless ``overwrite``
     and stitchtime made it: it holds :data:`FOLDER_MARK`) or that holds any of ``inputs``."""
     path = Path(path)
+    check_not_a_loop(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: exists and is not a directory")
     for src in inputs:
-        if Path(src).resolve().is_relative_to(path.resolve()):
+        if real_path(src).is_relative_to(real_path(path)):
             raise InputError(f"{path}: the output folder holds an input ({src}); choose another folder")
     if path.exists() and any(path.iterdir()):
         if not overwrite:

@@ -17,6 +17,7 @@ import os
 import re
 import statistics
 import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import ffmpeg as ffmpeg_py
 
 from stitchtime.errors import InputError, VideoError
 from stitchtime.io.ffmpeg import ffmpeg_exe, last_error_line
+from stitchtime.io.paths import check_not_a_loop
 from stitchtime.types import VideoMeta
 
 #: Frame intervals that differ from the median by more than this fraction make a video VFR.
@@ -41,6 +43,7 @@ _INPUT_RE = re.compile(r"^Input #0, ([^,]+(?:,[^ ]+)*), from ")
 _STREAM_RE = re.compile(r"^\s*Stream #0:(\d+).*?: (Video|Audio): ([A-Za-z0-9_]+)")
 _ROTATION_RE = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 _STREAM_START_RE = re.compile(r"\bstart (-?[\d.]+)")
+_FILE_START_RE = re.compile(r"^\s*Duration: .*?, start: (-?[\d.]+)")
 _FRAME_RE = re.compile(r"^\d+,\s*(-?\d+),\s*(-?\d+),\s*(\d+),\s*\d+,\s*0x[0-9a-fA-F]+(?:,\s*F=(0x[0-9a-fA-F]+))?")
 #: Packet flag (framecrc ``F=``) of packets the demuxer marks to be discarded (edit lists).
 _PACKET_DISCARD = 0x4
@@ -60,6 +63,7 @@ def _looks_like_iso_media(path: Path) -> bool:
 
 
 def _check_readable(path: Path) -> None:
+    check_not_a_loop(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -156,6 +160,7 @@ def probe(path: str | os.PathLike) -> VideoMeta:
             audio_line = ln
     if video_line is None:
         raise VideoError(f"{path.name}: has no video stream")
+    _remember_colour(path, video_line)  # colour_of(path) for the reader and writer, without another run
     codec = _STREAM_RE.match(video_line).group(3)
     audio_codec = _STREAM_RE.match(audio_line).group(3) if audio_line else None
 
@@ -199,6 +204,7 @@ def probe(path: str | os.PathLike) -> VideoMeta:
             f"damaged or truncated: decoded {len(frames)} frames, then ffmpeg said '{last_error_line(damage[-1])}'"
         )
     start = _STREAM_START_RE.search(audio_line) if audio_line else None
+    file_start = next((m for m in map(_FILE_START_RE.match, section) if m), None)
     return VideoMeta(
         path=path,
         width=width,
@@ -215,6 +221,7 @@ def probe(path: str | os.PathLike) -> VideoMeta:
         codec=codec,
         vfr=vfr,
         audio_start_time=float(start.group(1)) if start else None,
+        file_start_time=float(file_start.group(1)) if file_start else None,
         notes=tuple(notes),
     )
 
@@ -230,3 +237,164 @@ def audio_codec_of(path: str | os.PathLike) -> str | None:
         if m and m.group(2) == "Audio":
             return m.group(3)
     return None
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of a media file, as ffmpeg's ``-i`` dump lists it."""
+
+    index: int  # the stream's number in the file (``-map 0:INDEX``)
+    kind: str  # "video", "audio", "subtitle", "data" or "attachment"
+    codec: str  # ffmpeg's codec name ("aac", "subrip", "hdmv_pgs_subtitle"; "none" when it has none)
+    language: str | None = None  # the stream's language tag ("eng"), when it has one
+    size: tuple[int, int] | None = None  # width, height of a video (or bitmap subtitle) stream
+    attached_pic: bool = False  # a cover image stored as a video stream, not video
+
+    def describe(self) -> str:
+        """``3 (subrip, eng)``: how a note names the stream."""
+        return f"{self.index} ({self.codec}{', ' + self.language if self.language else ''})"
+
+
+_ANY_STREAM_RE = re.compile(
+    r"^\s*Stream #0:(\d+)(?:\[0x[0-9a-fA-F]+\])?(?:\(([^)]*)\))?: (Video|Audio|Subtitle|Data|Attachment):"
+    r" ?([A-Za-z0-9_-]*)"
+)
+_SIZE_RE = re.compile(r", (\d{1,5})x(\d{1,5})\b")
+
+
+def streams_of(path: str | os.PathLike) -> tuple[StreamInfo, ...]:
+    """Every stream of a media file, in the file's order (one ``ffmpeg -i`` run, no decode)."""
+    path = Path(path)
+    _check_readable(path)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    stderr = subprocess.run(cmd, capture_output=True, check=False).stderr.decode("utf-8", errors="replace")
+    streams = []
+    for ln in _input_section(stderr):
+        m = _ANY_STREAM_RE.match(ln)
+        if not m:
+            continue
+        size = _SIZE_RE.search(ln)
+        lang = m.group(2) if m.group(2) and m.group(2) != "und" else None
+        streams.append(
+            StreamInfo(
+                index=int(m.group(1)),
+                kind=m.group(3).lower(),
+                codec=m.group(4) or "none",
+                language=lang,
+                size=(int(size.group(1)), int(size.group(2))) if size else None,
+                attached_pic="(attached pic)" in ln,
+            )
+        )
+    return tuple(streams)
+
+
+# --- colour description: how the video's YUV maps to RGB (what decode and encode convert with) ---
+
+#: Colour matrix tags (ffmpeg's names) the scale filter converts with, under its option names.
+#: Anything else (unspecified, "gbr" for RGB video, ycgco, bt2020c...) converts as BT.601,
+#: swscale's default and what ffmpeg assumes for an untagged YUV stream.
+SWS_MATRICES = {
+    "bt709": "bt709",
+    "smpte170m": "smpte170m",
+    "bt470bg": "bt470bg",
+    "fcc": "fcc",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020nc",
+}
+#: Words of the pixel format's parentheses that are not colour: field order and chroma siting.
+_NOT_COLOUR = ("progressive", "top", "bottom", "left", "center", "topleft", "bottomleft", "unspecified")
+_RGB_PIX_FMT_RE = re.compile(r"^(?:[0-9a-z]*rgb|[0-9a-z]*bgr|gbr|argb|abgr|rgba|bgra|pal8|bayer|x2rgb|x2bgr)")
+_PIX_FMT_RE = re.compile(r"Video: [^,]*, ([0-9a-z_]+)(?:\(((?:[^()]|\([^()]*\))*)\))?")
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A video stream's pixel format and colour tags as ffmpeg's ``-i`` dump shows them
+    (``yuv420p(tv, bt709, progressive)``, ``yuvj420p(pc, bt470bg/unknown/unknown)``); None:
+    the tag is unspecified (``Colour()``: an untagged stream, read as BT.601 limited range)."""
+
+    pix_fmt: str = ""
+    range: str | None = None  # "tv" (limited) or "pc" (full)
+    space: str | None = None  # matrix coefficients: "bt709", "smpte170m", "bt470bg", "gbr" (RGB)...
+    primaries: str | None = None  # "bt709", "bt2020", ...
+    trc: str | None = None  # transfer characteristics: "bt709", "smpte2084", ...
+
+    @property
+    def rgb(self) -> bool:
+        """The stream stores RGB (or palette) pixels, not YUV or grey: no matrix, no range."""
+        return self.space == "gbr" or bool(_RGB_PIX_FMT_RE.match(self.pix_fmt))
+
+    @property
+    def full_range(self) -> bool:
+        return not self.rgb and (self.range == "pc" or self.pix_fmt.startswith("yuvj"))
+
+    @property
+    def matrix(self) -> str | None:
+        """The scale filter's name for the matrix this YUV stream is converted with; None
+        where it has no tag swscale knows (converted as BT.601, swscale's default)."""
+        return None if self.rgb else SWS_MATRICES.get(self.space or "")
+
+    def describe(self) -> str:
+        """``yuv420p tv bt709/bt709/bt709``; ``-`` for unspecified tags."""
+        tags = "/".join(t or "-" for t in (self.space, self.primaries, self.trc))
+        return f"{self.pix_fmt or '?'} {self.range or '-'} {tags}"
+
+
+def parse_colour(video_line: str) -> Colour:
+    """The `Colour` of one ``Stream #0:N: Video: ...`` line of ffmpeg's ``-i`` dump."""
+    m = _PIX_FMT_RE.search(video_line)
+    if m is None:
+        return Colour()
+    fields: dict[str, str | None] = {}
+    for item in (m.group(2) or "").split(", "):
+        item = item.strip()
+        if item in ("tv", "pc"):
+            fields["range"] = item
+        elif "/" in item:
+            names = [None if n in ("unknown", "reserved") else n for n in item.split("/")]
+            if len(names) == 3:
+                fields["space"], fields["primaries"], fields["trc"] = names
+        elif item and not item.startswith(_NOT_COLOUR) and item not in ("unknown", "reserved"):
+            fields["space"] = fields["primaries"] = fields["trc"] = item  # all three the same
+    return Colour(pix_fmt=m.group(1), **fields)
+
+
+_COLOUR_CACHE: dict[tuple, Colour] = {}
+_COLOUR_CACHE_SIZE = 256
+
+
+def _colour_key(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remember_colour(path: Path, video_line: str) -> Colour:
+    colour = parse_colour(video_line)
+    key = _colour_key(path)
+    if key is not None:
+        if len(_COLOUR_CACHE) >= _COLOUR_CACHE_SIZE:
+            _COLOUR_CACHE.pop(next(iter(_COLOUR_CACHE)))
+        _COLOUR_CACHE[key] = colour
+    return colour
+
+
+def colour_of(path: str | os.PathLike) -> Colour:
+    """The `Colour` of a video file's first video stream (``Colour()`` for anything that is not
+    a readable video). Cached per file version: `probe` fills the cache from its own dump, so
+    after a probe this runs no ffmpeg."""
+    path = Path(path)
+    key = _colour_key(path)
+    if key is None or not path.is_file():
+        return Colour()
+    if key in _COLOUR_CACHE:
+        return _COLOUR_CACHE[key]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    stderr = subprocess.run(cmd, capture_output=True, check=False).stderr.decode("utf-8", errors="replace")
+    for ln in _input_section(stderr):
+        m = _ANY_STREAM_RE.match(ln)
+        if m and m.group(3) == "Video" and "(attached pic)" not in ln:
+            return _remember_colour(path, ln)
+    return Colour()

@@ -17,6 +17,9 @@ _JAW = slice(0, 17)
 _BROWS = slice(17, 27)
 _NOSE_TOP, _NOSE_MID, _CHIN = 27, 29, 8
 _MAX_COARSEN = 4
+#: ``MaskConfig.blur`` 1 is a blur sigma of a quarter of the face's width (the default masks'
+#: feather, 0.06 and 0.05 of the crop, are blur 0.45 and 0.37 on a face half the crop wide).
+BLUR_UNIT = 0.25
 
 
 def mask_polygon(landmarks: np.ndarray, config: MaskConfig = MaskConfig()) -> np.ndarray:
@@ -52,19 +55,20 @@ def face_masks(crop_landmarks: np.ndarray, crop_size: int, config: MaskConfig = 
     crop_landmarks = np.asarray(crop_landmarks)
     if crop_landmarks.ndim != 3 or crop_landmarks.shape[1:] != (68, 2):
         raise ValueError(f"crop_landmarks must be (B, 68, 2), got {crop_landmarks.shape}")
-    sigma = max(config.feather * crop_size, 0.5)
-    # The edge is a wide blur: draw and blur it on a grid up to 4x coarser (sigma >= 2 px there),
-    # then upsample: within 0.06 of the full-resolution mask (mean 0.01), ~10x cheaper at 256 px.
-    factor = int(min(_MAX_COARSEN, max(1, sigma // 2)))
-    small = -(-crop_size // factor)
-    sigma_s = sigma / factor
-    k = 2 * int(np.ceil(3 * sigma_s)) + 1
-    shrink = config.erode * crop_size
     out = np.zeros((len(crop_landmarks), 1, crop_size, crop_size), dtype=np.float32)
     shift = 4  # sub-pixel precision bits for cv2.fillConvexPoly
     for i, lm in enumerate(crop_landmarks):
         if not np.isfinite(lm).all():
             continue
+        face = float(np.linalg.norm(lm[_JAW][-1] - lm[_JAW][0]))  # the face's width, crop pixels
+        sigma = max((config.feather * crop_size if config.blur is None else config.blur * BLUR_UNIT * face), 0.5)
+        # The edge is a wide blur: draw and blur it on a grid up to 4x coarser (sigma >= 2 px there),
+        # then upsample: within 0.06 of the full-resolution mask (mean 0.01), ~10x cheaper at 256 px.
+        factor = int(min(_MAX_COARSEN, max(1, sigma // 2)))
+        small = -(-crop_size // factor)
+        sigma_s = sigma / factor
+        k = 2 * int(np.ceil(3 * sigma_s)) + 1
+        shrink = config.erode * crop_size - config.padding * face
         hull = mask_polygon(lm, config)
         if shrink:
             centre = hull.mean(0)

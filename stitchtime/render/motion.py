@@ -61,14 +61,24 @@ def warp_frames(
 
 
 def apply_edit(
-    editor: CropEditor, batch: CropBatch, frames: list[np.ndarray], matrices: np.ndarray, scale: float, blend: BlendMode
+    editor: CropEditor,
+    batch: CropBatch,
+    frames: list[np.ndarray],
+    matrices: np.ndarray,
+    scale: float,
+    blend: BlendMode,
+    weights: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """The editor's change of ``batch``'s crops pasted into their ``frames`` (the render pass and
     the identity guard both paste through here): its motion, when it moves pixels, else its
-    delta; with ``BlendMode.replace`` its whole edited crops."""
+    delta; with ``BlendMode.replace`` its whole edited crops. ``weights`` ``(B,)`` scale each
+    frame's change (the fades of ``--start``/``--end``): the motion itself, so a smile grows
+    rather than cross-fades, else the masked blend."""
+    w = None if weights is None else torch.from_numpy(np.asarray(weights, np.float32)).view(-1, 1, 1, 1)
+    masks = batch.masks if w is None else batch.masks * w
     if blend is not BlendMode.delta:
-        return paste_frames(frames, editor.edited(batch), batch.masks, matrices, blend)
+        return paste_frames(frames, editor.edited(batch), masks, matrices, blend)
     motion = editor.motion(batch, scale)
     if motion is not None:
-        return warp_frames(frames, motion, batch.masks, matrices)
-    return paste_frames(frames, editor.delta(batch, scale), batch.masks, matrices)
+        return warp_frames(frames, motion if w is None else motion * w.to(motion.dtype), batch.masks, matrices)
+    return paste_frames(frames, editor.delta(batch, scale), masks, matrices)

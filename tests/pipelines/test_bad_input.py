@@ -3,7 +3,8 @@ stderr and a non-zero exit with nothing half-written, or (for inputs that are od
 correct output and a note. Cases already covered elsewhere: missing file, text, truncated, zero
 frames, no face, output exists, unknown attribute (test_roundtrip.py); model files (test_edit.py);
 odd size, VFR, no audio, rotation decode (stitchtime/test_io.py); face leaving and re-entering
-(test_roundtrip.py: gaps); batch (test_batch.py)."""
+(test_roundtrip.py: gaps); batch (test_batch.py); --codec, containers, several audio and subtitle
+streams (test_codecs.py)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,11 @@ def _start_edit(src: Path, out: Path) -> subprocess.Popen:
 def test_sigterm_cleans_up_and_says_so_in_one_line(tmp_path):
     out = tmp_path / "o.mp4"
     proc = _start_edit(shared_video("retalking_face_3.mp4"), out)
-    time.sleep(3.0)  # well inside the work (tracking, the warp, the encode)
+    # well inside the work: once the encoder's temporary file exists (a fixed sleep raced the
+    # start-up, imports included, on a loaded machine)
+    deadline = time.time() + 120
+    while time.time() < deadline and not [p for p in tmp_path.iterdir() if ".partial" in p.name]:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err

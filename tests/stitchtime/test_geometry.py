@@ -71,7 +71,8 @@ def test_the_warp_is_the_identity_without_a_move_and_moves_a_feature_where_asked
     out = cv2.remap(img, mx, my, cv2.INTER_LINEAR)
     ys, xs = np.nonzero(out > 0.5)
     assert abs(xs.mean() - 65) < 0.7 and abs(ys.mean() - 46) < 0.7
-    assert mx[0, 0] == pytest.approx(0, abs=1e-3) and my[-1, -1] == pytest.approx(size - 1, abs=1e-3)  # border fixed
+    # the border is held (within the coarse grid's interpolation: its samples sit half a cell inside)
+    assert mx[0, 0] == pytest.approx(0, abs=0.05) and my[-1, -1] == pytest.approx(size - 1, abs=0.05)
 
 
 def test_the_shipped_smile_lifts_and_widens_and_keeps_the_mouth_closed():
