@@ -32,7 +32,8 @@ from stitchtime.progress import listen
 DEFAULT_PORT = 7860
 FACE_CHOICES = ("largest", "index", "reference photo")
 CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")  # those the ffmpeg build has are offered
-PASS_NAMES = {"track faces": "tracking the face", "invert": "fitting the edit", "render": "rendering"}
+# the pipeline's passes (stitchtime.progress descs), in order: what the page calls them
+PASSES = {"track faces": "tracking the face", "invert": "fitting the edit", "render": "rendering"}
 
 
 def error_text(err: BaseException) -> str:
@@ -190,7 +191,10 @@ def run_edit(
             worker.join(0.25)
             if report is not None and seen.state is not None:
                 desc, done, total = seen.state
-                report(done / max(total, 1), f"{PASS_NAMES.get(desc, desc)}: {done}/{total} frames")
+                stage = list(PASSES).index(desc) if desc in PASSES else len(PASSES) - 1
+                fraction = (stage + done / max(total, 1)) / len(PASSES)
+                step = f"step {stage + 1} of {len(PASSES)}, {PASSES.get(desc, desc)}"
+                report(fraction, f"{step}: {done}/{total} frames")
     if "crash" in outcome:
         raise outcome["crash"]
     if "error" in outcome:
