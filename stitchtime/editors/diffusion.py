@@ -42,11 +42,11 @@ DELTA_DTYPE = torch.float16
 class KeyframeStore:
     """The fit pass's keyframe images, in one ``(capacity, 3, s, s)`` float16 block allocated up front.
 
-    Kept as one small tensor each (``x[j].half()``, 24 KB), thousands of them interleaved with the
-    pass's short-lived buffers pinned glibc's heap: the freed space between them could neither be
-    reused for the next batch's larger buffers nor returned, and the heap grew with the video
-    (BENCHMARKS.md "Memory on long videos"). One block (``torch.empty``: pages are touched only as
-    slots fill) does not fragment and is freed whole.
+    Kept as one small tensor each (``x[j].half()``, 24 KB, and a copy of every face frame made and
+    dropped), interleaved with the pass's short-lived buffers, they fragmented glibc's heap: its free
+    but unreturned part grew with the video, up to ~100 MB a minute of 720p (BENCHMARKS.md "Memory on long
+    videos"). One block (``torch.empty``: pages are touched only as slots fill) does not fragment
+    and is freed whole.
 
     Slot ``k`` is the ``k``-th keyframe of :func:`keyframes` (the face frames seen are numbered in
     frame order; every ``every``-th one is a keyframe). A seen frame that is not a keyframe is
