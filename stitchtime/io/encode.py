@@ -285,9 +285,9 @@ def yuv_scale_options(colour: Colour, pix_fmt: str | None) -> dict[str, str]:
 #: ``colorspace``: swscale truncates 8-bit full-range chroma (-0.5 level on average; a
 #: full-range clip's colour-only round trip came back at 48 dB RGB instead of 69).
 FULL_RANGE_VIA = {"yuv420p": "yuv420p12le", "yuv422p": "yuv422p12le", "yuv444p": "yuv444p12le"}
-#: ``colorspace``'s names of the matrices (None: BT.601, the untagged default).
-COLORSPACE_SPACES = {None: "smpte170m", "bt709": "bt709", "smpte170m": "smpte170m", "bt470bg": "bt470bg"}
-COLORSPACE_SPACES |= {"fcc": "fcc", "smpte240m": "smpte240m", "bt2020nc": "bt2020nc"}
+#: ``colorspace``'s names of the scale filter's matrices (`Colour.matrix`; None: BT.601).
+COLORSPACE_SPACES = {None: "smpte170m", "bt709": "bt709", "smpte170m": "smpte170m", "bt470": "bt470bg"}
+COLORSPACE_SPACES |= {"fcc": "fcc", "smpte240m": "smpte240m", "bt2020": "bt2020nc"}
 
 
 def colour_filters(video, colour: Colour, pix_fmt: str | None):

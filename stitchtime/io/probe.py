@@ -13,6 +13,7 @@ frame for frame on all 14 shared clips (``tests/io/test_probe.py``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
@@ -290,16 +291,17 @@ def streams_of(path: str | os.PathLike) -> tuple[StreamInfo, ...]:
 
 # --- colour description: how the video's YUV maps to RGB (what decode and encode convert with) ---
 
-#: Colour matrix tags (ffmpeg's names) the scale filter converts with, under its option names.
-#: Anything else (unspecified, "gbr" for RGB video, ycgco, bt2020c...) converts as BT.601,
-#: swscale's default and what ffmpeg assumes for an untagged YUV stream.
+#: Colour matrix tags (ffmpeg's names) the scale filter converts with, under its option names
+#: (the long-standing ones: ffmpeg 9 also takes "bt470bg" and "bt2020nc"). Anything else
+#: (unspecified, "gbr" for RGB video, ycgco, bt2020c...) converts as BT.601, swscale's default
+#: and what ffmpeg assumes for an untagged YUV stream.
 SWS_MATRICES = {
     "bt709": "bt709",
     "smpte170m": "smpte170m",
-    "bt470bg": "bt470bg",
+    "bt470bg": "bt470",
     "fcc": "fcc",
     "smpte240m": "smpte240m",
-    "bt2020nc": "bt2020nc",
+    "bt2020nc": "bt2020",
 }
 #: Words of the pixel format's parentheses that are not colour: field order and chroma siting.
 _NOT_COLOUR = ("progressive", "top", "bottom", "left", "center", "topleft", "bottomleft", "unspecified")
@@ -376,7 +378,8 @@ def _remember_colour(path: Path, video_line: str) -> Colour:
     key = _colour_key(path)
     if key is not None:
         if len(_COLOUR_CACHE) >= _COLOUR_CACHE_SIZE:
-            _COLOUR_CACHE.pop(next(iter(_COLOUR_CACHE)))
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread got there first
+                _COLOUR_CACHE.pop(next(iter(_COLOUR_CACHE)))
         _COLOUR_CACHE[key] = colour
     return colour
 
