@@ -119,9 +119,8 @@ def test_in_a_real_browser(server, clip, tmp_path):
         page.locator("#video-in input[type=file]").set_input_files(str(bad))
         page.wait_for_function(status_has, arg="stitchtime: error:", timeout=60_000)
         page.screenshot(path=SHOTS / "2_bad_upload.png", full_page=True)
-        page.locator("#video-in button[aria-label='Clear']").click()
-        for close in page.locator(".toast-close").all():  # Gradio's own "Video not playable" toast
-            close.click()
+        page.reload()  # a fresh page (and no stale "Video not playable" toast of Gradio's own)
+        page.wait_for_selector("#video-in")
 
         page.locator("#video-in input[type=file]").set_input_files(str(clip))
         page.wait_for_function(status_has, arg="40 frames", timeout=60_000)
