@@ -24,11 +24,12 @@ def ui(
 
     Serves on http://127.0.0.1:7860 (this machine only) until Ctrl-C. There is no authentication:
     with --host other than loopback, anyone who can reach the port can run edits."""
+    from pipelines.ui import launch  # (first: it turns Gradio's calls home off before Gradio is imported)
+
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise BackendError("stitchtime ui needs Gradio: pip install 'stitchtime[ui]'") from None
-    from pipelines.ui import launch
 
     try:
         loopback = ipaddress.ip_address(host).is_loopback

@@ -29,6 +29,9 @@ from stitchtime.config import DetectConfig, EditSpan, EncodeConfig, Method, Pipe
 from stitchtime.errors import InputError, StitchtimeError
 from stitchtime.progress import listen
 
+# Gradio's usage statistics and version check would call out to the internet: off, before it is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
 DEFAULT_PORT = 7860
 FACE_CHOICES = ("largest", "index", "reference photo")
 CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")  # those the ffmpeg build has are offered
@@ -208,7 +211,6 @@ def run_edit(
 
 def build_app(model: Path | None = None):
     """The Gradio Blocks app (not launched)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     from stitchtime.io.ffmpeg import has_encoder

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import ui
 from stitchtime.errors import InputError
 from stitchtime.io import probe
 from stitchtime.io.ffmpeg import ffmpeg_exe
 from tests.conftest import shared_video
 
 gradio = pytest.importorskip("gradio", reason="the [ui] extra (gradio) is not installed")
-
-from pipelines import ui  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "ui"
