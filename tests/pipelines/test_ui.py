@@ -183,3 +183,18 @@ def test_one_edit_at_a_time(server, clip, monkeypatch):
     assert all(j.result()[3].startswith("Done") for j in jobs)
     assert peak[0] == 1
     assert inputs == [clip.read_bytes()] * 2  # the upload reaches the edit as it was, not re-encoded
+
+
+def test_cli_port_in_use_is_one_line():
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["ui", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.output.splitlines() if x.startswith("stitchtime: error:")]
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0], result.output
