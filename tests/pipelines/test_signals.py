@@ -44,6 +44,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _cmdline(pid: int) -> str:
+    """The process's command line; "" once it has gone (short-lived children, e.g. the encoder check)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _start_edit(src: Path, out: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "cli", "edit", str(src), "-o", str(out), "--attr", "smile", "-q"]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -69,7 +77,8 @@ def test_kill_minus_nine_leaves_no_worker_behind(tmp_path):
     proc = _start_edit(shared_video("retalking_face_3.mp4"), out)  # 125 frames: tracked by two processes
     deadline, workers = time.time() + 30, set()
     while time.time() < deadline and proc.poll() is None:
-        workers = {p for p in _children(proc.pid) if "ffmpeg" not in Path(f"/proc/{p}/cmdline").read_bytes().decode()}
+        # its forked Python workers: not its ffmpeg children, nor one that has already gone
+        workers = {p for p in _children(proc.pid) if (c := _cmdline(p)) and "ffmpeg" not in c}
         if workers:
             break
         time.sleep(0.05)
