@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,10 @@ def shared_video(name: str) -> Path:
 
 def shared_photo(name: str) -> Path:
     return _need(SHARED_DATA / "photos" / name)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for the servers tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from generative.registry import build_family
 from generative.training.checkpoint import load_family
 from generative.training.ema import EMA
 from generative.training.trainer import TrainConfig, Trainer
+from tests.conftest import free_port
 from tests.generative.helpers import ATTRS, TINY_AE, TINY_GAN
 
 CVAE = {**TINY_AE, "cond_names": ATTRS}
@@ -142,12 +142,6 @@ def test_ema_tracks_and_swaps():
 # -- data parallel: two gloo processes == one process with the same global batch ---------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, world: int, port: int, out: str, data: str) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
@@ -157,7 +151,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str, data: str) -> None:
 
 
 def test_two_process_gloo_equals_one_process(tmp_path, synthetic_celeba):
-    port = _free_port()
+    port = free_port()
     mp.start_processes(
         _ddp_worker,
         args=(2, port, str(tmp_path / "ddp"), str(synthetic_celeba)),

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, shared_video
+from tests.conftest import REPO, free_port, shared_video
 from tests.pipelines.test_batch import _complete, folder  # noqa: F401 (the folder fixture)
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'stitchtime[ray]')")
@@ -56,15 +55,9 @@ def test_a_local_ray_run_edits_every_file_and_reports_the_broken_one(folder, tmp
     assert set(_statuses(out).values()) == {"skipped", "failed"}, again.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_two_node_cluster_on_loopback_edits_every_file_once(folder, tmp_path):
     ray = str(Path(sys.executable).with_name("ray"))
-    port = _free_port()
+    port = free_port()
     # a throwaway cluster on loopback: no token (Ray's token auth would need one shared by the nodes)
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     head = [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1"]

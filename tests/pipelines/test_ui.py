@@ -15,7 +15,7 @@ from pipelines import ui
 from stitchtime.errors import InputError
 from stitchtime.io import probe
 from stitchtime.io.ffmpeg import ffmpeg_exe
-from tests.conftest import shared_video
+from tests.conftest import free_port, shared_video
 
 gradio = pytest.importorskip("gradio", reason="the [ui] extra (gradio) is not installed")
 
@@ -47,15 +47,9 @@ def clip(tmp_path_factory) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
+    port = free_port()
     _, url, _ = ui.launch("127.0.0.1", port, block=False)
     yield url
     gradio.close_all()
