@@ -2,7 +2,7 @@
 edited) and one full frame side by side, per clip and edit, written to docs/previews/.
 
     .venv/bin/python benchmarks/previews.py [--clips retalking_face_3,liveportrait_driving_d0,liveportrait_driving_d10]
-        [--edits smile:1,smile:-1] [--frames 100] [--demo]
+        [--edits smile:1,smile:-1] [--frames 100] [--demo] [--out docs/previews]
 
 Each edit runs `stitchtime edit --attr NAME --strength S --preview` on the first ``--frames`` frames
 of the clip (``--demo``: also the `make demo` astronaut clip), and keeps its PNG sheet
@@ -45,8 +45,10 @@ def main() -> None:
     parser.add_argument("--edits", default="smile:1,smile:-1")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--demo", action="store_true", help="also the astronaut clip of `make demo`")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the sheets (default docs/previews)")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         clips = [cut(VIDEOS / f"{c}.mp4", Path(tmp) / f"{c}.mp4", args.frames) for c in args.clips.split(",") if c]
         if args.demo:
@@ -59,9 +61,9 @@ def main() -> None:
                 editor = make_editor(attr, float(strength), EditOptions(experimental=True))
                 res = edit_video(clip, out, editor, PipelineConfig(progress=False), overwrite=True, preview=True)
                 sheet = cv2.imread(str(out.with_name(out.stem + ".preview.png")))
-                cv2.imwrite(str(OUT / f"{name}.jpg"), sheet, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                _full_frame(clip, out, res.n_frames // 2, OUT / f"{name}_frame.jpg")
-                print(OUT / f"{name}.jpg", *res.notes, flush=True)
+                cv2.imwrite(str(out_dir / f"{name}.jpg"), sheet, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                _full_frame(clip, out, res.n_frames // 2, out_dir / f"{name}_frame.jpg")
+                print(out_dir / f"{name}.jpg", *res.notes, flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def export_weights(run: Path, name: str, half: bool = True) -> Path:
     state = family.state_dict()
     record = json.loads((Path(run) / CONFIG_FILE).read_text())
     for module, switch in TRAINING_ONLY.items():
-        if hasattr(family, module):
+        # (a family that always builds the part, like pix2pix's discriminator, keeps it)
+        if hasattr(family, module) and switch in record["config"]:
             state = {k: v for k, v in state.items() if not k.startswith(module + ".")}
             record["config"][switch] = 0.0
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in state.items()}

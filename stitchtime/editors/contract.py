@@ -77,6 +77,19 @@ class CropEditor(ABC):
         pasting :meth:`delta`. None (the default): the edit is its delta."""
         return None
 
+    def paint(
+        self,
+        frames: list,
+        batch: CropBatch,
+        matrices,
+        scale: float = 1.0,
+        weights=None,
+    ) -> list:
+        """After a :meth:`motion` edit has warped ``frames`` (uint8 RGB, one per crop of ``batch``;
+        ``matrices`` frame -> crop): paint what the motion cannot bring into view, e.g. the mouth
+        interior a smile opens. ``weights`` ``(B,)``: the per-frame fades. Default: nothing."""
+        return frames
+
     @abstractmethod
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
         """``(B, 3, S, S)`` change to add to each crop (``[0, 255]`` units); ``scale`` in

@@ -15,8 +15,9 @@ The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` w
 ``a_t = g s (1 - p_t)`` for strength ``s >= 0`` and ``g s p_t`` for ``s < 0`` (``g`` the attribute's
 ``geometry_gain``, ``p_t`` smoothed over
 time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
-a closed mouth closed (the inner lips move together: no mouth interior to invent) and parts an open
-one as learned (more of its own teeth show; :data:`OPEN_FROM`), holds
+a closed mouth closed (the inner lips move together: no mouth interior to invent), parts an open
+one as learned when adding the attribute (more of its own teeth show; :data:`OPEN_FROM`) and closes
+it over the teeth when taking a smile away (:data:`SMILE_OPENING`), holds
 the eyes, brows, nose, the jaw line and the crop's border still, and moves the pixels with a
 thin-plate spline through those points (as a ``motion`` field: the pipeline warps the frame itself,
 resampling it once). ``|s| > 1`` extrapolates.
@@ -39,6 +40,7 @@ from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
 from stitchtime.editors.shared import region_mask
 from stitchtime.errors import ModelError
+from stitchtime.faces.align import invert_affine, transform_points
 from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
 from stitchtime.temporal.smooth import gaussian_smooth
 
@@ -55,6 +57,20 @@ INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points f
 # OPEN_FULL (face-frame units; CelebA's median opening is 0.07, its lower quartile 0.01) the lips
 # part as learned, which shows more of the video's own teeth. Smoothly in between from OPEN_FROM.
 OPEN_FROM, OPEN_FULL = 0.04, 0.12
+# Taking a smile away closes the lips over the teeth a smile shows. On CelebA the inner lips of
+# smiling faces are 0.148 apart on average against 0.051 for the others (0.097 more; the regression
+# above holds "mouth slightly open" constant and sees 0.027 of it, which leaves a toothy mouth
+# toothy). A negative edit of amount ``a`` closes the opening by ``|a| * SMILE_OPENING``, never below
+# CLOSED (about the non-smiling faces' median, 0.026: the lips meet); the lower lip does 60% of it
+# (the jaw rises), the upper lip 40%. The mouth's corners are not moved by it.
+SMILE_OPENING, CLOSED = 0.097, 0.02
+# With the mouth-interior model (stitchtime.editors.teeth), a smile also opens the mouth: by
+# ``a / 2 * SMILE_OPENING`` for amount ``a`` (strength 1 on a face that is not smiling: ``a`` = the
+# gain, 2), never past SMILE_GAP (CelebA's smiling faces' median opening, 0.158). The upper lip
+# does TEETH_UPPER of it (a smile bares the upper teeth), and the model paints what opens.
+SMILE_GAP, TEETH_UPPER = 0.158, 0.6
+ADDED_FULL = 0.03  # the added opening from which the painted teeth show fully (smoothly from 0)
+UPPER_LIP, LOWER_LIP = np.r_[49:54, 61:64], np.r_[55:60, 65:68]
 SHAPE_COMPONENTS = 8  # PCA components of the rigid shape in the regression
 INTERACTIONS = 4  # of them, also multiplied by the label (the displacement depends on the face)
 RIDGE = 1.0
@@ -174,18 +190,38 @@ def parting(opening: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
+def added_opening(amount: np.ndarray, opening: np.ndarray) -> np.ndarray:
+    """How much a toothy smile of ``amount`` ``(N,)`` opens mouths this open (face frame)."""
+    return np.clip(np.minimum(amount / 2 * SMILE_OPENING, SMILE_GAP - opening), 0.0, None)
+
+
 def edited_displacement(
-    model: GeometryModel, shapes: np.ndarray, amount: np.ndarray, part: np.ndarray | None = None
+    model: GeometryModel,
+    shapes: np.ndarray,
+    amount: np.ndarray,
+    opening: np.ndarray | None = None,
+    teeth: bool = False,
 ) -> np.ndarray:
-    """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``, with the
-    mouth's opening kept where ``part`` (``(N,)`` in [0, 1], :func:`parting`; None: 0) is 0: each
-    pair of facing inner-lip points then moves by their mean; at 1 they move as learned."""
+    """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``.
+
+    ``opening`` ``(N,)`` is each face's own gap between the lips (:func:`mouth_opening`; None: a
+    closed mouth). Where it is closed the opening is kept: each pair of facing inner-lip points moves
+    by their mean. A positive amount parts an open mouth as learned (:func:`parting`), or with
+    ``teeth`` opens any mouth (:func:`added_opening`); a negative one closes it (:data:`SMILE_OPENING`)."""
     d = model.displacement(shapes) * amount[:, None, None]
-    w = np.zeros(len(d)) if part is None else np.asarray(part, np.float64)
+    gap = np.zeros(len(d)) if opening is None else np.asarray(opening, np.float64)
+    w = np.where(amount > 0, 0.0 if teeth else parting(gap), 0.0)
     for a, b in INNER_PAIRS:
         mean = (d[:, a] + d[:, b]) / 2
         d[:, a] = mean + w[:, None] * (d[:, a] - mean)
         d[:, b] = mean + w[:, None] * (d[:, b] - mean)
+    close = np.where(amount < 0, np.minimum(-amount * SMILE_OPENING, np.maximum(gap - CLOSED, 0.0)), 0.0)
+    d[:, UPPER_LIP, 1] += 0.4 * close[:, None]  # y points down in the face frame
+    d[:, LOWER_LIP, 1] -= 0.6 * close[:, None]
+    if teeth:
+        add = np.where(amount > 0, added_opening(amount, gap), 0.0)
+        d[:, UPPER_LIP, 1] -= TEETH_UPPER * add[:, None]
+        d[:, LOWER_LIP, 1] += (1 - TEETH_UPPER) * add[:, None]
     return d
 
 
@@ -223,6 +259,7 @@ class GeometryModels:
 
     source: Path
     models: dict[str, GeometryModel]
+    mouth: object | None = None  # the mouth-interior network (stitchtime.editors.teeth), if shipped
 
     @property
     def attributes(self) -> list[str]:
@@ -231,9 +268,16 @@ class GeometryModels:
 
 def load_geometry(path: Path, device: torch.device | None = None) -> GeometryModels:
     """The geometry models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
+    from stitchtime.editors.teeth import MOUTH_DIR, load_mouth_model
+
     path = Path(path)
     folder = path if path.is_dir() else path.parent
-    return GeometryModels(folder, GeometryModel.load_all(folder))
+    models = GeometryModel.load_all(folder)
+    try:
+        mouth = load_mouth_model(folder / MOUTH_DIR, device)
+    except Exception as err:  # noqa: BLE001 - a damaged model file is the same user error
+        raise ModelError(f"{folder / MOUTH_DIR}: not a mouth-interior model ({type(err).__name__}: {err})") from None
+    return GeometryModels(folder, models, mouth)
 
 
 class GeometryEditor(CropEditor):
@@ -249,15 +293,19 @@ class GeometryEditor(CropEditor):
         options: EditOptions,
         progress: bool,
     ) -> "GeometryEditor":
-        return cls(models.models[attribute.celeba], attribute, strength)
+        return cls(models.models[attribute.celeba], attribute, strength, models.mouth)
 
-    def __init__(self, model: GeometryModel, attribute: Attribute, strength: float = 1.0):
+    def __init__(self, model: GeometryModel, attribute: Attribute, strength: float = 1.0, mouth=None):
+        from stitchtime.editors.teeth import MouthPainter
+
         self.model = model
         self.attribute = attribute
         self.strength = attribute.sign * strength * attribute.geometry_gain
         self.mask = region_mask(attribute)
         self._amount = np.zeros(0, np.float32)
         self._shape: np.ndarray | None = None
+        # the smile bares teeth when the mouth-interior model is there to paint them
+        self.painter = MouthPainter(mouth) if mouth is not None and attribute.celeba == "Smiling" else None
 
     def fit(self, source: CropSource, n_frames: int) -> None:
         shapes = np.full((n_frames, 68, 2), np.nan, np.float32)
@@ -271,15 +319,27 @@ class GeometryEditor(CropEditor):
         self._amount = (s * (1.0 - p) if s >= 0 else s * p).astype(np.float32)
         self._shape = np.median(shapes[valid], axis=0) if valid.any() else None
 
-    def _fields(self, batch: CropBatch, scale: float) -> list[tuple[np.ndarray, np.ndarray]] | None:
-        """Each crop's backward maps (:func:`warp_field`), or None when nothing moves."""
+    def _moved(self, batch: CropBatch, scale: float, weights: np.ndarray | None = None):
+        """The crops' landmarks ``(B, 68, 2)``, where the edit moves them, and the opening it adds
+        ``(B,)`` (face frame); None when nothing moves."""
         if self._shape is None or scale == 0 or self.strength == 0:
             return None
         lm = batch.landmarks.numpy().astype(np.float64)
         amount = self._amount[batch.frame_indices.numpy()] * scale
-        part = parting(mouth_opening(normalise(lm)))
-        d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount, part)
-        moved = lm + to_frame_vectors(d, lm)
+        if weights is not None:
+            amount = amount * np.asarray(weights, np.float64)
+        opening = mouth_opening(normalise(lm))
+        teeth = self.painter is not None
+        d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount, opening, teeth)
+        added = added_opening(amount, opening) if teeth else np.zeros(len(lm))
+        return lm, lm + to_frame_vectors(d, lm), np.where(amount > 0, added, 0.0), opening
+
+    def _fields(self, batch: CropBatch, scale: float) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Each crop's backward maps (:func:`warp_field`), or None when nothing moves."""
+        got = self._moved(batch, scale)
+        if got is None:
+            return None
+        lm, moved, _, _ = got
         size = batch.crop_shape[-1]
         return [
             warp_field(
@@ -287,6 +347,28 @@ class GeometryEditor(CropEditor):
             )
             for i in range(len(lm))
         ]
+
+    def paint(
+        self,
+        frames: list[np.ndarray],
+        batch: CropBatch,
+        matrices: np.ndarray,
+        scale: float = 1.0,
+        weights: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """After the warp: the teeth between lips the smile parted (:mod:`stitchtime.editors.teeth`),
+        shown by the share of the opening the edit added (a mouth already open keeps its own)."""
+        got = None if self.painter is None else self._moved(batch, scale, weights)
+        if got is None:
+            return frames
+        _, moved, added, opening = got
+        if not (added > 0).any():
+            return frames
+        share = added / np.maximum(added + np.maximum(opening, 0.0), 1e-6)
+        t = np.clip(added / ADDED_FULL, 0.0, 1.0)
+        amount = share * t * t * (3 - 2 * t)
+        inverse = invert_affine(np.asarray(matrices, np.float64))
+        return self.painter.paint(frames, transform_points(inverse, moved), amount)
 
     def motion(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor | None:
         fields = self._fields(batch, scale)

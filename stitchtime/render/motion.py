@@ -104,5 +104,6 @@ def apply_edit(
         return paste_frames(frames, editor.edited(batch), masks, matrices, blend)
     motion = editor.motion(batch, scale)
     if motion is not None:
-        return warp_frames(frames, motion if w is None else motion * w.to(motion.dtype), batch.masks, matrices)
+        moved = warp_frames(frames, motion if w is None else motion * w.to(motion.dtype), batch.masks, matrices)
+        return editor.paint(moved, batch, matrices, scale, weights)
     return paste_frames(frames, editor.delta(batch, scale), masks, matrices)

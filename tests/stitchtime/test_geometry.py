@@ -10,9 +10,13 @@ from typer.testing import CliRunner
 
 from cli import app
 from stitchtime.editors.geometry import (
+    CLOSED,
     INNER_PAIRS,
     RIGID,
+    SMILE_GAP,
+    SMILE_OPENING,
     GeometryModel,
+    added_opening,
     edited_displacement,
     load_geometry,
     mouth_opening,
@@ -91,19 +95,41 @@ def test_the_shipped_smile_lifts_and_widens_and_keeps_the_mouth_closed():
     assert 0 <= m.probability(shape)[0] <= 1
 
 
-def test_an_open_mouth_parts_as_learned_and_a_closed_one_stays_closed():
+def test_an_open_mouth_parts_or_closes_and_a_closed_one_stays_closed():
     m = load_geometry(WEIGHTS_DIR / "geometry").models["Smiling"]
     shape = normalise(_landmarks())[None]
     assert parting(np.array([0.0, 0.02]))[1] == 0 and parting(np.array([0.3]))[0] == 1
     assert 0 < parting(np.array([0.08]))[0] < 1
+
+    def gap_change(d):
+        return float(np.mean([d[0, b, 1] - d[0, a, 1] for a, b in INNER_PAIRS]))
+
     for s in (1.0, -1.0):
-        closed = edited_displacement(m, shape, np.array([s]), part=np.zeros(1))
-        opened = edited_displacement(m, shape, np.array([s]), part=np.ones(1))
-        widen = lambda d: float(np.mean([d[0, b, 1] - d[0, a, 1] for a, b in INNER_PAIRS]))
-        assert widen(closed) == pytest.approx(0.0, abs=1e-9)
-        assert s * widen(opened) > 0.01  # the smile parts the lips, -1 brings them together
+        closed = edited_displacement(m, shape, np.array([s]), opening=np.zeros(1))
+        opened = edited_displacement(m, shape, np.array([s]), opening=np.array([0.3]))
+        assert gap_change(closed) == pytest.approx(0.0, abs=1e-9)
+        assert s * gap_change(opened) > 0.01  # a smile parts the lips, taking it away closes them
         np.testing.assert_allclose(opened[0, 48], closed[0, 48])  # the corners move the same way
+    # taking a strong smile away closes a toothy mouth down to CLOSED, never past it
+    shut = edited_displacement(m, shape, np.array([-5.0]), opening=np.array([0.15]))
+    assert gap_change(shut) == pytest.approx(-(0.15 - CLOSED), abs=1e-6)
     assert mouth_opening(shape).shape == (1,)
+
+
+def test_a_toothy_smile_opens_any_mouth_up_to_the_smiling_median():
+    m = load_geometry(WEIGHTS_DIR / "geometry").models["Smiling"]
+    shape = normalise(_landmarks())[None]
+
+    def gap_change(d):
+        return float(np.mean([d[0, b, 1] - d[0, a, 1] for a, b in INNER_PAIRS]))
+
+    closed = edited_displacement(m, shape, np.array([2.0]), opening=np.zeros(1), teeth=True)
+    assert gap_change(closed) == pytest.approx(SMILE_OPENING, abs=1e-6)  # amount 2: strength 1, gain 2
+    assert float(closed[0, 62, 1] - closed[0, 66, 1]) < 0  # the lips part: the upper one up, the lower down
+    wide = edited_displacement(m, shape, np.array([2.0]), opening=np.array([0.15]), teeth=True)
+    assert gap_change(wide) == pytest.approx(SMILE_GAP - 0.15, abs=1e-6)
+    assert gap_change(edited_displacement(m, shape, np.array([2.0]), opening=np.array([0.2]), teeth=True)) == 0
+    np.testing.assert_allclose(added_opening(np.array([2.0, 0.0]), np.zeros(2)), [SMILE_OPENING, 0.0])
 
 
 def _edit(src, out, *args):
