@@ -64,7 +64,8 @@ OPEN_FROM, OPEN_FULL = 0.04, 0.12
 # CLOSED (about the non-smiling faces' median, 0.026: the lips meet); the lower lip does 60% of it
 # (the jaw rises), the upper lip 40%. The mouth's corners are not moved by it.
 SMILE_OPENING, CLOSED = 0.097, 0.02
-# With the mouth-interior model (stitchtime.editors.teeth), a smile also opens the mouth: by
+# With a mouth-interior model in the geometry folder (stitchtime.editors.teeth; the shipped one has
+# none), a smile also opens the mouth: by
 # ``a / 2 * SMILE_OPENING`` for amount ``a`` (strength 1 on a face that is not smiling: ``a`` = the
 # gain, 2), never past SMILE_GAP (CelebA's smiling faces' median opening, 0.158). The upper lip
 # does TEETH_UPPER of it (a smile bares the upper teeth), and the model paints what opens.

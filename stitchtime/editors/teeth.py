@@ -3,10 +3,15 @@
 The geometry smile parts closed lips (``GeometryEditor``: the upper lip rises, the lower one drops,
 towards the opening of CelebA's smiling faces); the space between them would otherwise show
 stretched lip. A pix2pix network trained on CelebA's smiling open mouths
-(``pipelines/prepare_mouths.py``; shipped in ``stitchtime/weights/geometry/mouth``) paints that
-space in a 64-px mouth crop of the *warped* frame (:mod:`stitchtime.faces.mouth`), and the painting
-is blended into the frame inside the inner lips only, by how much of the opening the edit added
-(a mouth that was already open keeps its own teeth).
+(``pipelines/prepare_mouths.py``, then ``stitchtime train pix2pix``) paints that space in a 64-px
+mouth crop of the *warped* frame (:mod:`stitchtime.faces.mouth`), and the painting is blended into
+the frame inside the inner lips only, by how much of the opening the edit added (a mouth that was
+already open keeps its own teeth).
+
+It is a plug-in of the geometry model's folder: a run exported to ``<geometry folder>/mouth``
+(``--model`` that folder) turns it on. The shipped folder has none: measured on the 14 shared
+clips, the painted teeth moved the CelebA classifier but not the independent FER2013 judge, and
+raised flicker (BENCHMARKS.md "Mouth interior for the smile").
 """
 
 from __future__ import annotations
