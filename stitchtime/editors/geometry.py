@@ -16,8 +16,7 @@ The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` w
 ``geometry_gain``, ``p_t`` smoothed over
 time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
 a closed mouth closed (the inner lips move together: no mouth interior to invent), parts an open
-one as learned when adding the attribute (more of its own teeth show; :data:`OPEN_FROM`) and closes
-it over the teeth when taking a smile away (:data:`SMILE_OPENING`), holds
+one as learned when adding the attribute (more of its own teeth show; :data:`OPEN_FROM`), holds
 the eyes, brows, nose, the jaw line and the crop's border still, and moves the pixels with a
 thin-plate spline through those points (as a ``motion`` field: the pipeline warps the frame itself,
 resampling it once). ``|s| > 1`` extrapolates.
@@ -57,20 +56,15 @@ INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points f
 # OPEN_FULL (face-frame units; CelebA's median opening is 0.07, its lower quartile 0.01) the lips
 # part as learned, which shows more of the video's own teeth. Smoothly in between from OPEN_FROM.
 OPEN_FROM, OPEN_FULL = 0.04, 0.12
-# Taking a smile away closes the lips over the teeth a smile shows. On CelebA the inner lips of
-# smiling faces are 0.148 apart on average against 0.051 for the others (0.097 more; the regression
-# above holds "mouth slightly open" constant and sees 0.027 of it, which leaves a toothy mouth
-# toothy). A negative edit of amount ``a`` closes the opening by ``|a| * SMILE_OPENING``, never below
-# CLOSED (about the non-smiling faces' median, 0.026: the lips meet); the lower lip does 60% of it
-# (the jaw rises), the upper lip 40%. The mouth's corners are not moved by it.
-SMILE_OPENING, CLOSED = 0.097, 0.02
+# How much more open smiling mouths are than the others on CelebA (inner lips 0.148 apart against
+# 0.051; the regression above holds "mouth slightly open" constant and sees 0.027 of it).
+SMILE_OPENING = 0.097
 # With a mouth-interior model in the geometry folder (stitchtime.editors.teeth; the shipped one has
-# none), a smile also opens the mouth: by
-# ``a / 2 * SMILE_OPENING`` for amount ``a`` (strength 1 on a face that is not smiling: ``a`` = the
-# gain, 2), never past SMILE_GAP (CelebA's smiling faces' median opening, 0.158). The upper lip
-# does TEETH_UPPER of it (a smile bares the upper teeth), and the model paints what opens.
-SMILE_GAP, TEETH_UPPER = 0.158, 0.6
-ADDED_FULL = 0.03  # the added opening from which the painted teeth show fully (smoothly from 0)
+# none), a smile also opens the mouth: by ``a / 2 * SMILE_OPENING`` for amount ``a`` (strength 1 on
+# a face that is not smiling: ``a`` = the gain, 2), never past SMILE_GAP (CelebA's smiling faces'
+# median opening, 0.158). The upper lip does TEETH_UPPER of it (a smile bares the upper teeth), and
+# the model paints what opens, fully once the added opening reaches ADDED_FULL (smoothly from 0).
+SMILE_GAP, TEETH_UPPER, ADDED_FULL = 0.158, 0.6, 0.03
 UPPER_LIP, LOWER_LIP = np.r_[49:54, 61:64], np.r_[55:60, 65:68]
 SHAPE_COMPONENTS = 8  # PCA components of the rigid shape in the regression
 INTERACTIONS = 4  # of them, also multiplied by the label (the displacement depends on the face)
@@ -208,7 +202,8 @@ def edited_displacement(
     ``opening`` ``(N,)`` is each face's own gap between the lips (:func:`mouth_opening`; None: a
     closed mouth). Where it is closed the opening is kept: each pair of facing inner-lip points moves
     by their mean. A positive amount parts an open mouth as learned (:func:`parting`), or with
-    ``teeth`` opens any mouth (:func:`added_opening`); a negative one closes it (:data:`SMILE_OPENING`)."""
+    ``teeth`` opens any mouth (:func:`added_opening`); a negative one keeps the opening (closing the
+    lips over a smile's teeth was measured worse: BENCHMARKS.md "Geometry smile on the shared clips")."""
     d = model.displacement(shapes) * amount[:, None, None]
     gap = np.zeros(len(d)) if opening is None else np.asarray(opening, np.float64)
     w = np.where(amount > 0, 0.0 if teeth else parting(gap), 0.0)
@@ -216,12 +211,9 @@ def edited_displacement(
         mean = (d[:, a] + d[:, b]) / 2
         d[:, a] = mean + w[:, None] * (d[:, a] - mean)
         d[:, b] = mean + w[:, None] * (d[:, b] - mean)
-    close = np.where(amount < 0, np.minimum(-amount * SMILE_OPENING, np.maximum(gap - CLOSED, 0.0)), 0.0)
-    d[:, UPPER_LIP, 1] += 0.4 * close[:, None]  # y points down in the face frame
-    d[:, LOWER_LIP, 1] -= 0.6 * close[:, None]
     if teeth:
         add = np.where(amount > 0, added_opening(amount, gap), 0.0)
-        d[:, UPPER_LIP, 1] -= TEETH_UPPER * add[:, None]
+        d[:, UPPER_LIP, 1] -= TEETH_UPPER * add[:, None]  # y points down in the face frame
         d[:, LOWER_LIP, 1] += (1 - TEETH_UPPER) * add[:, None]
     return d
 

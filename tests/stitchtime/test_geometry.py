@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from cli import app
 from stitchtime.editors.geometry import (
-    CLOSED,
     INNER_PAIRS,
     RIGID,
     SMILE_GAP,
@@ -95,7 +94,7 @@ def test_the_shipped_smile_lifts_and_widens_and_keeps_the_mouth_closed():
     assert 0 <= m.probability(shape)[0] <= 1
 
 
-def test_an_open_mouth_parts_or_closes_and_a_closed_one_stays_closed():
+def test_an_open_mouth_parts_with_a_smile_and_a_closed_one_stays_closed():
     m = load_geometry(WEIGHTS_DIR / "geometry").models["Smiling"]
     shape = normalise(_landmarks())[None]
     assert parting(np.array([0.0, 0.02]))[1] == 0 and parting(np.array([0.3]))[0] == 1
@@ -108,11 +107,11 @@ def test_an_open_mouth_parts_or_closes_and_a_closed_one_stays_closed():
         closed = edited_displacement(m, shape, np.array([s]), opening=np.zeros(1))
         opened = edited_displacement(m, shape, np.array([s]), opening=np.array([0.3]))
         assert gap_change(closed) == pytest.approx(0.0, abs=1e-9)
-        assert s * gap_change(opened) > 0.01  # a smile parts the lips, taking it away closes them
+        if s > 0:
+            assert gap_change(opened) > 0.01  # a smile parts open lips as learned
+        else:
+            assert gap_change(opened) == pytest.approx(0.0, abs=1e-9)  # taking it away keeps the opening
         np.testing.assert_allclose(opened[0, 48], closed[0, 48])  # the corners move the same way
-    # taking a strong smile away closes a toothy mouth down to CLOSED, never past it
-    shut = edited_displacement(m, shape, np.array([-5.0]), opening=np.array([0.15]))
-    assert gap_change(shut) == pytest.approx(-(0.15 - CLOSED), abs=1e-6)
     assert mouth_opening(shape).shape == (1,)
 
 
