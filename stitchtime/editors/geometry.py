@@ -15,8 +15,7 @@ The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` w
 ``a_t = g s (1 - p_t)`` for strength ``s >= 0`` and ``g s p_t`` for ``s < 0`` (``g`` the attribute's
 ``geometry_gain``, ``p_t`` smoothed over
 time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
-a closed mouth closed (the inner lips move together: no mouth interior to invent), parts an open
-one as learned when adding the attribute (more of its own teeth show; :data:`OPEN_FROM`), holds
+the mouth's opening as it is (the inner lips move together: no mouth interior to invent), holds
 the eyes, brows, nose, the jaw line and the crop's border still, and moves the pixels with a
 thin-plate spline through those points (as a ``motion`` field: the pipeline warps the frame itself,
 resampling it once). ``|s| > 1`` extrapolates.
@@ -51,11 +50,9 @@ FIXED = np.r_[0:17, 17:48]
 MOUTH = np.r_[48:68]
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points facing each other
 # The learned smile also parts the lips (the upper inner lip rises ~0.03 inter-ocular distances more
-# than the lower). On closed lips that would stretch the lips' contact line into a band of lip (there
-# is no mouth interior to show), so the opening is kept there; on a mouth already open at least
-# OPEN_FULL (face-frame units; CelebA's median opening is 0.07, its lower quartile 0.01) the lips
-# part as learned, which shows more of the video's own teeth. Smoothly in between from OPEN_FROM.
-OPEN_FROM, OPEN_FULL = 0.04, 0.12
+# than the lower). The editor keeps the opening instead: on closed lips parting would stretch their
+# contact line into a band of lip (no mouth interior to show), and parting open mouths as learned was
+# measured and dropped (on the 14 shared clips it raised flicker by 0.005-0.015, d6 to 1.106).
 # How much more open smiling mouths are than the others on CelebA (inner lips 0.148 apart against
 # 0.051; the regression above holds "mouth slightly open" constant and sees 0.027 of it).
 SMILE_OPENING = 0.097
@@ -179,12 +176,6 @@ def mouth_opening(shapes: np.ndarray) -> np.ndarray:
     return np.mean([shapes[:, b, 1] - shapes[:, a, 1] for a, b in INNER_PAIRS], axis=0)
 
 
-def parting(opening: np.ndarray) -> np.ndarray:
-    """How much of the learned parting of the lips a mouth this open gets (0 closed .. 1 open)."""
-    t = np.clip((opening - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
-
-
 def added_opening(amount: np.ndarray, opening: np.ndarray) -> np.ndarray:
     """How much a toothy smile of ``amount`` ``(N,)`` opens mouths this open (face frame)."""
     return np.clip(np.minimum(amount / 2 * SMILE_OPENING, SMILE_GAP - opening), 0.0, None)
@@ -200,17 +191,15 @@ def edited_displacement(
     """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``.
 
     ``opening`` ``(N,)`` is each face's own gap between the lips (:func:`mouth_opening`; None: a
-    closed mouth). Where it is closed the opening is kept: each pair of facing inner-lip points moves
-    by their mean. A positive amount parts an open mouth as learned (:func:`parting`), or with
-    ``teeth`` opens any mouth (:func:`added_opening`); a negative one keeps the opening (closing the
-    lips over a smile's teeth was measured worse: BENCHMARKS.md "Geometry smile on the shared clips")."""
+    closed mouth). The opening is kept: each pair of facing inner-lip points moves by their mean
+    (closing the lips over a smile's teeth when taking it away, and parting open lips when adding it,
+    were both measured worse: BENCHMARKS.md "Geometry smile on the shared clips"). With ``teeth``, a
+    positive amount opens the mouth (:func:`added_opening`) for the mouth-interior model to paint."""
     d = model.displacement(shapes) * amount[:, None, None]
     gap = np.zeros(len(d)) if opening is None else np.asarray(opening, np.float64)
-    w = np.where(amount > 0, 0.0 if teeth else parting(gap), 0.0)
     for a, b in INNER_PAIRS:
         mean = (d[:, a] + d[:, b]) / 2
-        d[:, a] = mean + w[:, None] * (d[:, a] - mean)
-        d[:, b] = mean + w[:, None] * (d[:, b] - mean)
+        d[:, a], d[:, b] = mean, mean
     if teeth:
         add = np.where(amount > 0, added_opening(amount, gap), 0.0)
         d[:, UPPER_LIP, 1] -= TEETH_UPPER * add[:, None]  # y points down in the face frame

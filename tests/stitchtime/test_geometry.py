@@ -19,7 +19,6 @@ from stitchtime.editors.geometry import (
     edited_displacement,
     load_geometry,
     mouth_opening,
-    parting,
     warp_field,
 )
 from stitchtime.editors.models import WEIGHTS_DIR
@@ -94,24 +93,16 @@ def test_the_shipped_smile_lifts_and_widens_and_keeps_the_mouth_closed():
     assert 0 <= m.probability(shape)[0] <= 1
 
 
-def test_an_open_mouth_parts_with_a_smile_and_a_closed_one_stays_closed():
+def test_the_opening_between_the_lips_is_kept_either_way():
     m = load_geometry(WEIGHTS_DIR / "geometry").models["Smiling"]
     shape = normalise(_landmarks())[None]
-    assert parting(np.array([0.0, 0.02]))[1] == 0 and parting(np.array([0.3]))[0] == 1
-    assert 0 < parting(np.array([0.08]))[0] < 1
 
     def gap_change(d):
         return float(np.mean([d[0, b, 1] - d[0, a, 1] for a, b in INNER_PAIRS]))
 
     for s in (1.0, -1.0):
-        closed = edited_displacement(m, shape, np.array([s]), opening=np.zeros(1))
-        opened = edited_displacement(m, shape, np.array([s]), opening=np.array([0.3]))
-        assert gap_change(closed) == pytest.approx(0.0, abs=1e-9)
-        if s > 0:
-            assert gap_change(opened) > 0.01  # a smile parts open lips as learned
-        else:
-            assert gap_change(opened) == pytest.approx(0.0, abs=1e-9)  # taking it away keeps the opening
-        np.testing.assert_allclose(opened[0, 48], closed[0, 48])  # the corners move the same way
+        for gap in (0.0, 0.3):
+            assert gap_change(edited_displacement(m, shape, np.array([s]), opening=np.array([gap]))) == 0
     assert mouth_opening(shape).shape == (1,)
 
 
