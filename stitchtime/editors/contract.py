@@ -66,6 +66,9 @@ class CropEditor(ABC):
     reads_crops: ClassVar[bool] = True
     #: The region this edit needs (None: the pipeline's own mask, ``PipelineConfig.mask``).
     mask: MaskConfig | None = None
+    #: For a :meth:`motion` edit: resample the moved pixels sharply (Lanczos-4 plus a light unsharp
+    #: mask) rather than with plain cubic (what ``--fast`` asks for).
+    sharp_resample: bool = True
 
     def fit(self, source: CropSource, n_frames: int) -> None:  # noqa: B027 - optional, no-op by default
         """See the whole video (``source()`` yields its crop batches, in frame order)."""

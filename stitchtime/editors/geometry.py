@@ -275,7 +275,9 @@ class GeometryEditor(CropEditor):
         options: EditOptions,
         progress: bool,
     ) -> "GeometryEditor":
-        return cls(models.models[attribute.celeba], attribute, strength, models.mouth)
+        editor = cls(models.models[attribute.celeba], attribute, strength, models.mouth)
+        editor.sharp_resample = not (options is not None and options.fast)  # --fast: plain cubic
+        return editor
 
     def __init__(self, model: GeometryModel, attribute: Attribute, strength: float = 1.0, mouth=None):
         from stitchtime.editors.teeth import MouthPainter

@@ -33,6 +33,8 @@ _MIN_MOTION = 1.0 / 64  # crop pixels: smaller motions cannot move a rounded pix
 # a sub-pixel resample of the background only adds noise: moving it cost d9 3 dB of background PSNR),
 # all of it from MOTION_FULL inward, smoothly in between (no seam).
 MOTION_FROM, MOTION_FULL = 0.15, 0.5
+# ``--fast`` (CropEditor.sharp_resample False) resamples with plain cubic: about a quarter faster on
+# the default smile (BENCHMARKS.md "Edit speed of the default smile"), softer where pixels move.
 RESAMPLE = cv2.INTER_LANCZOS4
 RESHARPEN, RESHARPEN_SIGMA, RESHARPEN_FULL = 0.1, 0.8, 0.5
 
@@ -44,7 +46,7 @@ def motion_weight(mask: np.ndarray) -> np.ndarray:
 
 
 def warp_frames(
-    frames: list[np.ndarray], motion: torch.Tensor, masks: torch.Tensor, matrices: np.ndarray
+    frames: list[np.ndarray], motion: torch.Tensor, masks: torch.Tensor, matrices: np.ndarray, sharp: bool = True
 ) -> list[np.ndarray]:
     """``frames`` (uint8 ``(H, W, 3)``) with their pixels moved by the crop-space ``motion``
     ``(B, 2, S, S)`` inside the crop-space ``masks`` ``(B, 1, S, S)``; ``matrices`` frame -> crop
@@ -73,9 +75,11 @@ def warp_frames(
         inv = inverse[i]
         sx = (inv[0, 0] * su + inv[0, 1] * sv + inv[0, 2]).astype(np.float32)
         sy = (inv[1, 0] * su + inv[1, 1] * sv + inv[1, 2]).astype(np.float32)
-        moved = cv2.remap(frame, sx, sy, RESAMPLE, borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)
-        amount = RESHARPEN * np.clip(np.hypot(field[..., 0], field[..., 1]) / RESHARPEN_FULL, 0.0, 1.0)
-        moved += amount[..., None] * (moved - cv2.GaussianBlur(moved, (0, 0), RESHARPEN_SIGMA))
+        flags = RESAMPLE if sharp else cv2.INTER_CUBIC
+        moved = cv2.remap(frame, sx, sy, flags, borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)
+        if sharp:
+            amount = RESHARPEN * np.clip(np.hypot(field[..., 0], field[..., 1]) / RESHARPEN_FULL, 0.0, 1.0)
+            moved += amount[..., None] * (moved - cv2.GaussianBlur(moved, (0, 0), RESHARPEN_SIGMA))
         f = frame.copy() if not frame.flags.writeable else frame
         roi = f[y0:y1, x0:x1]
         inside = mask > MOTION_FROM  # (outside, the field is 0: the sample would be the pixel itself)
@@ -104,6 +108,7 @@ def apply_edit(
         return paste_frames(frames, editor.edited(batch), masks, matrices, blend)
     motion = editor.motion(batch, scale)
     if motion is not None:
-        moved = warp_frames(frames, motion if w is None else motion * w.to(motion.dtype), batch.masks, matrices)
+        motion = motion if w is None else motion * w.to(motion.dtype)
+        moved = warp_frames(frames, motion, batch.masks, matrices, sharp=editor.sharp_resample)
         return editor.paint(moved, batch, matrices, scale, weights)
     return paste_frames(frames, editor.delta(batch, scale), masks, matrices)

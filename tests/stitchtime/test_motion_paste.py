@@ -50,3 +50,23 @@ def test_moved_detail_keeps_its_sharpness_and_still_pixels_stay_exact():
     outside[64:192, 64:192] = False
     assert np.array_equal(out[outside], frame[outside])
     assert not np.array_equal(out[inner], frame[inner])
+
+
+def test_fast_resamples_plainly_and_the_default_sharply():
+    from stitchtime.config import EditOptions
+    from stitchtime.editors.attributes import ATTRIBUTES
+    from stitchtime.editors.geometry import GeometryEditor, load_geometry
+    from stitchtime.editors.models import WEIGHTS_DIR
+
+    models = load_geometry(WEIGHTS_DIR / "geometry")
+    smile = ATTRIBUTES["smile"]
+    assert GeometryEditor.from_options(models, smile, 1.0, None, EditOptions(), False).sharp_resample
+    assert not GeometryEditor.from_options(models, smile, 1.0, None, EditOptions(fast=True), False).sharp_resample
+    frame = _frame()
+    motion = torch.full((1, 2, 256, 256), 0.5)
+    mask = torch.ones(1, 1, 256, 256)
+    eye = np.array([[[1.0, 0, 0], [0, 1.0, 0]]])
+    sharp = warp_frames([frame.copy()], motion, mask, eye)[0]
+    plain = warp_frames([frame.copy()], motion, mask, eye, sharp=False)[0]
+    inner = (slice(16, 240), slice(16, 240))
+    assert _laplacian_variance(plain[inner]) < 0.9 * _laplacian_variance(sharp[inner])
