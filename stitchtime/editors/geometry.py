@@ -241,7 +241,7 @@ class GeometryModels:
 
     source: Path
     models: dict[str, GeometryModel]
-    mouth: object | None = None  # the mouth-interior network (stitchtime.editors.teeth), if shipped
+    mouth: object | None = None  # the mouth-interior network (stitchtime.editors.teeth), if the folder has one
 
     @property
     def attributes(self) -> list[str]:
@@ -304,8 +304,8 @@ class GeometryEditor(CropEditor):
         self._shape = np.median(shapes[valid], axis=0) if valid.any() else None
 
     def _moved(self, batch: CropBatch, scale: float, weights: np.ndarray | None = None):
-        """The crops' landmarks ``(B, 68, 2)``, where the edit moves them, and the opening it adds
-        ``(B,)`` (face frame); None when nothing moves."""
+        """The crops' landmarks ``(B, 68, 2)``, where the edit moves them, the opening it adds and
+        the mouths' own opening (``(B,)`` each, face frame); None when nothing moves."""
         if self._shape is None or scale == 0 or self.strength == 0:
             return None
         lm = batch.landmarks.numpy().astype(np.float64)
