@@ -90,7 +90,7 @@ def _paste(frame: np.ndarray, painted: np.ndarray, alpha: np.ndarray, matrix: np
     if x1 <= x0 or y1 <= y0:
         return frame
     shift = np.array([[1, 0, -x0], [0, 1, -y0]], np.float64)
-    m = np.concatenate([shift @ np.vstack([inv, [0, 0, 1]]), [[0, 0, 1]]])[:2]  # crop -> roi
+    m = shift @ np.vstack([inv, [0, 0, 1]])  # crop -> roi
     size = (x1 - x0, y1 - y0)
     paint = cv2.warpAffine(painted.astype(np.float32), m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     a = cv2.warpAffine(alpha, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
