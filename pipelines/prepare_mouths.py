@@ -2,7 +2,7 @@
 the lips painted out (A) and as they are (B), as a pix2pix paired folder.
 
     .venv/bin/python -m pipelines.prepare_mouths [--celeba ../shared/data/celeba] [-o runs/mouths]
-        [--size 64] [--min-opening 0.08]
+        [--overwrite] [--size 64] [--min-opening 0.08]
 
 Faces: ``img_align_celeba`` (178x218, the largest CelebA images we have) labelled Smiling whose
 inner lips are at least ``--min-opening`` inter-ocular distances apart (dlib landmarks, cached by
@@ -21,10 +21,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from generative.data.images import read_rgb
+from generative.errors import DatasetError
 from pipelines.fit_geometry import CACHE, celeba_landmarks
+from pipelines.prepare_data import read_attributes, read_partition
 from stitchtime.editors.geometry import mouth_opening
+from stitchtime.errors import StitchtimeError
 from stitchtime.faces.mouth import INNER, interior_mask, model_input, mouth_matrix, to_crop
 from stitchtime.faces.shape import normalise
+from stitchtime.io.paths import atomic_directory, check_output_dir
 
 HOLE_GROW = 1.0  # px at 64: the hole covers the inner lips' own edge too, as it will when editing
 
@@ -41,30 +46,36 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/mouths"))
+    parser.add_argument("--overwrite", action="store_true", help="replace an output folder this script made")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--min-opening", type=float, default=0.08)
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args()
-    data = celeba_landmarks(args.celeba, args.cache)
-    split = dict(line.split() for line in (args.celeba / "list_eval_partition.txt").read_text().splitlines())
-    lines = (args.celeba / "list_attr_celeba.txt").read_text().splitlines()
-    col = lines[1].split().index("Smiling")
-    smiling = {ln.split()[0]: ln.split()[1 + col] == "1" for ln in lines[2:]}
-    ok = np.isfinite(data["landmarks"]).all(axis=(1, 2))
-    opening = np.full(len(ok), -1.0)
-    opening[ok] = mouth_opening(normalise(data["landmarks"][ok]))
-    counts = {"train": 0, "test": 0}
-    for name, lm, gap in zip(data["names"], data["landmarks"], opening):
-        part = {"0": "train", "2": "test"}.get(split.get(str(name), ""))
-        if part is None or gap < args.min_opening or not smiling.get(str(name)):
-            continue
-        rgb = cv2.cvtColor(cv2.imread(str(args.celeba / "img_align_celeba" / str(name))), cv2.COLOR_BGR2RGB)
-        a, b = mouth_pair(rgb, lm.astype(np.float64), args.size)
-        for folder, img in (("A", a), ("B", b)):
-            out = args.output / part / folder
-            out.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out / f"{Path(str(name)).stem}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        counts[part] += 1
+    try:
+        names, table = read_attributes(args.celeba)
+        split = read_partition(args.celeba)
+        col = names.index("Smiling")
+        check_output_dir(args.output, args.overwrite, inputs=[args.celeba])
+        data = celeba_landmarks(args.celeba, args.cache)
+        ok = np.isfinite(data["landmarks"]).all(axis=(1, 2))
+        opening = np.full(len(ok), -1.0)
+        opening[ok] = mouth_opening(normalise(data["landmarks"][ok]))
+        counts = {"train": 0, "test": 0}
+        with atomic_directory(args.output, args.overwrite, inputs=[args.celeba]) as tmp:
+            for name, lm, gap in zip(data["names"], data["landmarks"], opening):
+                name = str(name)
+                part = split.get(name)
+                if part not in counts or gap < args.min_opening or not table.get(name, [0] * len(names))[col]:
+                    continue
+                a, b = mouth_pair(read_rgb(args.celeba / "img_align_celeba" / name), lm.astype(np.float64), args.size)
+                for folder, img in (("A", a), ("B", b)):
+                    out = tmp / part / folder
+                    out.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(out / f"{Path(name).stem}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                counts[part] += 1
+    except (StitchtimeError, DatasetError) as err:
+        print(f"stitchtime: error: {err}", file=sys.stderr)
+        return 2
     print(f"{args.output}: {counts['train']} train and {counts['test']} test pairs", file=sys.stderr)
     return 0
 
