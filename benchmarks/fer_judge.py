@@ -116,29 +116,36 @@ class FerJudge:
         return self.probs(faces)[:, HAPPY]
 
 
+def celeba_test_faces(attribute: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's inputs (N, 64, 64) for the CelebA test split's faces and whether each has
+    ``attribute`` (N,): landmarks from ``pipelines/fit_geometry.py``'s cache (made if absent)."""
+    from pipelines.fit_geometry import celeba_landmarks
+    from pipelines.prepare_data import read_attributes, read_partition
+
+    data = REPO.parent / "shared" / "data" / "celeba"
+    names, table = read_attributes(data)
+    split = read_partition(data)
+    col = names.index(attribute)
+    marks = celeba_landmarks(data, REPO / "runs" / "geometry" / "landmarks.npz", progress=False)
+    faces, labels = [], []
+    for name, lm in zip(marks["names"], marks["landmarks"]):
+        name = str(name)
+        if split.get(name) != "test" or not np.isfinite(lm).all():
+            continue
+        rgb = cv2.cvtColor(cv2.imread(str(data / "img_align_celeba" / name)), cv2.COLOR_BGR2RGB)
+        faces.append(face_input(rgb, fer_box(lm)))
+        labels.append(bool(table[name][col]))
+        if limit is not None and len(faces) >= limit:
+            break
+    return np.stack(faces), np.array(labels)
+
+
 def celeba_check(limit: int = 660) -> None:
     """The judge's smile accuracy on the CelebA test split (it was not trained on CelebA)."""
     from sklearn.metrics import roc_auc_score
 
-    data = REPO.parent / "shared" / "data" / "celeba"
-    cache = REPO / "runs" / "geometry" / "landmarks.npz"
-    with np.load(cache) as z:
-        names, marks = list(z["names"]), z["landmarks"]
-    split = dict(line.split() for line in (data / "list_eval_partition.txt").read_text().splitlines())
-    lines = (data / "list_attr_celeba.txt").read_text().splitlines()
-    col = lines[1].split().index("Smiling")
-    smiling = {ln.split()[0]: ln.split()[1 + col] == "1" for ln in lines[2:]}
-    judge = FerJudge()
-    ps, ys = [], []
-    for name, lm in zip(names, marks):
-        if split.get(name) != "2" or not np.isfinite(lm).all():
-            continue
-        rgb = cv2.cvtColor(cv2.imread(str(data / "img_align_celeba" / name)), cv2.COLOR_BGR2RGB)
-        ps.append(float(judge.happy([rgb], [lm])[0]))
-        ys.append(smiling[name])
-        if len(ps) >= limit:
-            break
-    ps, ys = np.array(ps), np.array(ys)
+    faces, ys = celeba_test_faces("Smiling", limit)
+    ps = FerJudge().probs(faces)[:, HAPPY]
     print(f"CelebA test: {len(ps)} faces, AUC {roc_auc_score(ys, ps):.3f}")
     print(f"mean p(happy): smiling {ps[ys].mean():.3f}, not smiling {ps[~ys].mean():.3f}")
     print(f"accuracy at 0.5: {((ps > 0.5) == ys).mean():.3f}")

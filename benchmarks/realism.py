@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_section
 from benchmarks.edit_quality import VIDEOS, crop_plan, cut
-from benchmarks.fer_judge import FerJudge, face_input, fer_box
+from benchmarks.fer_judge import FerJudge, celeba_test_faces, face_input, fer_box
 from pipelines.edit_video import edit_video
 from stitchtime.config import PipelineConfig
 from stitchtime.editors.attributes import ATTRIBUTES
@@ -41,7 +41,6 @@ from stitchtime.editors.registry import make_editor
 from stitchtime.errors import NoFaceError
 
 SECTION = "## Realism: KID and colour shift (issue 15)"
-CELEBA = REPO.parent / "shared" / "data" / "celeba"
 
 
 def kid(x: np.ndarray, y: np.ndarray) -> float:
@@ -60,20 +59,8 @@ def kid(x: np.ndarray, y: np.ndarray) -> float:
 
 def celeba_features(judge: FerJudge, attribute: str) -> tuple[np.ndarray, np.ndarray]:
     """FER features of the CelebA test faces and whether each has the attribute."""
-    with np.load(REPO / "runs" / "geometry" / "landmarks.npz") as z:
-        names, marks = list(z["names"]), z["landmarks"]
-    split = dict(line.split() for line in (CELEBA / "list_eval_partition.txt").read_text().splitlines())
-    lines = (CELEBA / "list_attr_celeba.txt").read_text().splitlines()
-    col = lines[1].split().index(attribute)
-    has = {ln.split()[0]: ln.split()[1 + col] == "1" for ln in lines[2:]}
-    faces, labels = [], []
-    for name, lm in zip(names, marks):
-        if split.get(name) != "2" or not np.isfinite(lm).all():
-            continue
-        rgb = cv2.cvtColor(cv2.imread(str(CELEBA / "img_align_celeba" / name)), cv2.COLOR_BGR2RGB)
-        faces.append(face_input(rgb, fer_box(lm)))
-        labels.append(has[name])
-    return judge.features(np.stack(faces)), np.array(labels)
+    faces, labels = celeba_test_faces(attribute)
+    return judge.features(faces), labels
 
 
 def region_lab(rgb: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,18 +11,21 @@ from benchmarks.realism import kid
 
 
 def _celeba_test_faces(celeba_dir, n_each: int = 30):
+    """The judge's inputs for the first ``n_each`` smiling and not smiling test faces (dlib detects
+    them here: the benchmarks' landmark cache is not in a fresh clone)."""
+    from pipelines.prepare_data import read_attributes, read_partition
     from stitchtime.config import DetectConfig
     from stitchtime.faces.detect import make_backend
 
-    split = dict(line.split() for line in (celeba_dir / "list_eval_partition.txt").read_text().splitlines())
-    lines = (celeba_dir / "list_attr_celeba.txt").read_text().splitlines()
-    col = lines[1].split().index("Smiling")
+    names, table = read_attributes(celeba_dir)
+    split = read_partition(celeba_dir)
+    col = names.index("Smiling")
     backend = make_backend(DetectConfig(upsample=0))
     picked: dict[bool, list] = {True: [], False: []}
-    for ln in lines[2:]:
-        name, smiling = ln.split()[0], ln.split()[1 + col] == "1"
+    for name, values in table.items():
+        smiling = bool(values[col])
         path = celeba_dir / "img_align_celeba" / name
-        if split.get(name) != "2" or len(picked[smiling]) >= n_each or not path.exists():
+        if split.get(name) != "test" or len(picked[smiling]) >= n_each or not path.exists():
             continue
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         faces = backend.detect(rgb)
