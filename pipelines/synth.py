@@ -63,17 +63,7 @@ def make_astronaut_clip(
 
     path = Path(path)
     n = max(1, round(seconds * fps))
-    meta = VideoMeta(
-        path=path,
-        width=size[0],
-        height=size[1],
-        n_frames=n,
-        fps=float(fps),
-        timestamps=tuple(i / fps for i in range(n)),
-        duration=n / fps,
-        sar=Fraction(1, 1),
-        has_audio=audio,
-    )
+    meta = VideoMeta.constant_rate(path, size[0], size[1], n, fps, sar=Fraction(1, 1), has_audio=audio)
     image = data.astronaut()
     with tempfile.TemporaryDirectory(dir=path.parent if path.parent.is_dir() else None) as tmp:
         tone = None

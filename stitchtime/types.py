@@ -49,6 +49,21 @@ class VideoMeta:
     def size(self) -> tuple[int, int]:
         return self.width, self.height
 
+    @classmethod
+    def constant_rate(cls, path: Path, width: int, height: int, n_frames: int, fps: float, **more) -> "VideoMeta":
+        """The metadata of a clip about to be written at a constant ``fps`` (synthetic clips, trial
+        encodes): frame ``i`` at ``i / fps``; ``more``: the other fields."""
+        return cls(
+            path=Path(path),
+            width=width,
+            height=height,
+            n_frames=n_frames,
+            fps=float(fps),
+            timestamps=tuple(i / fps for i in range(n_frames)),
+            duration=n_frames / fps,
+            **more,
+        )
+
 
 @dataclass
 class FaceObservation:

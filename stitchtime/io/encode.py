@@ -397,15 +397,7 @@ def _trial(config: EncodeConfig, pix_fmt: str | None, suffix: str, size: tuple[i
     (in the system's temporary folder): None when ffmpeg wrote them at exactly that size, else
     what went wrong (ffmpeg's line)."""
     w, h = size
-    meta = VideoMeta(
-        path=Path("trial"),
-        width=w,
-        height=h,
-        n_frames=TRIAL_FRAMES,
-        fps=25.0,
-        timestamps=tuple(i / 25 for i in range(TRIAL_FRAMES)),
-        duration=TRIAL_FRAMES / 25,
-    )
+    meta = VideoMeta.constant_rate(Path("trial"), w, h, TRIAL_FRAMES, 25.0)
     with tempfile.TemporaryDirectory(prefix="stitchtime-trial-") as tmp:
         out = Path(tmp) / f"trial{suffix}"
         cmd = _ffmpeg_command(meta, config, pix_fmt, out)

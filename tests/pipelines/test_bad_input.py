@@ -38,9 +38,7 @@ def _ffmpeg(*args: str) -> None:
 def _write(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
     h, w = frames[0].shape[:2]
     n = len(frames)
-    meta = VideoMeta(
-        path=path, width=w, height=h, n_frames=n, fps=fps, timestamps=tuple(i / fps for i in range(n)), duration=n / fps
-    )
+    meta = VideoMeta.constant_rate(path, w, h, n, fps)
     with VideoWriter(path, meta, EncodeConfig(preset="ultrafast")) as writer:
         for f in frames:
             writer.write(f)

@@ -146,15 +146,7 @@ def test_split_tracking_keeps_the_person_and_matches_one_process(tmp_path):
     n = MIN_SPLIT_FRAMES + 12
     frames = _two_people(n, joins_at=n // 4)
     h, w = frames[0].shape[:2]
-    meta = VideoMeta(
-        path=tmp_path / "two.mp4",
-        width=w,
-        height=h,
-        n_frames=n,
-        fps=25.0,
-        timestamps=tuple(i / 25 for i in range(n)),
-        duration=n / 25,
-    )
+    meta = VideoMeta.constant_rate(tmp_path / "two.mp4", w, h, n, 25.0)
     with VideoWriter(tmp_path / "two.mp4", meta) as writer:
         for f in frames:
             writer.write(f)
@@ -254,15 +246,7 @@ def test_video_without_a_face(tmp_path):
     from stitchtime.types import VideoMeta
 
     src = tmp_path / "wall.mp4"
-    meta = VideoMeta(
-        path=src,
-        width=160,
-        height=120,
-        n_frames=10,
-        fps=10.0,
-        timestamps=tuple(i / 10 for i in range(10)),
-        duration=1.0,
-    )
+    meta = VideoMeta.constant_rate(src, 160, 120, 10, 10.0)
     rng = np.random.default_rng(0)
     with VideoWriter(src, meta, EncodeConfig()) as w:
         for _ in range(10):
