@@ -37,6 +37,7 @@ from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
 from stitchtime.editors.shared import region_mask
+from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
 from stitchtime.errors import ModelError
 from stitchtime.faces.align import invert_affine, transform_points
 from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
@@ -250,8 +251,6 @@ class GeometryModels:
 
 def load_geometry(path: Path, device: torch.device | None = None) -> GeometryModels:
     """The geometry models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
-    from stitchtime.editors.teeth import MOUTH_DIR, load_mouth_model
-
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     models = GeometryModel.load_all(folder)
@@ -280,8 +279,6 @@ class GeometryEditor(CropEditor):
         return editor
 
     def __init__(self, model: GeometryModel, attribute: Attribute, strength: float = 1.0, mouth=None):
-        from stitchtime.editors.teeth import MouthPainter
-
         self.model = model
         self.attribute = attribute
         self.strength = attribute.sign * strength * attribute.geometry_gain
@@ -312,11 +309,11 @@ class GeometryEditor(CropEditor):
         amount = self._amount[batch.frame_indices.numpy()] * scale
         if weights is not None:
             amount = amount * np.asarray(weights, np.float64)
-        opening = mouth_opening(normalise(lm))
         teeth = self.painter is not None
+        opening = mouth_opening(normalise(lm)) if teeth else np.zeros(len(lm))  # (only teeth use it)
         d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount, opening, teeth)
-        added = added_opening(amount, opening) if teeth else np.zeros(len(lm))
-        return lm, lm + to_frame_vectors(d, lm), np.where(amount > 0, added, 0.0), opening
+        added = np.where(amount > 0, added_opening(amount, opening), 0.0) if teeth else np.zeros(len(lm))
+        return lm, lm + to_frame_vectors(d, lm), added, opening
 
     def _fields(self, batch: CropBatch, scale: float) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """Each crop's backward maps (:func:`warp_field`), or None when nothing moves."""
