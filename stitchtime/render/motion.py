@@ -57,8 +57,8 @@ def warp_frames(
     inverse = invert_affine(np.asarray(matrices, np.float64))
     out = []
     for i, frame in enumerate(frames):
-        weight = torch.from_numpy(np.abs(m[i]).max(-1) * k[i])[None, None]
-        box = support_box(weight * (MASK_EPS / _MIN_MOTION))  # where the masked motion moves a pixel
+        weight = torch.from_numpy(np.abs(m[i]).max(-1) * motion_weight(k[i]))[None, None]
+        box = support_box(weight * (MASK_EPS / _MIN_MOTION))  # where the weighted motion moves a pixel
         rect = None if box is None else covered_rect(np.asarray(matrices[i : i + 1]), box, w, h)
         if rect is None:
             out.append(frame)
