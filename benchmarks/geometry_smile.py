@@ -1,6 +1,6 @@
 """The geometry smile (the default `edit --attr smile`) on every shared clip, measured.
 
-    .venv/bin/python benchmarks/geometry_smile.py [--frames 100] [--strengths 1,-1] [--write]
+    .venv/bin/python benchmarks/geometry_smile.py [--frames 100] [--strengths 1,-1] [--model DIR] [--write]
 
 Each clip is cut to its first ``--frames`` frames and edited with `stitchtime edit --attr smile
 --strength S`. Reported per clip: the mouth corners' lift and the mouth's widening (dlib landmarks
@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--strengths", default="1,-1")
     parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
+    parser.add_argument("--model", type=Path, default=None, help="a geometry model folder (default: the shipped one)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
@@ -65,7 +66,11 @@ def main() -> None:
                 try:
                     t = time.perf_counter()
                     res = edit_video(
-                        short, out, make_editor("smile", s), PipelineConfig(progress=False), overwrite=True
+                        short,
+                        out,
+                        make_editor("smile", s, model=args.model),
+                        PipelineConfig(progress=False),
+                        overwrite=True,
                     )
                     fps = res.n_frames / (time.perf_counter() - t)
                     m = evaluate(short, out)

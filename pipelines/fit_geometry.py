@@ -11,7 +11,10 @@
    so the displacement the label makes depends on the face it is applied to. A logistic regression
    on the normalised shape estimates the attribute from geometry (the editor moves a frame by
    ``(1 - p)`` of the displacement at strength 1, as the cVAE moves its condition).
-4. Reported on the test split: the held-out accuracy of the geometric estimate and the mean
+4. The skin's shading the attribute brings (:mod:`stitchtime.editors.shading`): the difference of
+   the mean log-luminance of training faces with and without it, warped to the mean shape, among
+   faces whose mouth is closed.
+5. Reported on the test split: the held-out accuracy of the geometric estimate and the mean
    displacement of the mouth corners (inter-ocular units).
 """
 
@@ -29,6 +32,7 @@ import numpy as np
 from pipelines.prepare_data import CELEBA_FACE_BOX, read_attributes, read_partition
 from stitchtime.config import DetectConfig
 from stitchtime.editors.geometry import GeometryModel, fit_geometry, normalise
+from stitchtime.editors.shading import fit_shading
 from stitchtime.faces.detect import make_backend
 
 CACHE = Path("runs/geometry/landmarks.npz")
@@ -76,7 +80,8 @@ def main() -> None:
     split = read_partition(args.celeba)
     files = [str(n) for n in data["names"]]
     ok = np.isfinite(data["landmarks"]).all(axis=(1, 2))
-    shapes = normalise(data["landmarks"][ok])
+    pixels = data["landmarks"][ok]
+    shapes = normalise(pixels)
     files = [f for f, good in zip(files, ok) if good]
     labels = {a: np.array([table[f][names.index(a)] for f in files], np.float32) for a in (*ATTRS, *HELD)}
     parts = np.array([split.get(f, "train") for f in files])
@@ -86,9 +91,18 @@ def main() -> None:
     for attr in ATTRS:
         held = np.stack([labels[h] for h in HELD], 1)
         model = fit_geometry(shapes[train], labels[attr][train], held[train], attr)
+        closed = np.nonzero(train & (held.max(1) < 0.5))[0]  # no expression label held: the mouth is closed
+        model.mean_shape = shapes[train].mean(0).astype(np.float32)
+        faces = ((cv2.imread(str(args.celeba / "img_align_celeba" / files[i])), pixels[i]) for i in closed)
+        model.shading, shading = fit_shading(faces, labels[attr][closed] > 0.5, model.mean_shape)
         acc = float(((model.probability(shapes[test]) > 0.5) == (labels[attr][test] > 0.5)).mean())
         lift, width = model.corner_change(shapes[test][labels[attr][test] < 0.5])
-        report[attr] = {"test_accuracy": round(acc, 3), "corner_lift": round(lift, 3), "mouth_width": round(width, 3)}
+        report[attr] = {
+            "test_accuracy": round(acc, 3),
+            "corner_lift": round(lift, 3),
+            "mouth_width": round(width, 3),
+            "shading": shading,
+        }
         models[attr] = model
         print(attr, report[attr], flush=True)
     GeometryModel.save_all(models, args.out, {"train_faces": int(train.sum()), "test": report})

@@ -1,0 +1,149 @@
+"""The smile's skin shading (stitchtime.editors.shading): where it may act, what it learns, how it
+is carried onto a face."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from stitchtime.editors.geometry import GeometryModel
+from stitchtime.editors.models import WEIGHTS_DIR
+from stitchtime.editors.shading import SIZE, ShadingPainter, fit_shading, skin_weight, to_canvas, warp_to_canvas
+
+
+def _mean_shape() -> np.ndarray:
+    return GeometryModel.load_all(WEIGHTS_DIR / "geometry")["Smiling"].mean_shape.astype(np.float64)
+
+
+def _at(weight: np.ndarray, point: np.ndarray) -> float:
+    x, y = np.round(to_canvas(point)).astype(int)
+    return float(weight[y, x])
+
+
+def test_the_skin_weight_covers_the_cheeks_and_keeps_off_eyes_lips_nose_and_background():
+    shape = _mean_shape()
+    w = skin_weight(shape)
+    cheek = (shape[3] + shape[48]) / 2  # between the jaw and the mouth corner
+    chin = (shape[8] + shape[57]) / 2
+    assert _at(w, cheek) > 0.9 and _at(w, chin) > 0.9
+    for off in (shape[37], shape[44], shape[62], shape[66], shape[30], shape[8] + [0, 0.2], shape[0] - [0.2, 0]):
+        assert _at(w, off) < 0.05, off
+    for edge in (shape[51], shape[57], shape[33]):  # the lips' outer line, under the nose: the soft edge's foot
+        assert _at(w, edge) < 0.15, edge
+
+
+def _face_image(shape: np.ndarray, dark: float) -> tuple[np.ndarray, np.ndarray]:
+    """A flat grey 'face' whose landmarks are ``shape`` scaled into a 160-px image, with a dark
+    patch of ``dark`` (0..1) at the left cheek."""
+    lm = shape * 60 + [80, 50]
+    img = np.full((160, 160, 3), 150, np.uint8)
+    cheek = (lm[3] + lm[48]) / 2
+    patch = np.zeros((160, 160), np.float32)
+    cv2.circle(patch, tuple(int(v) for v in cheek), 6, 1.0, -1)
+    img = (img * (1 - dark * patch[..., None])).astype(np.uint8)
+    return img, lm
+
+
+def test_the_fitted_shading_is_darker_where_the_attribute_darkens_the_skin_and_mean_free():
+    shape = _mean_shape()
+    faces = [_face_image(shape, 0.3 if i % 2 else 0.0) for i in range(8)]
+    label = np.arange(8) % 2 == 1
+    shading, record = fit_shading(iter(faces), label, shape)
+    assert record["with"] == 4 and record["without"] == 4
+    w = skin_weight(shape)
+    assert shading.shape == (SIZE, SIZE)
+    assert _at(shading, (shape[3] + shape[48]) / 2) < -0.1
+    assert _at(shading, (shape[13] + shape[54]) / 2) > -0.02  # the other cheek: only the mean's share
+    assert abs(float(shading.sum() / w.sum())) < 1e-3  # no overall brightening where it acts
+    assert np.abs(shading[w < 1e-6]).max() < 1e-6
+    with pytest.raises(ValueError):
+        fit_shading(iter(faces[:2]), np.array([True, True]), shape)
+
+
+def test_warping_to_the_canvas_puts_the_landmarks_on_the_mean_shape():
+    shape = _mean_shape()
+    lm = shape * 60 + [80, 50]
+    img = np.zeros((160, 160, 3), np.uint8)
+    x, y = np.round(lm[30]).astype(int)  # a white dot on the nose tip
+    img[y - 1 : y + 2, x - 1 : x + 2] = 255
+    canvas = warp_to_canvas(img, lm, shape)
+    got = np.array(np.unravel_index(canvas[..., 0].argmax(), canvas.shape[:2]))[::-1]
+    assert np.abs(got - to_canvas(shape[30])).max() <= 1.5
+
+
+def test_the_painter_scales_luminance_only_where_the_shading_is_and_follows_the_face():
+    shape = _mean_shape()
+    shading = np.zeros((SIZE, SIZE), np.float32)
+    x, y = np.round(to_canvas((shape[3] + shape[48]) / 2)).astype(int)
+    shading[y - 3 : y + 4, x - 3 : x + 4] = -0.2  # darker on the left cheek
+    painter = ShadingPainter(shading, shape)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(60, 200, (240, 320, 3)).astype(np.uint8)
+    lm = shape * 50 + [200, 80]  # the face sits right of centre
+    (out,) = painter.paint([frame], lm[None], np.array([1.0]))
+    (same,) = painter.paint([frame], lm[None], np.array([0.0]))
+    assert same is frame
+    changed = np.abs(out.astype(int) - frame.astype(int)).max(-1) > 1
+    ys, xs = np.nonzero(changed)
+    cheek = (lm[3] + lm[48]) / 2
+    assert changed.any() and np.abs(xs.mean() - cheek[0]) < 3 and np.abs(ys.mean() - cheek[1]) < 3
+    ratio = out[changed].astype(float) / frame[changed].astype(float)
+    assert np.ptp(ratio, axis=1).max() < 0.02  # the same gain on R, G and B: no colour cast
+    assert abs(ratio.min() - np.exp(-0.2)) < 0.02  # the full shading at the patch's centre
+    assert (out[changed].astype(int) <= frame[changed].astype(int)).all()
+    (lighter,) = painter.paint([frame], lm[None], np.array([-1.0]))  # strength -1: the other way
+    assert (lighter[changed].astype(int) >= frame[changed].astype(int)).all()
+
+
+def test_a_geometry_model_keeps_its_shading_through_save_and_load(tmp_path):
+    models = GeometryModel.load_all(WEIGHTS_DIR / "geometry")
+    assert models["Smiling"].shading is not None  # the shipped smile has its shading
+    models["Smiling"].shading = None
+    models["Smiling"].mean_shape = None
+    GeometryModel.save_all(models, tmp_path / "plain", {})
+    assert GeometryModel.load_all(tmp_path / "plain")["Smiling"].shading is None
+
+
+def test_the_shipped_smile_shades_the_lower_face_skin_only_by_the_edits_amount():
+    """After the warp, the geometry editor's paint step shades the astronaut's lower face: by the
+    amount without the geometry gain, nothing above the eyes or on the lips, and not at all on a
+    frame the edit leaves alone."""
+    import torch
+    from skimage import data
+
+    from stitchtime.editors.attributes import ATTRIBUTES
+    from stitchtime.editors.contract import CropBatch
+    from stitchtime.editors.geometry import GeometryEditor, edited_displacement, load_geometry
+    from stitchtime.faces.shape import normalise, to_frame_vectors
+    from tests.stitchtime.test_geometry import _landmarks
+
+    editor = GeometryEditor.from_options(
+        load_geometry(WEIGHTS_DIR / "geometry"), ATTRIBUTES["smile"], 1.0, None, None, False
+    )
+    assert editor.shader is not None
+    frame = np.ascontiguousarray(data.astronaut())
+    lm = _landmarks()
+    editor._shape = normalise(lm)
+    gain = ATTRIBUTES["smile"].geometry_gain
+    editor._amount = np.array([gain, 0.0], np.float32)  # frame 0 smiles, frame 1 is left alone
+    batch = CropBatch(
+        frame_indices=torch.tensor([0, 1]),
+        crops_source=torch.zeros(2, 3, 512, 512),
+        masks=torch.ones(2, 1, 512, 512),
+        landmarks=torch.from_numpy(np.stack([lm, lm]).astype(np.float32)),
+    )
+    identity = np.repeat(np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), 2, 0)
+    out = editor.paint([frame.copy(), frame.copy()], batch, identity)
+    painter = ShadingPainter(editor.model.shading, editor.model.mean_shape)
+    moved_lm = lm + to_frame_vectors(edited_displacement(editor.model, editor._shape[None], np.array([gain]))[0], lm)
+    assert np.array_equal(out[0], painter.paint([frame], moved_lm[None], np.array([1.0]))[0])  # gain-free amount
+    assert np.array_equal(out[1], frame)
+    change = out[0].astype(float) - frame.astype(float)
+    moved = np.abs(change).max(-1) > 1
+    assert moved.sum() > 2000
+    ys, xs = np.nonzero(moved)
+    assert ys.min() > lm[36:48, 1].max()  # nothing at or above the eyes
+    lips = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
+    assert not (moved & (lips > 0)).any()
