@@ -50,7 +50,7 @@ def test_the_fitted_shading_is_darker_where_the_attribute_darkens_the_skin_and_m
     faces = [_face_image(shape, 0.3 if i % 2 else 0.0) for i in range(8)]
     label = np.arange(8) % 2 == 1
     shading, record = fit_shading(iter(faces), label, shape)
-    assert record["with"] == 4 and record["without"] == 4
+    assert record["with"] == [4] and record["without"] == [4]
     w = skin_weight(shape)
     assert shading.shape == (SIZE, SIZE)
     assert _at(shading, (shape[3] + shape[48]) / 2) < -0.1
@@ -59,6 +59,30 @@ def test_the_fitted_shading_is_darker_where_the_attribute_darkens_the_skin_and_m
     assert np.abs(shading[w < 1e-6]).max() < 1e-6
     with pytest.raises(ValueError):
         fit_shading(iter(faces[:2]), np.array([True, True]), shape)
+
+
+def test_strata_keep_a_trait_the_attributes_faces_have_more_often_out_of_the_shading():
+    """A dark chin (say, a beard's shadow) that only one stratum has, and that stratum mostly
+    without the attribute: pooled, the attribute 'lightens the chin'; within strata it does not."""
+    shape = _mean_shape()
+    chin = (shape[8] + shape[57]) / 2
+
+    def face(beard: bool):
+        img, lm = _face_image(shape, 0.0)
+        if beard:
+            x, y = np.round(lm[8] * 0.5 + lm[57] * 0.5).astype(int)
+            cv2.circle(img, (x, y), 8, (90, 90, 90), -1)
+        return img, lm
+
+    # stratum 1 (bearded) is 1 with / 3 without the attribute; stratum 0: 3 with / 1 without
+    beards = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    label = np.array([1, 1, 1, 0, 1, 0, 0, 0], bool)
+    faces = [face(bool(b)) for b in beards]
+    pooled, _ = fit_shading(iter(faces), label, shape)
+    within, record = fit_shading(iter(faces), label, shape, strata=beards)
+    assert record["with"] == [3, 1] and record["without"] == [1, 3]
+    assert _at(pooled, chin) > 0.05
+    assert abs(_at(within, chin)) < 0.01
 
 
 def test_warping_to_the_canvas_puts_the_landmarks_on_the_mean_shape():
