@@ -168,7 +168,8 @@ EDIT_OPTIONS = (
             case_sensitive=False,
             help="auto (each attribute's measured best, see `stitchtime attrs`), cond (cVAE attribute input), "
             "direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM), "
-            "geometry (move the face's landmarks and warp its own pixels; smile).",
+            "geometry (move the face's landmarks, warp its own pixels and shade its skin as the average "
+            "smile does; smile).",
         ),
     ),
     Shared(

@@ -35,7 +35,8 @@ class Attribute:
     # times the displacement CelebA's label makes (the mean smiling-vs-not change, which includes
     # faint smiles). 2.0: the corners lift by about 0.16 and the mouth widens by about 0.27
     # inter-ocular distances on a face without the attribute, read as a smile at a glance on the
-    # shared clips (BENCHMARKS.md "Geometry smile").
+    # shared clips (BENCHMARKS.md "Geometry smile"). The skin's shading (stitchtime.editors.shading)
+    # is the average face's difference already, so it is laid on without this gain.
     geometry_gain: float = 2.0
 
     def gain(self, celeba_strength: float) -> float:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
+from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.shape import face_frame
 
 SIZE = 128  # canvas side, px
@@ -68,29 +69,20 @@ def _spline_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], origin
     return np.ascontiguousarray(fine[..., 0]), np.ascontiguousarray(fine[..., 1])
 
 
-def _poly(points: np.ndarray, grow: float = 0.0) -> np.ndarray:
-    m = np.zeros((SIZE, SIZE), np.uint8)
-    cv2.fillPoly(m, [np.round(points * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
-    if grow > 0:
-        r = int(np.ceil(grow))
-        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return m.astype(np.float32)
-
-
 def skin_weight(mean_shape: np.ndarray) -> np.ndarray:
     """``(SIZE, SIZE)`` in [0, 1]: the skin an expression of the lower face owns, on the canvas of
     the face-frame ``mean_shape`` ``(68, 2)``: inside the jaw, below the eyes, off lips and nose."""
     c = to_canvas(mean_shape)
     px = (SIZE - 1) / (X_RANGE[1] - X_RANGE[0])  # canvas px per IOD
     jaw = cv2.convexHull(c[np.r_[0:17, 27]].astype(np.float32))[:, 0]
-    inside = cv2.erode(_poly(jaw), np.ones((3, 3), np.uint8), iterations=int(FEATHER))
+    inside = cv2.erode(interior_mask(jaw, SIZE), np.ones((3, 3), np.uint8), iterations=int(FEATHER))
     lids = c[[40, 41, 46, 47], 1].mean()
     y = np.arange(SIZE, dtype=np.float64)[:, None]
     start, ramp = lids + BELOW_EYES * px, BELOW_EYES * px
     below = np.clip((y - start) / ramp, 0, 1) * np.ones((1, SIZE))
     # the holes grow by the feather so that the blur's soft edge falls outside them
-    lips = _poly(c[48:60], LIP_MARGIN * px + FEATHER)
-    nose = _poly(cv2.convexHull(c[np.r_[27, 31:36]].astype(np.float32))[:, 0], FEATHER)
+    lips = interior_mask(c[48:60], SIZE, LIP_MARGIN * px + FEATHER)
+    nose = interior_mask(cv2.convexHull(c[np.r_[27, 31:36]].astype(np.float32))[:, 0], SIZE, FEATHER)
     w = inside * below * (1 - lips) * (1 - nose)
     return np.clip(cv2.GaussianBlur(w.astype(np.float32), (0, 0), FEATHER), 0, 1)
 
@@ -123,7 +115,7 @@ def fit_shading(
     equal weights, so that a trait the attribute's faces have more often (of CelebA's closed-mouth
     training faces, 79% of the smiling ones are women's, 59% of the others) does not pass for the attribute."""
     c = to_canvas(mean_shape)
-    face = _poly(cv2.convexHull(c[np.r_[0:27]].astype(np.float32))[:, 0]) > 0.5
+    face = interior_mask(cv2.convexHull(c[np.r_[0:27]].astype(np.float32))[:, 0], SIZE) > 0.5
     label = np.asarray(label, bool)
     strata = np.zeros(len(label), int) if strata is None else np.asarray(strata, int)
     keys = sorted(set(strata.tolist()))

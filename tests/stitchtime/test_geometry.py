@@ -39,6 +39,28 @@ def _landmarks() -> np.ndarray:
     return make_backend(DetectConfig()).detect(data.astronaut())[0].landmarks.astype(np.float64)
 
 
+def paint_astronaut(editor, lm: np.ndarray, amounts) -> tuple[np.ndarray, list[np.ndarray]]:
+    """skimage's astronaut and the geometry ``editor``'s paint step on copies of it, one per edit
+    amount in ``amounts``, with her face at ``lm`` (the crop is the frame itself)."""
+    import torch
+    from skimage import data
+
+    from stitchtime.editors.contract import CropBatch
+
+    frame = np.ascontiguousarray(data.astronaut())
+    n = len(amounts)
+    editor._shape = normalise(lm)
+    editor._amount = np.asarray(amounts, np.float32)
+    batch = CropBatch(
+        frame_indices=torch.arange(n),
+        crops_source=torch.zeros(n, 3, 512, 512),
+        masks=torch.ones(n, 1, 512, 512),
+        landmarks=torch.from_numpy(np.stack([lm] * n).astype(np.float32)),
+    )
+    identity = np.repeat(np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), n, 0)
+    return frame, editor.paint([frame.copy() for _ in range(n)], batch, identity)
+
+
 def test_the_face_frame_ignores_position_size_and_roll():
     lm = _landmarks()
     a = np.deg2rad(17)

@@ -133,32 +133,18 @@ def test_the_shipped_smile_shades_the_lower_face_skin_only_by_the_edits_amount()
     """After the warp, the geometry editor's paint step shades the astronaut's lower face: by the
     amount without the geometry gain, nothing above the eyes or on the lips, and not at all on a
     frame the edit leaves alone."""
-    import torch
-    from skimage import data
-
     from stitchtime.editors.attributes import ATTRIBUTES
-    from stitchtime.editors.contract import CropBatch
     from stitchtime.editors.geometry import GeometryEditor, edited_displacement, load_geometry
-    from stitchtime.faces.shape import normalise, to_frame_vectors
-    from tests.stitchtime.test_geometry import _landmarks
+    from stitchtime.faces.shape import to_frame_vectors
+    from tests.stitchtime.test_geometry import _landmarks, paint_astronaut
 
     editor = GeometryEditor.from_options(
         load_geometry(WEIGHTS_DIR / "geometry"), ATTRIBUTES["smile"], 1.0, None, None, False
     )
     assert editor.shader is not None
-    frame = np.ascontiguousarray(data.astronaut())
     lm = _landmarks()
-    editor._shape = normalise(lm)
     gain = ATTRIBUTES["smile"].geometry_gain
-    editor._amount = np.array([gain, 0.0], np.float32)  # frame 0 smiles, frame 1 is left alone
-    batch = CropBatch(
-        frame_indices=torch.tensor([0, 1]),
-        crops_source=torch.zeros(2, 3, 512, 512),
-        masks=torch.ones(2, 1, 512, 512),
-        landmarks=torch.from_numpy(np.stack([lm, lm]).astype(np.float32)),
-    )
-    identity = np.repeat(np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), 2, 0)
-    out = editor.paint([frame.copy(), frame.copy()], batch, identity)
+    frame, out = paint_astronaut(editor, lm, [gain, 0.0])  # frame 0 smiles, frame 1 is left alone
     painter = ShadingPainter(editor.model.shading, editor.model.mean_shape)
     moved_lm = lm + to_frame_vectors(edited_displacement(editor.model, editor._shape[None], np.array([gain]))[0], lm)
     assert np.array_equal(out[0], painter.paint([frame], moved_lm[None], np.array([1.0]))[0])  # gain-free amount

@@ -10,7 +10,7 @@ from generative.models.pix2pix import Pix2PixConfig, Pix2PixFamily
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
 from stitchtime.faces.mouth import HOLE, INNER, interior_mask, model_input, mouth_matrix, to_crop
-from stitchtime.faces.shape import face_frame, normalise
+from stitchtime.faces.shape import face_frame
 
 
 def _landmarks() -> np.ndarray:
@@ -66,8 +66,8 @@ def test_a_geometry_folder_with_a_mouth_model_bares_teeth_and_the_shipped_one_do
 
     from generative.training.checkpoint import export
     from stitchtime.editors.attributes import ATTRIBUTES
-    from stitchtime.editors.contract import CropBatch
     from stitchtime.editors.geometry import GeometryEditor, load_geometry
+    from tests.stitchtime.test_geometry import paint_astronaut
 
     shipped = load_geometry(WEIGHTS_DIR / "geometry")
     assert shipped.mouth is None
@@ -82,21 +82,9 @@ def test_a_geometry_folder_with_a_mouth_model_bares_teeth_and_the_shipped_one_do
     editor = GeometryEditor.from_options(models, ATTRIBUTES["smile"], 1.0, None, None, False)
     assert editor.painter is not None
 
-    from skimage import data
-
-    frame = np.ascontiguousarray(data.astronaut())
     lm = _landmarks()
     for a, b in ((61, 67), (62, 66), (63, 65)):  # her lips closed: a smile must open them to show teeth
         lm[a] = lm[b] = (lm[a] + lm[b]) / 2
-    editor._shape = normalise(lm)
-    editor._amount = np.array([2.0, 0.0], np.float32)  # frame 0 edited, frame 1 not
-    batch = CropBatch(
-        frame_indices=torch.tensor([0, 1]),
-        crops_source=torch.zeros(2, 3, 512, 512),
-        masks=torch.ones(2, 1, 512, 512),
-        landmarks=torch.from_numpy(np.stack([lm, lm]).astype(np.float32)),
-    )
-    identity = np.repeat(np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), 2, 0)
-    out = editor.paint([frame.copy(), frame.copy()], batch, identity)
+    frame, out = paint_astronaut(editor, lm, [2.0, 0.0])  # frame 0 edited, frame 1 not
     assert not np.array_equal(out[0], frame)  # the parted lips were painted
     assert np.array_equal(out[1], frame)  # no edit, no painting
