@@ -51,16 +51,19 @@ def to_canvas(points: np.ndarray) -> np.ndarray:
     )
 
 
-def _spline_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], origin=(0.0, 0.0)):
+def _spline_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], origin=(0.0, 0.0), step: int = 1):
     """Backward maps of an output of ``shape`` (h, w) whose pixel (0, 0) sits at ``origin`` in
-    ``dst``'s coordinates: a thin-plate spline through ``dst -> src`` (affine beyond the points)."""
+    ``dst``'s coordinates and whose pixels are ``step`` of them apart (centred as cv2.resize puts
+    the pixels of an image ``step`` times smaller): a thin-plate spline through ``dst -> src``
+    (affine beyond the points), evaluated every :data:`GRID_STEP` output pixels, bicubic between."""
     spline = RBFInterpolator(
         np.asarray(dst, np.float64), np.asarray(src, np.float64), kernel="thin_plate_spline", degree=1
     )
     h, w = shape
     ny, nx = -(-(h - 1) // GRID_STEP) + 1, -(-(w - 1) // GRID_STEP) + 1
     gy, gx = np.linspace(0, h - 1, ny), np.linspace(0, w - 1, nx)
-    mx, my = np.meshgrid(gx + origin[0], gy + origin[1])
+    centre = (step - 1) / 2
+    mx, my = np.meshgrid(gx * step + centre + origin[0], gy * step + centre + origin[1])
     coarse = spline(np.stack([mx.ravel(), my.ravel()], 1)).reshape(ny, nx, 2).astype(np.float32)
     ux = np.arange(w, dtype=np.float32) * np.float32((nx - 1) / max(w - 1, 1))
     uy = np.arange(h, dtype=np.float32) * np.float32((ny - 1) / max(h - 1, 1))
@@ -159,11 +162,19 @@ class ShadingPainter:
             hi = np.minimum(np.ceil(lm.max(0) + MARGIN * iod).astype(int) + 1, [w, h])
             if (hi <= lo).any():
                 continue
-            mx, my = _spline_map(self.canvas_points, lm, (hi[1] - lo[1], hi[0] - lo[0]), origin=lo)
+            # The shading is smooth on the canvas's scale: it is computed on a grid about as fine
+            # as the canvas's pixels are on this face (at most 4 frame pixels apart), then resized
+            step = int(np.clip(iod * (X_RANGE[1] - X_RANGE[0]) / (SIZE - 1), 1, 4))
+            size = (hi[0] - lo[0], hi[1] - lo[1])  # (w, h)
+            small = (-(-size[1] // step), -(-size[0] // step))
+            mx, my = _spline_map(self.canvas_points, lm, small, origin=lo, step=step)
             shade = cv2.remap(self.shading, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            gain = np.exp(float(amount[i]) * shade)[..., None]
+            gain = np.exp(float(amount[i]) * shade).astype(np.float32)
+            if step > 1:
+                gain = cv2.resize(gain, (small[1] * step, small[0] * step), interpolation=cv2.INTER_LINEAR)
+            gain = cv2.merge([gain[: size[1], : size[0]]] * 3)
             f = frame.copy()
-            roi = f[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
-            f[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(np.rint(roi * gain), 0, 255).astype(np.uint8)
+            roi = f[lo[1] : hi[1], lo[0] : hi[0]]
+            f[lo[1] : hi[1], lo[0] : hi[0]] = cv2.convertScaleAbs(cv2.multiply(roi.astype(np.float32), gain))
             out[i] = f
         return out
