@@ -157,3 +157,20 @@ def test_the_shipped_smile_shades_the_lower_face_skin_only_by_the_edits_amount()
     lips = np.zeros(frame.shape[:2], np.uint8)
     cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
     assert not (moved & (lips > 0)).any()
+
+
+def test_a_face_running_off_the_frame_is_shaded_where_it_is_and_nowhere_else():
+    shape = _mean_shape()
+    shading = np.full((SIZE, SIZE), -0.2, np.float32) * skin_weight(shape)
+    painter = ShadingPainter(shading, shape)
+    frame = np.full((200, 240, 3), 128, np.uint8)
+    for offset in ([-40, 60], [210, 60], [120, -60], [120, 190]):  # half out on each side
+        lm = shape * 60 + offset
+        (out,) = painter.paint([frame], lm[None], np.array([1.0]))
+        changed = np.abs(out.astype(int) - frame.astype(int)).max(-1) > 1
+        assert changed.any(), offset
+        ys, xs = np.nonzero(changed)
+        inside = (lm.min(0) - 0.5 * 60 <= [xs.min(), ys.min()]).all() and ([xs.max(), ys.max()] <= lm.max(0) + 30).all()
+        assert inside, offset
+    far = shape * 20 + [1000, 1000]  # wholly outside: nothing to do
+    assert np.array_equal(painter.paint([frame], far[None], np.array([1.0]))[0], frame)
