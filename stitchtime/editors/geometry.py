@@ -323,8 +323,8 @@ class GeometryEditor(CropEditor):
         s = self.strength
         self._amount = (s * (1.0 - p) if s >= 0 else s * p).astype(np.float32)
         self._shape = np.median(shapes[valid], axis=0) if valid.any() else None
-        # the warp and the shading follow the face's landmarks smoothed over time (dlib's jitter
-        # would move them from frame to frame)
+        # the warp and the shading follow the face's landmarks smoothed over time (what jitter
+        # the crop's own smoothing of the landmarks leaves would move them from frame to frame)
         self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
 
     def _moved(self, batch: CropBatch, scale: float, weights: np.ndarray | None = None, steady: bool = False):
@@ -374,6 +374,8 @@ class GeometryEditor(CropEditor):
         the attribute's skin shading (:mod:`stitchtime.editors.shading`) on the moved face, by the
         edit's amount without the geometry gain (strength 1, no attribute yet: the average shading)."""
         inverse = invert_affine(np.asarray(matrices, np.float64))  # crop -> frame
+        # The teeth go where the lips are after the warp: the frame's own landmarks moved by the
+        # edit (the warp's field, smooth, moves them by about that much wherever its control points are)
         got = None if self.painter is None else self._moved(batch, scale, weights)
         if got is not None and (got[2] > 0).any():
             _, moved, added, opening = got

@@ -14,7 +14,9 @@ smile moves light around the face, it does not light it).
 
 Edit (:class:`ShadingPainter`): the canvas is carried onto each frame's *moved* landmarks by
 another thin-plate spline and the frame's pixels are scaled by ``exp(a * shading)``: luminance
-only, so no colour cast; ``a`` follows the geometry edit (1 is the average smile's shading).
+only, so no colour cast (short of clipping at white); ``a`` follows the geometry edit (1 is about
+the average smile's shading: the fit measured log Lab L, the gain scales the video's gamma-encoded
+values, which differ from it by a factor near 1 on mid-tone skin).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ BLUR = 1.5  # canvas px: against the averaged faces' noise (2 px is about 0.04 I
 FEATHER = 3.0  # canvas px: the skin weight's soft edge
 BELOW_EYES = 0.12  # IOD below the lower lids where the weight starts (ramping over another 0.12)
 LIP_MARGIN = 0.03  # IOD around the outer lip line kept off (a smile's paler stretched lips are the warp's)
-GRID_STEP = 8  # frame px between the spline's evaluations (bicubic between)
+GRID_STEP = 8  # pixels of the map being made between the spline's evaluations (bicubic between)
+# The points the canvas's splines go through: all but the inner lips. A closed mouth's facing inner
+# lip points coincide (dlib's integer landmarks; the warp moves each pair together), and a spline
+# cannot send one point to two places; the outer lip line bounds the lips (the shading's hole) alone.
+SPLINE_POINTS = np.r_[0:60]
 MARGIN = 0.35  # IOD around the landmarks' box that the painting may touch
 
 
@@ -93,7 +99,7 @@ def skin_weight(mean_shape: np.ndarray) -> np.ndarray:
 def warp_to_canvas(image: np.ndarray, landmarks: np.ndarray, mean_shape: np.ndarray) -> np.ndarray:
     """``image`` (uint8 BGR as OpenCV reads it) warped so its ``landmarks`` (pixels) land on the
     canvas's ``mean_shape`` (face frame)."""
-    mx, my = _spline_map(landmarks, to_canvas(mean_shape), (SIZE, SIZE))
+    mx, my = _spline_map(np.asarray(landmarks)[SPLINE_POINTS], to_canvas(mean_shape)[SPLINE_POINTS], (SIZE, SIZE))
     return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
@@ -146,7 +152,7 @@ class ShadingPainter:
 
     def __init__(self, shading: np.ndarray, mean_shape: np.ndarray) -> None:
         self.shading = np.asarray(shading, np.float32)
-        self.canvas_points = to_canvas(mean_shape)
+        self.canvas_points = to_canvas(mean_shape)[SPLINE_POINTS]
 
     def paint(self, frames: list[np.ndarray], moved: np.ndarray, amount: np.ndarray) -> list[np.ndarray]:
         """``frames`` (uint8 RGB) with the shading of the faces at ``moved`` ``(B, 68, 2)`` (frame
@@ -167,7 +173,7 @@ class ShadingPainter:
             step = int(np.clip(iod * (X_RANGE[1] - X_RANGE[0]) / (SIZE - 1), 1, 4))
             size = (hi[0] - lo[0], hi[1] - lo[1])  # (w, h)
             small = (-(-size[1] // step), -(-size[0] // step))
-            mx, my = _spline_map(self.canvas_points, lm, small, origin=lo, step=step)
+            mx, my = _spline_map(self.canvas_points, lm[SPLINE_POINTS], small, origin=lo, step=step)
             shade = cv2.remap(self.shading, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             gain = np.exp(float(amount[i]) * shade).astype(np.float32)
             if step > 1:

@@ -174,3 +174,67 @@ def test_a_face_running_off_the_frame_is_shaded_where_it_is_and_nowhere_else():
         assert inside, offset
     far = shape * 20 + [1000, 1000]  # wholly outside: nothing to do
     assert np.array_equal(painter.paint([frame], far[None], np.array([1.0]))[0], frame)
+
+
+def test_a_closed_mouth_whose_inner_lips_coincide_is_shaded_as_a_barely_open_one():
+    """dlib's integer landmarks often put a closed mouth's facing inner-lip points on one pixel; the
+    shading's spline must not depend on them (it goes through the outer lip line only)."""
+    from tests.stitchtime.test_geometry import _landmarks
+
+    model = GeometryModel.load_all(WEIGHTS_DIR / "geometry")["Smiling"]
+    painter = ShadingPainter(model.shading, model.mean_shape)
+    frame = np.full((512, 512, 3), 150, np.uint8)
+    closed = _landmarks()
+    for a, b in ((61, 67), (62, 66), (63, 65)):
+        closed[a] = closed[b] = (closed[a] + closed[b]) / 2
+    ajar = closed.copy()
+    ajar[61:64, 1] -= 0.05
+    ajar[65:68, 1] += 0.05
+    (shut,) = painter.paint([frame], closed[None], np.array([1.0]))
+    (open_,) = painter.paint([frame], ajar[None], np.array([1.0]))
+    assert np.abs(shut.astype(int) - frame.astype(int)).max() >= 8  # shaded, not zero or scattered
+    assert np.array_equal(shut, open_)
+    canvas = warp_to_canvas(np.ascontiguousarray(np.dstack([frame[..., 0]] * 3)), closed, model.mean_shape)
+    assert np.isfinite(canvas).all() and canvas.std() < 1  # the fit's warp too: a flat frame stays flat
+
+
+def test_fit_smooths_the_landmarks_the_warp_and_the_shading_follow(monkeypatch):
+    """``fit`` keeps the video's landmarks smoothed over time, and both the warp's control points and
+    the shading's landmarks are those, not a frame's jittered ones."""
+    import torch
+
+    from stitchtime.editors.attributes import ATTRIBUTES
+    from stitchtime.editors.contract import CropBatch
+    from stitchtime.editors.geometry import STEADY_SIGMA, GeometryEditor, load_geometry
+    from stitchtime.temporal.smooth import gaussian_smooth
+    from tests.stitchtime.test_geometry import _landmarks
+
+    editor = GeometryEditor.from_options(
+        load_geometry(WEIGHTS_DIR / "geometry"), ATTRIBUTES["smile"], 1.0, None, None, False
+    )
+    rng = np.random.default_rng(0)
+    lm = _landmarks()
+    track = np.stack([lm + rng.normal(0, 1.5, lm.shape) for _ in range(9)]).astype(np.float32)
+    batch = CropBatch(
+        frame_indices=torch.arange(9),
+        crops_source=torch.zeros(9, 3, 512, 512),
+        masks=torch.ones(9, 1, 512, 512),
+        landmarks=torch.from_numpy(track),
+    )
+    editor.fit(lambda: iter([batch]), 9)
+    smooth = gaussian_smooth(track, np.ones(9, bool), STEADY_SIGMA)
+    assert np.allclose(editor._steady, smooth, atol=1e-3)
+    assert np.abs(smooth - track).max() > 1  # the jitter is really taken out
+    steady, moved, _, _ = editor._moved(batch, 1.0, steady=True)
+    assert np.allclose(steady, smooth, atol=1e-3)
+    seen = {}
+    editor.shader.paint = lambda frames, points, amount: seen.setdefault("points", points) is None or frames
+    editor.paint([np.zeros((512, 512, 3), np.uint8)] * 9, batch, np.repeat(np.eye(2, 3)[None], 9, 0))
+    assert np.allclose(seen["points"], moved, atol=1e-6)  # (the crop is the frame here)
+    from stitchtime.editors import geometry
+
+    warped = []
+    real = geometry.warp_field
+    monkeypatch.setattr(geometry, "warp_field", lambda src, dst, size: warped.append(src) or real(src, dst, size))
+    editor.motion(batch)
+    assert np.allclose(np.stack(warped)[:, : len(geometry.MOVING)], steady[:, geometry.MOVING], atol=1e-6)
