@@ -38,7 +38,6 @@ import cv2
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
-from scipy.interpolate import RBFInterpolator
 
 from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
@@ -49,6 +48,7 @@ from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
 from stitchtime.errors import ModelError
 from stitchtime.faces.align import invert_affine, transform_points
 from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
+from stitchtime.faces.warp import thin_plate_spline
 from stitchtime.temporal.smooth import gaussian_smooth
 
 RIGID = np.r_[17:48]  # brows, nose, eyes: who the person is; they stay where they are
@@ -239,7 +239,7 @@ def warp_field(src: np.ndarray, dst: np.ndarray, size: int) -> tuple[np.ndarray,
     border = np.unique(border, axis=0)  # (the corners once)
     points = np.concatenate([dst, border])
     shift = np.concatenate([src - dst, np.zeros_like(border)])
-    spline = RBFInterpolator(points, shift, kernel="thin_plate_spline", degree=1, smoothing=0.0)
+    spline = thin_plate_spline(points, shift)
     n = -(-(size - 1) // GRID_STEP) + 1
     g = np.linspace(0, size - 1, n)  # the grid spans the crop, border pixels included
     gx, gy = np.meshgrid(g, g)

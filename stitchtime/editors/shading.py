@@ -25,10 +25,10 @@ from typing import Iterable
 
 import cv2
 import numpy as np
-from scipy.interpolate import RBFInterpolator
 
 from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.shape import face_frame
+from stitchtime.faces.warp import thin_plate_spline
 
 SIZE = 128  # canvas side, px
 # The face frame's window the canvas spans (inter-ocular distances; eyes at y 0, the chin near 1.86)
@@ -62,9 +62,7 @@ def _spline_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], origin
     ``dst``'s coordinates and whose pixels are ``step`` of them apart (centred as cv2.resize puts
     the pixels of an image ``step`` times smaller): a thin-plate spline through ``dst -> src``
     (affine beyond the points), evaluated every :data:`GRID_STEP` output pixels, bicubic between."""
-    spline = RBFInterpolator(
-        np.asarray(dst, np.float64), np.asarray(src, np.float64), kernel="thin_plate_spline", degree=1
-    )
+    spline = thin_plate_spline(dst, src)
     h, w = shape
     ny, nx = -(-(h - 1) // GRID_STEP) + 1, -(-(w - 1) // GRID_STEP) + 1
     gy, gx = np.linspace(0, h - 1, ny), np.linspace(0, w - 1, nx)

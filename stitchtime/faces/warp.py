@@ -65,3 +65,22 @@ def warp_affine_uint8(
             img, np.asarray(m[i], np.float64), (w, h), flags=cv2.INTER_LINEAR, borderMode=_CV_BORDER[border]
         )
     return out
+
+
+def thin_plate_spline(points: np.ndarray, values: np.ndarray):
+    """A thin-plate spline (affine beyond the points) through ``points`` ``(P, 2)`` taking
+    ``values`` ``(P, D)``, as a :class:`scipy.interpolate.RBFInterpolator`. Points that coincide
+    (a closed mouth's facing inner lips, in dlib's integer landmarks) are merged, their values
+    averaged: a spline through the same point twice has no solution, and scipy then returns
+    numbers thousands of pixels off instead of raising."""
+    from scipy.interpolate import RBFInterpolator
+
+    points = np.asarray(points, np.float64)
+    values = np.asarray(values, np.float64)
+    keys, inverse = np.unique(np.round(points, 6), axis=0, return_inverse=True)
+    if len(keys) < len(points):
+        inverse = inverse.ravel()
+        counts = np.bincount(inverse, minlength=len(keys)).astype(np.float64)[:, None]
+        points = np.stack([np.bincount(inverse, points[:, k], len(keys)) for k in range(2)], 1) / counts
+        values = np.stack([np.bincount(inverse, values[:, k], len(keys)) for k in range(values.shape[1])], 1) / counts
+    return RBFInterpolator(points, values, kernel="thin_plate_spline", degree=1, smoothing=0.0)
