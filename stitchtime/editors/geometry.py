@@ -48,7 +48,7 @@ from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
 from stitchtime.errors import ModelError
 from stitchtime.faces.align import invert_affine, transform_points
 from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
-from stitchtime.faces.warp import thin_plate_spline
+from stitchtime.faces.warp import spline_on_grid, thin_plate_spline
 from stitchtime.temporal.smooth import gaussian_smooth
 
 RIGID = np.r_[17:48]  # brows, nose, eyes: who the person is; they stay where they are
@@ -239,18 +239,7 @@ def warp_field(src: np.ndarray, dst: np.ndarray, size: int) -> tuple[np.ndarray,
     border = np.unique(border, axis=0)  # (the corners once)
     points = np.concatenate([dst, border])
     shift = np.concatenate([src - dst, np.zeros_like(border)])
-    spline = thin_plate_spline(points, shift)
-    n = -(-(size - 1) // GRID_STEP) + 1
-    g = np.linspace(0, size - 1, n)  # the grid spans the crop, border pixels included
-    gx, gy = np.meshgrid(g, g)
-    coarse = spline(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(n, n, 2).astype(np.float32)
-    # Upsampled by remap at each pixel's own grid coordinate (cv2.resize would shift this grid by up
-    # to 1.5 px: pixel centres differ; that shift was 0.55 px median field error at 4 px bilinear).
-    u = np.arange(size, dtype=np.float32) * np.float32((n - 1) / (size - 1))
-    mx, my = np.broadcast_to(u[None, :], (size, size)), np.broadcast_to(u[:, None], (size, size))
-    fine = cv2.remap(
-        coarse, np.ascontiguousarray(mx), np.ascontiguousarray(my), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
-    )
+    fine = spline_on_grid(thin_plate_spline(points, shift), (size, size), grid_step=GRID_STEP)
     base = np.arange(size, dtype=np.float32)
     return base[None, :] + fine[..., 0], base[:, None] + fine[..., 1]
 
@@ -329,8 +318,8 @@ class GeometryEditor(CropEditor):
 
     def _moved(self, batch: CropBatch, scale: float, weights: np.ndarray | None = None, steady: bool = False):
         """The crops' landmarks ``(B, 68, 2)`` (``steady``: smoothed over time, where the video
-        has them), where the edit moves them, the opening it adds and the mouths' own opening
-        (``(B,)`` each, face frame); None when nothing moves."""
+        has them), where the edit moves them, the opening it adds, the mouths' own opening (face
+        frame) and the edit's amount (``(B,)`` each); None when nothing moves."""
         if self._shape is None or scale == 0 or self.strength == 0:
             return None
         lm = batch.landmarks.numpy().astype(np.float64)
@@ -338,21 +327,21 @@ class GeometryEditor(CropEditor):
         if steady and len(idx) and idx.max() < len(self._steady):  # (fitted on this video)
             smooth = self._steady[idx].astype(np.float64)
             lm = np.where(np.isfinite(smooth), smooth, lm)
-        amount = self._amount[batch.frame_indices.numpy()] * scale
+        amount = self._amount[idx] * scale
         if weights is not None:
             amount = amount * np.asarray(weights, np.float64)
         teeth = self.painter is not None
         opening = mouth_opening(normalise(lm)) if teeth else np.zeros(len(lm))  # (only teeth use it)
         d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount, opening, teeth)
         added = np.where(amount > 0, added_opening(amount, opening), 0.0) if teeth else np.zeros(len(lm))
-        return lm, lm + to_frame_vectors(d, lm), added, opening
+        return lm, lm + to_frame_vectors(d, lm), added, opening, amount
 
     def _fields(self, batch: CropBatch, scale: float) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """Each crop's backward maps (:func:`warp_field`), or None when nothing moves."""
         got = self._moved(batch, scale, steady=True)
         if got is None:
             return None
-        lm, moved, _, _ = got
+        lm, moved = got[:2]
         size = batch.crop_shape[-1]
         return [
             warp_field(
@@ -378,16 +367,13 @@ class GeometryEditor(CropEditor):
         # edit (the warp's field, smooth, moves them by about that much wherever its control points are)
         got = None if self.painter is None else self._moved(batch, scale, weights)
         if got is not None and (got[2] > 0).any():
-            _, moved, added, opening = got
+            _, moved, added, opening, _ = got
             share = added / np.maximum(added + np.maximum(opening, 0.0), 1e-6)
             t = np.clip(added / ADDED_FULL, 0.0, 1.0)
             frames = self.painter.paint(frames, transform_points(inverse, moved), share * t * t * (3 - 2 * t))
         got = None if self.shader is None else self._moved(batch, scale, weights, steady=True)
         if got is not None:
-            amount = self._amount[batch.frame_indices.numpy()] * scale / self.gain
-            if weights is not None:
-                amount = amount * np.asarray(weights, np.float64)
-            frames = self.shader.paint(frames, transform_points(inverse, got[1]), amount)
+            frames = self.shader.paint(frames, transform_points(inverse, got[1]), got[4] / self.gain)
         return frames
 
     def motion(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor | None:

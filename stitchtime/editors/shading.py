@@ -28,7 +28,7 @@ import numpy as np
 
 from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.shape import face_frame
-from stitchtime.faces.warp import thin_plate_spline
+from stitchtime.faces.warp import spline_on_grid, thin_plate_spline
 
 SIZE = 128  # canvas side, px
 # The face frame's window the canvas spans (inter-ocular distances; eyes at y 0, the chin near 1.86)
@@ -62,17 +62,7 @@ def _spline_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], origin
     ``dst``'s coordinates and whose pixels are ``step`` of them apart (centred as cv2.resize puts
     the pixels of an image ``step`` times smaller): a thin-plate spline through ``dst -> src``
     (affine beyond the points), evaluated every :data:`GRID_STEP` output pixels, bicubic between."""
-    spline = thin_plate_spline(dst, src)
-    h, w = shape
-    ny, nx = -(-(h - 1) // GRID_STEP) + 1, -(-(w - 1) // GRID_STEP) + 1
-    gy, gx = np.linspace(0, h - 1, ny), np.linspace(0, w - 1, nx)
-    centre = (step - 1) / 2
-    mx, my = np.meshgrid(gx * step + centre + origin[0], gy * step + centre + origin[1])
-    coarse = spline(np.stack([mx.ravel(), my.ravel()], 1)).reshape(ny, nx, 2).astype(np.float32)
-    ux = np.arange(w, dtype=np.float32) * np.float32((nx - 1) / max(w - 1, 1))
-    uy = np.arange(h, dtype=np.float32) * np.float32((ny - 1) / max(h - 1, 1))
-    px, py = np.meshgrid(ux, uy)
-    fine = cv2.remap(coarse, px, py, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    fine = spline_on_grid(thin_plate_spline(dst, src), shape, origin, step, GRID_STEP)
     return np.ascontiguousarray(fine[..., 0]), np.ascontiguousarray(fine[..., 1])
 
 

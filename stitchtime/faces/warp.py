@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 from kornia.geometry.transform import warp_affine as kornia_warp_affine
+from scipy.interpolate import RBFInterpolator
 
 _CV_BORDER = {"reflection": cv2.BORDER_REFLECT_101, "zeros": cv2.BORDER_CONSTANT}
 
@@ -73,8 +74,6 @@ def thin_plate_spline(points: np.ndarray, values: np.ndarray):
     (a closed mouth's facing inner lips, in dlib's integer landmarks) are merged, their values
     averaged: a spline through the same point twice has no solution, and scipy then returns
     numbers thousands of pixels off instead of raising."""
-    from scipy.interpolate import RBFInterpolator
-
     points = np.asarray(points, np.float64)
     values = np.asarray(values, np.float64)
     keys, inverse = np.unique(np.round(points, 6), axis=0, return_inverse=True)
@@ -84,3 +83,22 @@ def thin_plate_spline(points: np.ndarray, values: np.ndarray):
         points = np.stack([np.bincount(inverse, points[:, k], len(keys)) for k in range(2)], 1) / counts
         values = np.stack([np.bincount(inverse, values[:, k], len(keys)) for k in range(values.shape[1])], 1) / counts
     return RBFInterpolator(points, values, kernel="thin_plate_spline", degree=1, smoothing=0.0)
+
+
+def spline_on_grid(spline, shape: tuple[int, int], origin=(0.0, 0.0), step: int = 1, grid_step: int = 8) -> np.ndarray:
+    """``(h, w, D)`` float32: ``spline`` (a :func:`thin_plate_spline`) over an output of ``shape``
+    (h, w) whose pixel (0, 0) sits at ``origin`` in the spline's coordinates and whose pixels are
+    ``step`` of them apart (centred as cv2.resize puts the pixels of an image ``step`` times
+    smaller), evaluated every ``grid_step`` output pixels (the grid spans the output, its border
+    pixels included) and bicubic between, at each pixel's own grid coordinate (cv2.resize would
+    shift the grid by up to 1.5 px: its pixel centres differ)."""
+    h, w = shape
+    ny, nx = -(-(h - 1) // grid_step) + 1, -(-(w - 1) // grid_step) + 1
+    gy, gx = np.linspace(0, h - 1, ny), np.linspace(0, w - 1, nx)
+    centre = (step - 1) / 2
+    mx, my = np.meshgrid(gx * step + centre + origin[0], gy * step + centre + origin[1])
+    coarse = spline(np.stack([mx.ravel(), my.ravel()], 1)).reshape(ny, nx, -1).astype(np.float32)
+    ux = np.arange(w, dtype=np.float32) * np.float32((nx - 1) / max(w - 1, 1))
+    uy = np.arange(h, dtype=np.float32) * np.float32((ny - 1) / max(h - 1, 1))
+    px, py = np.meshgrid(ux, uy)
+    return cv2.remap(coarse, px, py, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
