@@ -169,7 +169,7 @@ EDIT_OPTIONS = (
             help="auto (each attribute's measured best, see `stitchtime attrs`), cond (cVAE attribute input), "
             "direction (cVAE latent direction), diffusion (DDIM inversion with the DDPM), "
             "geometry (move the face's landmarks, warp its own pixels and shade its skin as the average "
-            "smile does; smile).",
+            "smile does; smile), colour (recolour the lips as CelebA's lipstick does; lipstick).",
         ),
     ),
     Shared(

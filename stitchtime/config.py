@@ -34,13 +34,15 @@ class Method(str, Enum):
     """How an attribute is edited: ``auto`` takes each attribute's measured default
     (``Attribute.method``); ``cond`` changes the cVAE's attribute input; ``direction`` moves the cVAE
     latent along a fitted linear direction; ``diffusion`` is DDIM inversion with the conditional DDPM;
-    ``geometry`` moves the face's landmarks as the attribute moves them and warps the sharp crop."""
+    ``geometry`` moves the face's landmarks as the attribute moves them and warps the sharp crop;
+    ``colour`` recolours one part of the face (the lips) as the attribute colours it."""
 
     auto = "auto"
     cond = "cond"
     direction = "direction"
     diffusion = "diffusion"
     geometry = "geometry"
+    colour = "colour"
 
 
 class Transfer(str, Enum):

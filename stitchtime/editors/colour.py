@@ -1,0 +1,274 @@
+"""Colour edits of one part of the face: recolour the lips as lipstick does, keeping every pixel's
+own detail (no generated pixels, so the edit is as sharp as the video and keeps the person).
+
+The model (fitted on CelebA by ``pipelines/fit_colour.py``, shipped in ``stitchtime/weights/colour``)
+describes the lips' colour *relative to the face's own skin* (CIELAB, lip median minus cheek
+median: the light and the camera's white balance largely cancel). For an attribute
+(Wearing_Lipstick) it holds
+
+* ``shift``: the mean Lab change of the lips the label makes, women with the label against women
+  without it (CelebA's lipstick wearers are women; across genders the difference would carry the
+  difference between men's and women's lips);
+* how far along ``shift`` lips go: its *level* (the relative colour projected on ``shift``, in
+  units of it) of the boldest tenth of the women with the label (``ceiling``) and of the median
+  woman without it (``floor``).
+
+The editor (``Method.colour``) measures the lips' relative colour over the whole video (the median
+of every :data:`SAMPLE_EVERY`-th face frame) and adds ``a * shift`` to the Lab colour of the lip
+pixels, one amount ``a`` for the whole video: ``g s`` for strength ``s`` (``g`` the attribute's
+``colour_gain``), but never past the ceiling (``s > 0``: lips already that red stay as they are)
+nor below the floor (``s < 0``: bare lips have no lipstick to take away). The lip pixels lie
+between the outer and the inner lip line of the face's landmarks smoothed over time, feathered,
+with the teeth and the mouth interior left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from stitchtime.config import EditOptions, Method
+from stitchtime.editors.attributes import Attribute
+from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.shared import region_mask
+from stitchtime.errors import ModelError
+from stitchtime.faces.shape import face_frame
+from stitchtime.temporal.smooth import gaussian_smooth
+
+OUTER, INNER = np.r_[48:60], np.r_[60:68]  # dlib's outer and inner lip lines
+CHEEKS = ((31, 48, 3), (35, 54, 13))  # skin triangles beside the mouth: nose wing, mouth corner, jaw
+# The lip mask's soft edge (blur sigma) and how far the mouth's opening is grown (keeping the teeth
+# out of the colour), in inter-ocular distances. 0.02 IOD is 2 px on a face whose eyes are 100 px apart.
+FEATHER, TEETH_MARGIN = 0.02, 0.012
+SAMPLE_EVERY = 4  # the fit measures the lips on every n-th face frame
+STEADY_SIGMA = 2.0  # temporal smoothing of the landmarks the mask follows (frames), as the smile's warp
+MIN_PIXELS = 20  # fewer lip or skin pixels than this: the frame is not measured
+MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+def _fill(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(points) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
+    return m
+
+
+def measure_regions(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Hard masks ``(h, w)`` bool of the lips (between the outer and inner lip lines, a pixel in
+    from both) and of the cheek skin beside the mouth, for measuring colour."""
+    lm = np.asarray(landmarks, np.float64)
+    k = np.ones((3, 3), np.uint8)
+    outer, inner = _fill(lm[OUTER], shape), _fill(lm[INNER], shape)
+    lips = cv2.erode(outer, k).astype(bool) & ~cv2.dilate(inner, k).astype(bool)
+    skin = np.zeros(shape, np.uint8)
+    for tri in CHEEKS:
+        skin |= _fill(lm[list(tri)], shape)
+    skin = skin.astype(bool) & ~cv2.dilate(outer, np.ones((5, 5), np.uint8)).astype(bool)
+    return lips, skin
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """uint8 or [0, 255] float RGB ``(h, w, 3)`` -> float32 CIELAB (L in [0, 100])."""
+    return cv2.cvtColor(np.asarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def lip_colour(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """``(3,)`` the lips' Lab colour relative to the skin beside them (median minus median), or
+    None when either region is too small to measure."""
+    lips, skin = measure_regions(landmarks, rgb.shape[:2])
+    if lips.sum() < MIN_PIXELS or skin.sum() < MIN_PIXELS:
+        return None
+    lab = to_lab(rgb)
+    return (np.median(lab[lips], 0) - np.median(lab[skin], 0)).astype(np.float64)
+
+
+def lip_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(h, w)`` float32 in [0, 1]: the lips to recolour, feathered by :data:`FEATHER` IOD, the
+    mouth's opening (grown by :data:`TEETH_MARGIN`) left out."""
+    lm = np.asarray(landmarks, np.float64)
+    iod = float(face_frame(lm)[2])
+    outer = _fill(lm[OUTER], shape).astype(np.float32)
+    grow = max(int(round(TEETH_MARGIN * iod)), 0)
+    inner = _fill(lm[INNER], shape)
+    if grow:
+        inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    m = outer * (1 - inner.astype(np.float32))
+    sigma = max(FEATHER * iod, 0.5)
+    return cv2.GaussianBlur(m, (0, 0), sigma)
+
+
+def recolour_change(rgb: np.ndarray, mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The change ``(h, w, 3)`` of ``rgb`` (float in [0, 255]) when ``mask * shift`` is added to its
+    Lab colour: exactly 0 where ``mask`` is (the difference of two conversions back from Lab, so
+    the round trip's own error, up to half a level, does not reach the pixels left alone)."""
+    lab = to_lab(rgb)
+    back = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    moved = cv2.cvtColor((lab + mask[..., None] * np.asarray(shift, np.float32)).astype(np.float32), cv2.COLOR_Lab2RGB)
+    return (np.clip(moved * 255.0, 0.0, 255.0) - np.clip(back * 255.0, 0.0, 255.0)) * (mask[..., None] > 0)
+
+
+@dataclass
+class ColourModel:
+    """One attribute's colour change of the lips and how far lips go along it (see the module doc)."""
+
+    attribute: str
+    shift: np.ndarray  # (3,) Lab change the label makes
+    ceiling: float  # level of the boldest tenth with the attribute
+    floor: float  # level of the median face without it
+
+    def level(self, colour: np.ndarray) -> np.ndarray:
+        """Relative lip colours ``(..., 3)`` projected on ``shift``, in units of it."""
+        d = np.asarray(self.shift, np.float64)
+        return np.asarray(colour, np.float64) @ d / float(d @ d)
+
+    def amount(self, strength: float, colour: np.ndarray | None) -> float:
+        """How many ``shift`` s a video whose lips have this relative ``colour`` gets at the
+        (gained, signed) ``strength`` (None: unmeasured, the strength as it is)."""
+        if colour is None:
+            return float(strength)
+        level = float(self.level(colour))
+        if strength >= 0:
+            return float(min(strength, max(self.ceiling - level, 0.0)))
+        return float(max(strength, -max(level - self.floor, 0.0)))
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"shift": np.asarray(self.shift, np.float32), "range": np.array([self.floor, self.ceiling], np.float32)}
+
+    @staticmethod
+    def save_all(models: dict[str, "ColourModel"], folder: Path, record: dict) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"{a}.{k}": v for a, m in models.items() for k, v in m.tensors().items()}
+        save_file(tensors, str(folder / MODEL_FILE), metadata={"format": "stitchtime-colour"})
+        config = {"family": "colour", "cond_names": sorted(models), **record}
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+    @staticmethod
+    def load_all(folder: Path) -> dict[str, "ColourModel"]:
+        try:
+            config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+            t = load_file(str(Path(folder) / MODEL_FILE))
+            models = {
+                a: ColourModel(a, t[f"{a}.shift"], float(t[f"{a}.range"][1]), float(t[f"{a}.range"][0]))
+                for a in config["cond_names"]
+            }
+        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+            raise ModelError(f"{folder}: not a colour model ({type(err).__name__}: {err})") from None
+        for a, m in models.items():
+            if m.shift.shape != (3,) or not np.isfinite([*m.shift, m.ceiling, m.floor]).all() or not m.shift.any():
+                raise ModelError(f"{folder}: not a colour model ({a}: its tensors are not a colour change)")
+        return models
+
+
+CEILING_QUANTILE = 0.9  # of the faces with the attribute: how far strength 1 (and more) may go
+FLOOR_QUANTILE = 0.5  # of the faces without it: how far a negative strength may take it away
+
+
+def fit_colour(colours: np.ndarray, label: np.ndarray, attribute: str) -> ColourModel:
+    """:class:`ColourModel` from relative lip colours ``(N, 3)`` and their 0/1 ``label``."""
+    on = np.asarray(label) > 0.5
+    model = ColourModel(attribute, colours[on].mean(0) - colours[~on].mean(0), 0.0, 0.0)
+    model.ceiling = float(np.quantile(model.level(colours[on]), CEILING_QUANTILE))
+    model.floor = float(np.quantile(model.level(colours[~on]), FLOOR_QUANTILE))
+    return model
+
+
+@dataclass
+class ColourModels:
+    """The shipped (or given) colour models, one per attribute."""
+
+    source: Path
+    models: dict[str, ColourModel]
+
+    @property
+    def attributes(self) -> list[str]:
+        return sorted(self.models)
+
+
+def load_colour(path: Path, device: torch.device | None = None) -> ColourModels:
+    """The colour models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    return ColourModels(folder, ColourModel.load_all(folder))
+
+
+class ColourEditor(CropEditor):
+    """Recolours the lips by the attribute's learned colour change (one amount per video)."""
+
+    @classmethod
+    def from_options(
+        cls,
+        models: ColourModels,
+        attribute: Attribute,
+        strength: float,
+        method: Method,
+        options: EditOptions,
+        progress: bool,
+    ) -> "ColourEditor":
+        return cls(models.models[attribute.celeba], attribute, strength)
+
+    def __init__(self, model: ColourModel, attribute: Attribute, strength: float = 1.0):
+        self.model = model
+        self.attribute = attribute
+        self.strength = attribute.sign * strength * attribute.colour_gain
+        self.mask = region_mask(attribute)
+        self.amount = 0.0
+        self.colour: np.ndarray | None = None  # the video's median relative lip colour
+        self._steady = np.zeros((0, 68, 2), np.float32)
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        crop = np.full((n_frames, 68, 2), np.nan, np.float32)
+        colours = []
+        seen = 0
+        for batch in source():
+            lm = batch.landmarks.numpy()
+            idx = batch.frame_indices.numpy()
+            crop[idx] = lm
+            detected = np.ones(len(idx), bool) if batch.detected is None else batch.detected.numpy()
+            pick = [i for i in range(len(idx)) if detected[i] and (seen + i) % SAMPLE_EVERY == 0]
+            seen += len(idx)
+            if pick:
+                images = batch.crops[pick].permute(0, 2, 3, 1).numpy()
+                for image, points in zip(images, lm[pick]):
+                    if np.isfinite(points).all():
+                        c = lip_colour(image, points)
+                        if c is not None:
+                            colours.append(c)
+        valid = np.isfinite(crop).all(axis=(1, 2))
+        self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
+        self.colour = np.median(np.stack(colours), 0) if colours else None
+        self.amount = self.model.amount(self.strength, self.colour)
+
+    def _masks(self, batch: CropBatch) -> list[np.ndarray | None]:
+        lm = batch.landmarks.numpy().astype(np.float64)
+        idx = batch.frame_indices.numpy()
+        if len(idx) and idx.max() < len(self._steady):  # (fitted on this video)
+            smooth = self._steady[idx].astype(np.float64)
+            lm = np.where(np.isfinite(smooth), smooth, lm)
+        size = batch.crop_shape[-1]
+        return [lip_mask(p, (size, size)) if np.isfinite(p).all() else None for p in lm]
+
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        out = torch.zeros(batch.crop_shape)
+        shift = self.amount * scale * self.model.shift
+        if not np.any(shift):
+            return out
+        images = batch.crops.permute(0, 2, 3, 1).numpy()
+        for i, mask in enumerate(self._masks(batch)):
+            if mask is None:
+                continue
+            ys, xs = np.nonzero(mask > 1e-3)
+            if not len(ys):
+                continue
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # only the lips' box
+            region = images[i, y0:y1, x0:x1].astype(np.float32)
+            change = recolour_change(region, mask[y0:y1, x0:x1], shift)
+            out[i, :, y0:y1, x0:x1] = torch.from_numpy(change).permute(2, 0, 1)
+        return out
+
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        return (batch.crops + self.delta(batch)).clamp(0, 255)

@@ -1,0 +1,171 @@
+"""The colour editor (lipstick): its fit, how far it goes, where it paints, the shipped model, and
+a real clip edited through the CLI, measured on the lips and on the rest of the face."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli import app
+from stitchtime.editors.attributes import ATTRIBUTES
+from stitchtime.editors.colour import (
+    INNER,
+    OUTER,
+    ColourEditor,
+    ColourModel,
+    fit_colour,
+    lip_colour,
+    lip_mask,
+    load_colour,
+    measure_regions,
+    to_lab,
+)
+from stitchtime.editors.contract import CropBatch
+from stitchtime.editors.models import WEIGHTS_DIR
+from stitchtime.editors.registry import make_editor
+from stitchtime.errors import ModelError
+from tests.conftest import shared_video
+from tests.stitchtime.test_geometry import _landmarks
+
+runner = CliRunner()
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+def test_the_fit_finds_a_planted_colour_change_and_its_range():
+    rng = np.random.default_rng(0)
+    label = rng.random(4000) < 0.7
+    colours = rng.normal([-8.0, 8.0, -5.0], [8.0, 5.0, 5.0], (4000, 3))
+    colours[label] += [-4.0, 5.0, 0.0]
+    m = fit_colour(colours, label, "Wearing_Lipstick")
+    np.testing.assert_allclose(m.shift, [-4.0, 5.0, 0.0], atol=0.6)
+    on, off = m.level(colours[label]), m.level(colours[~label])
+    assert m.ceiling == pytest.approx(np.quantile(on, 0.9)) and m.floor == pytest.approx(np.median(off))
+    assert np.median(on) - np.median(off) == pytest.approx(1.0, abs=0.15)  # levels in units of the shift
+
+
+def test_the_amount_stops_at_the_ceiling_and_the_floor():
+    m = ColourModel("Wearing_Lipstick", np.array([0.0, 5.0, 0.0]), ceiling=4.0, floor=1.0)
+    bare, bold = np.array([0.0, 5.0, 0.0]), np.array([0.0, 18.0, 0.0])  # levels 1.0 and 3.6
+    assert m.amount(2.0, bare) == 2.0  # far below the ceiling: the whole strength
+    assert m.amount(2.0, bold) == pytest.approx(0.4)  # only up to the ceiling
+    assert m.amount(2.0, np.array([0.0, 30.0, 0.0])) == 0.0  # already past it: unchanged
+    assert m.amount(-2.0, bold) == -2.0 and m.amount(-5.0, bold) == pytest.approx(-2.6)  # down to the floor
+    assert m.amount(-2.0, bare) == 0.0  # bare lips: nothing to take away
+    assert m.amount(1.5, None) == 1.5
+
+
+def test_the_lip_mask_covers_the_lips_and_not_the_teeth_or_the_skin():
+    lm = _landmarks()
+    image = _astronaut()
+    mask = lip_mask(lm, image.shape[:2])
+    lips, skin = measure_regions(lm, image.shape[:2])
+    assert mask[lips].mean() > 0.8  # (the soft edge reaches in a little)
+    assert mask[skin].max() < 0.05
+    y, x = np.round(lm[INNER].mean(0)).astype(int)[::-1]
+    assert mask[y, x] < 0.01  # her smile's teeth
+    far = np.ones(image.shape[:2], bool)
+    x0, y0 = lm[OUTER].min(0) - 15
+    x1, y1 = lm[OUTER].max(0) + 15
+    far[int(y0) : int(y1), int(x0) : int(x1)] = False
+    assert mask[far].max() == 0
+
+
+def _astronaut_batch(editor: ColourEditor) -> CropBatch:
+    lm = _landmarks()
+    crops = torch.from_numpy(_astronaut().astype(np.float32)).permute(2, 0, 1)[None]
+    batch = CropBatch(torch.arange(1), crops, torch.ones(1, 1, 512, 512), landmarks=torch.from_numpy(lm[None]).float())
+    editor.fit(lambda: iter([batch]), 1)
+    return batch
+
+
+def test_the_editor_recolours_only_the_lips_the_way_the_model_says():
+    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
+    editor = ColourEditor(model, ATTRIBUTES["lipstick"], 1.0)
+    batch = _astronaut_batch(editor)
+    assert editor.colour is not None and editor.amount == pytest.approx(model.amount(2.0, editor.colour))
+    assert editor.amount > 0.5  # the astronaut's lips are far from the boldest lipsticks
+    image = _astronaut()
+    edited = editor.edited(batch)[0].permute(1, 2, 0).numpy()
+    lm = _landmarks()
+    lips, skin = measure_regions(lm, image.shape[:2])
+    change = to_lab(edited)[lips].mean(0) - to_lab(image.astype(np.float32))[lips].mean(0)
+    expected = editor.amount * model.shift
+    np.testing.assert_allclose(change, expected, atol=0.25 * np.abs(expected).max())
+    untouched = lip_mask(lm, image.shape[:2]) == 0
+    assert np.abs(edited - image)[untouched].max() < 1e-3
+    after = lip_colour(np.round(edited).astype(np.uint8), lm)
+    assert model.level(after) > model.level(editor.colour) + 0.6 * editor.amount
+    none = ColourEditor(model, ATTRIBUTES["lipstick"], 0.0)
+    assert not _delta(none).any()
+
+
+def _delta(editor):
+    return editor.delta(_astronaut_batch(editor))
+
+
+def test_minus_one_takes_the_colour_back_and_the_guard_scale_shrinks_it():
+    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
+    bold = ColourModel("Wearing_Lipstick", model.shift, model.ceiling, floor=-5.0)  # her lips count as made up
+    minus = ColourEditor(bold, ATTRIBUTES["lipstick"], -1.0)
+    full = _delta(minus)
+    assert minus.amount == pytest.approx(-2.0)
+    lm = _landmarks()
+    lips, _ = measure_regions(lm, (512, 512))
+    image = _astronaut().astype(np.float32)
+    after = to_lab(image + full[0].permute(1, 2, 0).numpy())[lips].mean(0) - to_lab(image)[lips].mean(0)
+    assert after[1] < -5 and after[0] > 3  # less red, lighter: the change taken back
+    half = minus.delta(_astronaut_batch(minus), scale=0.5)
+    assert float(half.abs().sum()) == pytest.approx(0.5 * float(full.abs().sum()), rel=0.1)
+
+
+def test_the_shipped_model_and_a_damaged_one(tmp_path):
+    models = load_colour(WEIGHTS_DIR / "colour")
+    assert models.attributes == ["Wearing_Lipstick"]
+    m = models.models["Wearing_Lipstick"]
+    assert m.shift[1] > 2 and m.shift[0] < 0  # redder and darker
+    assert m.floor < m.ceiling
+    ColourModel.save_all(models.models, tmp_path / "copy", {})
+    again = ColourModel.load_all(tmp_path / "copy")["Wearing_Lipstick"]
+    np.testing.assert_allclose(again.shift, m.shift)
+    assert again.ceiling == pytest.approx(m.ceiling) and again.floor == pytest.approx(m.floor)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text(json.dumps({"family": "colour", "cond_names": ["Wearing_Lipstick"]}))
+    (tmp_path / "bad" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="not a colour model"):
+        make_editor("lipstick", 1.0, model=tmp_path / "bad")
+
+
+def test_lipstick_is_offered_by_default_and_edits_by_colour():
+    result = runner.invoke(app, ["attrs"])
+    assert result.exit_code == 0
+    line = next(x for x in result.output.splitlines() if x.startswith("lipstick"))
+    assert "colour" in line and "experimental" not in line
+    assert isinstance(make_editor("lipstick", 1.0), ColourEditor)
+
+
+def test_lipstick_on_a_real_clip_reddens_the_lips_and_nothing_else(tmp_path):
+    from benchmarks.edit_quality import cut
+    from benchmarks.lipstick import colour_change
+    from stitchtime.evaluate import evaluate
+
+    src = cut(shared_video("liveportrait_driving_d9.mp4"), tmp_path / "d9.mp4", 48)
+    out = tmp_path / "lipstick.mp4"
+    result = runner.invoke(app, ["edit", str(src), "-o", str(out), "-q", "--attr", "lipstick"])
+    assert result.exit_code == 0, result.output
+    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
+    before, after, rest = colour_change(src, out)
+    assert model.level(after) - model.level(before) > 1.2  # strength 1: about 2 shifts
+    assert after[1] - before[1] > 5  # Lab a: redder
+    assert np.abs(rest).max() < 0.5  # the rest of the face keeps its colour
+    m = evaluate(src, out)
+    assert m.identity_distance <= 0.35 and m.tl_id >= 0.995 and m.flicker_ratio <= 1.1, m
+    assert m.sharpness_ratio >= 0.9 and m.background_psnr >= 40, m
