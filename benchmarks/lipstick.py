@@ -6,8 +6,12 @@ Each clip is cut to its first ``--frames`` frames and edited with `stitchtime ed
 --strength S`. Reported per clip, on every 4th frame with a face, with dlib's landmarks fitted on
 the *original* frame (so both videos are measured on the same pixels):
 - the lips' colour relative to the skin beside them (Lab, :func:`stitchtime.editors.colour.lip_colour`)
-  before -> after, as its level along the model's shift (CelebA women: 1.37 the median without
-  lipstick, 2.28 the median with it, 4.81 the boldest tenth with it);
+  before -> after, as its level along the model's shift (in units of it, so CelebA's women with
+  and without lipstick are 1 apart on average; the model's floor, the median without, is 1.59,
+  its ceiling, the boldest tenth with it, 5.10), and its change in Lab;
+- the colour change of the mouth's interior (inside the inner lip line, 0.02 IOD in: the teeth a
+  lipstick must not touch) and of a ring of skin round the lips (0.03 to 0.1 IOD outside the
+  outer lip line), mean Lab a (redness), in frames where each region is at least 20 px;
 - the colour shift of the rest of the face (mean Lab, edited - original, inside the jaw and brows,
   away from the lips by 0.15 inter-ocular distances): what the edit must leave alone;
 - the probability of lipstick by the shipped CelebA attribute classifier before -> after (it plays
@@ -36,7 +40,7 @@ from benchmarks.edit_quality import VIDEOS, cut, judge_probs
 from generative.training.checkpoint import load_family
 from pipelines.edit_video import edit_video
 from stitchtime.config import DetectConfig, PipelineConfig
-from stitchtime.editors.colour import OUTER, ColourModel, lip_colour, to_lab
+from stitchtime.editors.colour import INNER, OUTER, ColourModel, lip_colour, to_lab
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
 from stitchtime.errors import NoFaceError, StitchtimeError
@@ -49,9 +53,10 @@ SECTION = "## Lipstick on the shared clips (issue 15)"
 EVERY = 4
 AWAY = 0.15  # IOD kept between the lips and the "rest of the face"
 HEAD = (
-    "| clip | strength | lip level | lip L, a, b change | rest of the face L, a, b | classifier p(lipstick) "
-    "| identity | TL-ID | TG-ID | flicker | sharpness | background PSNR | fps |\n"
-    "|---|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| clip | strength | lip level | lip L, a, b change | mouth interior a: mean (max frame) | ring round the lips a "
+    "| rest of the face L, a, b | classifier p(lipstick) | identity | TL-ID | TG-ID | flicker | sharpness "
+    "| background PSNR | fps |\n"
+    "|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -66,11 +71,31 @@ def rest_of_face(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return m.astype(bool) & ~lips.astype(bool)
 
 
-def colour_change(original: Path, edited: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median relative lip colour before and after ``(3,)`` each, and the rest of the face's mean Lab shift."""
+def _disc(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def around_lips(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Bool masks: the mouth's interior (inside the inner lip line, 0.02 IOD in) and a ring of
+    skin 0.03 to 0.1 IOD outside the outer lip line."""
+    iod = float(face_frame(landmarks)[2])
+    inner = np.zeros(shape, np.uint8)
+    cv2.fillPoly(inner, [np.round(landmarks[INNER]).astype(np.int32)], 1)
+    inner = cv2.erode(inner, _disc(max(int(round(0.02 * iod)), 1)))
+    outer = np.zeros(shape, np.uint8)
+    cv2.fillPoly(outer, [np.round(landmarks[OUTER]).astype(np.int32)], 1)
+    near = cv2.dilate(outer, _disc(max(int(round(0.03 * iod)), 1)))
+    far = cv2.dilate(outer, _disc(max(int(round(0.1 * iod)), 2)))
+    return inner.astype(bool), far.astype(bool) & ~near.astype(bool)
+
+
+def colour_change(original: Path, edited: Path) -> dict[str, np.ndarray]:
+    """On every :data:`EVERY`-th frame with a face (landmarks of the original frame): the median
+    relative lip colour before and after (``(3,)`` each), the rest of the face's mean Lab shift,
+    and the Lab a change of the mouth's interior and of the ring round the lips (one per frame)."""
     backend = make_backend(DetectConfig())
     a, b = read_frames(original)[1], read_frames(edited)[1]
-    before, after, rest = [], [], []
+    got: dict[str, list] = {"before": [], "after": [], "rest": [], "interior": [], "ring": []}
     for i in range(0, len(a), EVERY):
         faces = backend.detect(a[i])
         if not faces:
@@ -79,14 +104,26 @@ def colour_change(original: Path, edited: Path) -> tuple[np.ndarray, np.ndarray,
         ca, cb = lip_colour(a[i], lm), lip_colour(b[i], lm)
         if ca is None or cb is None:
             continue
-        before.append(ca)
-        after.append(cb)
+        got["before"].append(ca)
+        got["after"].append(cb)
+        la, lb = to_lab(a[i]), to_lab(b[i])
         region = rest_of_face(lm, a[i].shape[:2])
-        rest.append(to_lab(b[i])[region].mean(0) - to_lab(a[i])[region].mean(0))
-    if not before:
-        nan = np.full(3, np.nan)
-        return nan, nan, nan
-    return np.median(before, 0), np.median(after, 0), np.mean(rest, 0)
+        got["rest"].append(lb[region].mean(0) - la[region].mean(0))
+        for key, m in zip(("interior", "ring"), around_lips(lm, a[i].shape[:2])):
+            if m.sum() >= 20:
+                got[key].append(float(lb[m, 1].mean() - la[m, 1].mean()))
+    nan = np.full(3, np.nan)
+    return {
+        "before": np.median(got["before"], 0) if got["before"] else nan,
+        "after": np.median(got["after"], 0) if got["after"] else nan,
+        "rest": np.mean(got["rest"], 0) if got["rest"] else nan,
+        "interior": np.array(got["interior"]),
+        "ring": np.array(got["ring"]),
+    }
+
+
+def _spread(v: np.ndarray) -> str:
+    return "-" if not len(v) else f"{v.mean():+.2f} ({np.abs(v).max():.1f})"
 
 
 def main() -> None:
@@ -116,18 +153,20 @@ def main() -> None:
                     fps = res.n_frames / (time.perf_counter() - t)
                     m = evaluate(short, out)
                     p0, p1 = judge_probs(short, out, judge, column)
-                    c0, c1, rest = colour_change(short, out)
+                    c = colour_change(short, out)
                 except NoFaceError as err:
                     print(f"{clip.name}: {err}", flush=True)
                     break
                 except StitchtimeError as err:
-                    rows.append(f"| {clip.name} | {s:+g} | failed: {err} |||||||||||")
+                    rows.append(f"| {clip.name} | {s:+g} | failed: {err} |||||||||||||")
                     print(rows[-1], flush=True)
                     break
-                d = c1 - c0
+                d, rest = c["after"] - c["before"], c["rest"]
                 rows.append(
-                    f"| {clip.name} | {s:+g} | {float(model.level(c0)):.2f} -> {float(model.level(c1)):.2f} "
-                    f"| {d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f} | {rest[0]:+.2f}, {rest[1]:+.2f}, {rest[2]:+.2f} "
+                    f"| {clip.name} | {s:+g} | {float(model.level(c['before'])):.2f} -> "
+                    f"{float(model.level(c['after'])):.2f} | {d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f} "
+                    f"| {_spread(c['interior'])} | {_spread(c['ring'])} "
+                    f"| {rest[0]:+.2f}, {rest[1]:+.2f}, {rest[2]:+.2f} "
                     f"| {p0:.2f} -> {p1:.2f} | {m.identity_distance:.3f} | {m.tl_id:.4f} | {m.tg_id:.4f} "
                     f"| {m.flicker_ratio:.3f} | {m.sharpness_ratio:.3f} | {m.background_psnr:.1f} | {fps:.1f} |"
                 )

@@ -84,9 +84,11 @@ def fit(run: VideoRun, editor: CropEditor) -> float:
     n = run.meta.n_frames
     if run.config.blend is not BlendMode.delta or run.config.identity_limit <= 0:
         editor.fit(lambda: run.crops("invert"), n)
+        run.plan.notes.extend(editor.notes)
         return 1.0
     samples = IdentitySamples(run)
     editor.fit(lambda: run.crops("invert", on_frame=samples.see), n)
+    run.plan.notes.extend(editor.notes)
     scale, full = identity_scale(run, editor, samples)
     if scale < 1.0:
         run.plan.notes.append(guard_note(scale, full, run.config.identity_limit))

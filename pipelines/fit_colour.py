@@ -43,7 +43,7 @@ def main() -> None:
         if not np.isfinite(lm).all():
             continue
         bgr = cv2.imread(str(args.celeba / "img_align_celeba" / str(name)))
-        c = lip_colour(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), lm)
+        c = None if bgr is None else lip_colour(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), lm)
         if c is not None:
             files.append(str(name))
             colours.append(c)

@@ -39,8 +39,8 @@ class Attribute:
     # is the average face's difference already, so it is laid on without this gain.
     geometry_gain: float = 2.0
     # The colour editor (stitchtime.editors.colour): strength 1 changes the lips' colour this many
-    # times the difference CelebA's label makes (women with it against women without: Lab L -3.8,
-    # a +4.7, b +0.7 for lipstick, a mean over faint and bold lipsticks alike). 2.0 reads as
+    # times the difference CelebA's label makes (women with it against women without: Lab L -3.0,
+    # a +4.5, b +0.7 for lipstick, a mean over faint and bold lipsticks alike). 2.0 reads as
     # lipstick at a glance on the shared clips (BENCHMARKS.md "Lipstick on the shared clips").
     colour_gain: float = 2.0
 

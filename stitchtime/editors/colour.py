@@ -18,8 +18,8 @@ of every :data:`SAMPLE_EVERY`-th face frame) and adds ``a * shift`` to the Lab c
 pixels, one amount ``a`` for the whole video: ``g s`` for strength ``s`` (``g`` the attribute's
 ``colour_gain``), but never past the ceiling (``s > 0``: lips already that red stay as they are)
 nor below the floor (``s < 0``: bare lips have no lipstick to take away). The lip pixels lie
-between the outer and the inner lip line of the face's landmarks smoothed over time, feathered,
-with the teeth and the mouth interior left out.
+between the outer and the inner lip line of each crop's landmarks, feathered, with the teeth and
+the mouth interior left out.
 """
 
 from __future__ import annotations
@@ -39,16 +39,21 @@ from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
 from stitchtime.editors.shared import region_mask
 from stitchtime.errors import ModelError
 from stitchtime.faces.shape import face_frame
-from stitchtime.temporal.smooth import gaussian_smooth
 
 OUTER, INNER = np.r_[48:60], np.r_[60:68]  # dlib's outer and inner lip lines
 CHEEKS = ((31, 48, 3), (35, 54, 13))  # skin triangles beside the mouth: nose wing, mouth corner, jaw
 # The lip mask's soft edge (blur sigma) and how far the mouth's opening is grown (keeping the teeth
 # out of the colour), in inter-ocular distances. 0.02 IOD is 2 px on a face whose eyes are 100 px apart.
 FEATHER, TEETH_MARGIN = 0.02, 0.012
-SAMPLE_EVERY = 4  # the fit measures the lips on every n-th face frame
-STEADY_SIGMA = 2.0  # temporal smoothing of the landmarks the mask follows (frames), as the smile's warp
-MIN_PIXELS = 20  # fewer lip or skin pixels than this: the frame is not measured
+SAMPLE_EVERY = 4  # the fit measures the lips on every n-th observed face frame
+# Every face's lips are measured at one scale: the face resized so its eyes are this far apart (px;
+# twice CelebA's median, 38, in the 178x218 images the model was fitted on), so the measuring masks'
+# fixed pixel margins mean the same on every face and a colour level does not depend on the face's
+# size. At CelebA's own scale the margins cut much of a thin lip: skimage's astronaut, enlarged 1x to
+# 4x, measured 0.90-1.43 there and 1.55-1.70 at 76.
+MEASURE_IOD = 76.0
+MIN_PIXELS = 20  # fewer lip or skin pixels than this (at MEASURE_IOD): the frame is not measured
+MIN_IOD = 8.0  # px: a face smaller than this holds too few lip pixels to measure
 MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
@@ -78,12 +83,27 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def lip_colour(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
-    """``(3,)`` the lips' Lab colour relative to the skin beside them (median minus median), or
-    None when either region is too small to measure."""
-    lips, skin = measure_regions(landmarks, rgb.shape[:2])
+    """``(3,)`` the lips' Lab colour relative to the skin beside them (median minus median), the
+    face seen at :data:`MEASURE_IOD`; None when either region is too small to measure."""
+    lm = np.asarray(landmarks, np.float64)
+    iod = float(face_frame(lm)[2])
+    if not np.isfinite(lm).all() or iod < MIN_IOD:
+        return None
+    f = MEASURE_IOD / iod
+    h, w = rgb.shape[:2]
+    used = lm[np.r_[3, 13, 31, 35, 48:68]]  # what the regions reach: cheek triangles and lips
+    lo = np.clip(np.floor(used.min(0) - 0.1 * iod), 0, [w, h]).astype(int)
+    hi = np.clip(np.ceil(used.max(0) + 0.1 * iod) + 1, 0, [w, h]).astype(int)
+    if (hi - lo < 2).any():
+        return None
+    part = np.ascontiguousarray(rgb[lo[1] : hi[1], lo[0] : hi[0]])
+    size = (max(int(round((hi[0] - lo[0]) * f)), 1), max(int(round((hi[1] - lo[1]) * f)), 1))
+    part = cv2.resize(part, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    points = (lm - lo + 0.5) * (np.array(size) / (hi - lo)) - 0.5  # pixel centres on both grids
+    lips, skin = measure_regions(points, part.shape[:2])
     if lips.sum() < MIN_PIXELS or skin.sum() < MIN_PIXELS:
         return None
-    lab = to_lab(rgb)
+    lab = to_lab(part)
     return (np.median(lab[lips], 0) - np.median(lab[skin], 0)).astype(np.float64)
 
 
@@ -128,9 +148,10 @@ class ColourModel:
 
     def amount(self, strength: float, colour: np.ndarray | None) -> float:
         """How many ``shift`` s a video whose lips have this relative ``colour`` gets at the
-        (gained, signed) ``strength`` (None: unmeasured, the strength as it is)."""
+        (gained, signed) ``strength``. None (the lips could not be measured): taken as bare lips
+        (at the floor), so a negative strength does nothing."""
         if colour is None:
-            return float(strength)
+            return float(min(strength, self.ceiling - self.floor)) if strength >= 0 else 0.0
         level = float(self.level(colour))
         if strength >= 0:
             return float(min(strength, max(self.ceiling - level, 0.0)))
@@ -159,7 +180,8 @@ class ColourModel:
         except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
             raise ModelError(f"{folder}: not a colour model ({type(err).__name__}: {err})") from None
         for a, m in models.items():
-            if m.shift.shape != (3,) or not np.isfinite([*m.shift, m.ceiling, m.floor]).all() or not m.shift.any():
+            ok = m.shift.shape == (3,) and t[f"{a}.range"].shape == (2,) and m.floor <= m.ceiling
+            if not ok or not np.isfinite([*m.shift, m.ceiling, m.floor]).all() or not m.shift.any():
                 raise ModelError(f"{folder}: not a colour model ({a}: its tensors are not a colour change)")
         return models
 
@@ -218,37 +240,40 @@ class ColourEditor(CropEditor):
         self.mask = region_mask(attribute)
         self.amount = 0.0
         self.colour: np.ndarray | None = None  # the video's median relative lip colour
-        self._steady = np.zeros((0, 68, 2), np.float32)
+        self.notes: tuple[str, ...] = ()
 
     def fit(self, source: CropSource, n_frames: int) -> None:
-        crop = np.full((n_frames, 68, 2), np.nan, np.float32)
         colours = []
-        seen = 0
+        seen = 0  # observed face frames so far
         for batch in source():
             lm = batch.landmarks.numpy()
-            idx = batch.frame_indices.numpy()
-            crop[idx] = lm
-            detected = np.ones(len(idx), bool) if batch.detected is None else batch.detected.numpy()
-            pick = [i for i in range(len(idx)) if detected[i] and (seen + i) % SAMPLE_EVERY == 0]
-            seen += len(idx)
+            detected = np.ones(len(lm), bool) if batch.detected is None else batch.detected.numpy()
+            pick = []
+            for i in np.nonzero(detected)[0]:
+                if seen % SAMPLE_EVERY == 0:
+                    pick.append(int(i))
+                seen += 1
             if pick:
                 images = batch.crops[pick].permute(0, 2, 3, 1).numpy()
                 for image, points in zip(images, lm[pick]):
-                    if np.isfinite(points).all():
-                        c = lip_colour(image, points)
-                        if c is not None:
-                            colours.append(c)
-        valid = np.isfinite(crop).all(axis=(1, 2))
-        self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
+                    c = lip_colour(image, points) if np.isfinite(points).all() else None
+                    if c is not None:
+                        colours.append(c)
         self.colour = np.median(np.stack(colours), 0) if colours else None
         self.amount = self.model.amount(self.strength, self.colour)
+        name = self.attribute.name
+        if self.colour is None:
+            self.notes = (f"{name}: the lips could not be measured (face too small, or lips not seen): edited as bare",)
+        elif self.strength and not self.amount:
+            why = "already as strong as the boldest tenth of CelebA's" if self.strength > 0 else "bare already"
+            self.notes = (f"{name}: nothing to change, the lips are {why}",)
+        else:
+            self.notes = ()
 
     def _masks(self, batch: CropBatch) -> list[np.ndarray | None]:
+        # The mask follows the crop's landmarks as they are (the crop plan's own smoothing): smoothed
+        # again over time, a talking mouth's lip lines lagged it by pixels (colour on the teeth)
         lm = batch.landmarks.numpy().astype(np.float64)
-        idx = batch.frame_indices.numpy()
-        if len(idx) and idx.max() < len(self._steady):  # (fitted on this video)
-            smooth = self._steady[idx].astype(np.float64)
-            lm = np.where(np.isfinite(smooth), smooth, lm)
         size = batch.crop_shape[-1]
         return [lip_mask(p, (size, size)) if np.isfinite(p).all() else None for p in lm]
 

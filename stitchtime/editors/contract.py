@@ -69,6 +69,9 @@ class CropEditor(ABC):
     #: For a :meth:`motion` edit: resample the moved pixels sharply (Lanczos-4 plus a light unsharp
     #: mask) rather than with plain cubic (what ``--fast`` asks for).
     sharp_resample: bool = True
+    #: What the editor has to tell the user once :meth:`fit` has seen the video (e.g. that there is
+    #: nothing to change); the pipeline adds them to the edit's notes.
+    notes: tuple[str, ...] = ()
 
     def fit(self, source: CropSource, n_frames: int) -> None:  # noqa: B027 - optional, no-op by default
         """See the whole video (``source()`` yields its crop batches, in frame order)."""

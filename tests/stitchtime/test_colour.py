@@ -60,7 +60,20 @@ def test_the_amount_stops_at_the_ceiling_and_the_floor():
     assert m.amount(2.0, np.array([0.0, 30.0, 0.0])) == 0.0  # already past it: unchanged
     assert m.amount(-2.0, bold) == -2.0 and m.amount(-5.0, bold) == pytest.approx(-2.6)  # down to the floor
     assert m.amount(-2.0, bare) == 0.0  # bare lips: nothing to take away
-    assert m.amount(1.5, None) == 1.5
+    # unmeasured lips count as bare: the strength up to the ceiling's distance, nothing to take away
+    assert m.amount(1.5, None) == 1.5 and m.amount(5.0, None) == 3.0 and m.amount(-1.0, None) == 0.0
+
+
+def test_the_lips_colour_does_not_depend_on_the_faces_size():
+    import cv2
+
+    image, lm = _astronaut(), _landmarks()  # (her eyes are 43 px apart, about CelebA's 38)
+    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
+    level = float(model.level(lip_colour(image, lm)))
+    for f in (1.5, 2.0, 3.0):  # a video's face is usually larger than CelebA's: all measured at one scale
+        scaled = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        assert float(model.level(lip_colour(scaled, (lm + 0.5) * f - 0.5))) == pytest.approx(level, abs=0.2)
+    assert lip_colour(cv2.resize(image, (40, 40), interpolation=cv2.INTER_AREA), lm * 40 / 512) is None  # too small
 
 
 def test_the_lip_mask_covers_the_lips_and_not_the_teeth_or_the_skin():
@@ -105,7 +118,19 @@ def test_the_editor_recolours_only_the_lips_the_way_the_model_says():
     after = lip_colour(np.round(edited).astype(np.uint8), lm)
     assert model.level(after) > model.level(editor.colour) + 0.6 * editor.amount
     none = ColourEditor(model, ATTRIBUTES["lipstick"], 0.0)
-    assert not _delta(none).any()
+    assert not _delta(none).any() and not none.notes
+
+
+def test_the_editor_says_when_it_has_nothing_to_change_or_could_not_measure():
+    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
+    bold = ColourModel("Wearing_Lipstick", model.shift, ceiling=-5.0, floor=-6.0)  # her lips count as past it
+    editor = ColourEditor(bold, ATTRIBUTES["lipstick"], 1.0)
+    assert not _delta(editor).any() and "nothing to change" in editor.notes[0]
+    blind = ColourEditor(model, ATTRIBUTES["lipstick"], -1.0)
+    batch = _astronaut_batch(blind)
+    batch.landmarks[:] = float("nan")  # no lips to measure
+    blind.fit(lambda: iter([batch]), 1)
+    assert blind.amount == 0 and "could not be measured" in blind.notes[0]
 
 
 def _delta(editor):
@@ -137,6 +162,11 @@ def test_the_shipped_model_and_a_damaged_one(tmp_path):
     again = ColourModel.load_all(tmp_path / "copy")["Wearing_Lipstick"]
     np.testing.assert_allclose(again.shift, m.shift)
     assert again.ceiling == pytest.approx(m.ceiling) and again.floor == pytest.approx(m.floor)
+    for broken in ({"shift": np.zeros(3)}, {"floor": m.ceiling + 1}):  # no change; a range upside down
+        fields = {"attribute": "Wearing_Lipstick", "shift": m.shift, "ceiling": m.ceiling, "floor": m.floor}
+        ColourModel.save_all({"Wearing_Lipstick": ColourModel(**{**fields, **broken})}, tmp_path / "broken", {})
+        with pytest.raises(ModelError, match="not a colour change"):
+            load_colour(tmp_path / "broken")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text(json.dumps({"family": "colour", "cond_names": ["Wearing_Lipstick"]}))
     (tmp_path / "bad" / "model.safetensors").write_bytes(b"not a safetensors file")
@@ -157,15 +187,18 @@ def test_lipstick_on_a_real_clip_reddens_the_lips_and_nothing_else(tmp_path):
     from benchmarks.lipstick import colour_change
     from stitchtime.evaluate import evaluate
 
-    src = cut(shared_video("liveportrait_driving_d9.mp4"), tmp_path / "d9.mp4", 48)
+    # a woman talking, the teeth showing now and then, the lips far from the ceiling
+    src = cut(shared_video("retalking_face_4.mp4"), tmp_path / "rf4.mp4", 48)
     out = tmp_path / "lipstick.mp4"
     result = runner.invoke(app, ["edit", str(src), "-o", str(out), "-q", "--attr", "lipstick"])
     assert result.exit_code == 0, result.output
     model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
-    before, after, rest = colour_change(src, out)
-    assert model.level(after) - model.level(before) > 1.2  # strength 1: about 2 shifts
-    assert after[1] - before[1] > 5  # Lab a: redder
-    assert np.abs(rest).max() < 0.5  # the rest of the face keeps its colour
+    c = colour_change(src, out)
+    assert model.level(c["after"]) - model.level(c["before"]) > 1.2  # strength 1: about 2 shifts
+    assert c["after"][1] - c["before"][1] > 5  # Lab a: redder
+    assert np.abs(c["rest"]).max() < 0.5  # the rest of the face keeps its colour
+    assert len(c["interior"]) and np.abs(c["interior"]).mean() < 1.0  # the teeth are not painted
+    assert np.abs(c["ring"]).mean() < 1.5  # nor the skin round the lips (the soft edge only)
     m = evaluate(src, out)
     assert m.identity_distance <= 0.35 and m.tl_id >= 0.995 and m.flicker_ratio <= 1.1, m
     assert m.sharpness_ratio >= 0.9 and m.background_psnr >= 40, m
