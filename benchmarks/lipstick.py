@@ -9,9 +9,10 @@ the *original* frame (so both videos are measured on the same pixels):
   before -> after, as its level along the model's shift (in units of it, so CelebA's women with
   and without lipstick are 1 apart on average; the model's floor, the median without, is 1.59,
   its ceiling, the boldest tenth with it, 5.10), and its change in Lab;
-- the colour change of the mouth's interior (inside the inner lip line, 0.02 IOD in: the teeth a
-  lipstick must not touch) and of a ring of skin round the lips (0.03 to 0.1 IOD outside the
-  outer lip line), mean Lab a (redness), in frames where each region is at least 20 px;
+- the colour change of the mouth's interior (inside the inner lip line, 0.02 IOD in, in frames
+  whose inner lips are at least 0.06 IOD apart: the teeth a lipstick must not touch) and of a
+  ring of skin round the lips (0.03 to 0.1 IOD outside the outer lip line), mean Lab a (redness)
+  over the frames where each region is at least 20 px, and its largest on one frame;
 - the colour shift of the rest of the face (mean Lab, edited - original, inside the jaw and brows,
   away from the lips by 0.15 inter-ocular distances): what the edit must leave alone;
 - the probability of lipstick by the shipped CelebA attribute classifier before -> after (it plays
@@ -41,17 +42,19 @@ from generative.training.checkpoint import load_family
 from pipelines.edit_video import edit_video
 from stitchtime.config import DetectConfig, PipelineConfig
 from stitchtime.editors.colour import INNER, OUTER, ColourModel, lip_colour, to_lab
+from stitchtime.editors.geometry import mouth_opening
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
 from stitchtime.errors import NoFaceError, StitchtimeError
 from stitchtime.evaluate import evaluate
 from stitchtime.faces.detect import make_backend
-from stitchtime.faces.shape import face_frame
+from stitchtime.faces.shape import face_frame, normalise
 from stitchtime.io import read_frames
 
 SECTION = "## Lipstick on the shared clips (issue 15)"
 EVERY = 4
 AWAY = 0.15  # IOD kept between the lips and the "rest of the face"
+OPEN = 0.06  # IOD between the inner lips from which the mouth's interior is measured
 HEAD = (
     "| clip | strength | lip level | lip L, a, b change | mouth interior a: mean (max frame) | ring round the lips a "
     "| rest of the face L, a, b | classifier p(lipstick) | identity | TL-ID | TG-ID | flicker | sharpness "
@@ -109,9 +112,13 @@ def colour_change(original: Path, edited: Path) -> dict[str, np.ndarray]:
         la, lb = to_lab(a[i]), to_lab(b[i])
         region = rest_of_face(lm, a[i].shape[:2])
         got["rest"].append(lb[region].mean(0) - la[region].mean(0))
-        for key, m in zip(("interior", "ring"), around_lips(lm, a[i].shape[:2])):
-            if m.sum() >= 20:
-                got[key].append(float(lb[m, 1].mean() - la[m, 1].mean()))
+        interior, ring = around_lips(lm, a[i].shape[:2])
+        # (the interior only where the mouth is open: dlib's inner lip lines of a closed mouth
+        # often enclose a sliver of lip)
+        if interior.sum() >= 20 and mouth_opening(normalise(lm)[None])[0] >= OPEN:
+            got["interior"].append(float(lb[interior, 1].mean() - la[interior, 1].mean()))
+        if ring.sum() >= 20:
+            got["ring"].append(float(lb[ring, 1].mean() - la[ring, 1].mean()))
     nan = np.full(3, np.nan)
     return {
         "before": np.median(got["before"], 0) if got["before"] else nan,

@@ -54,6 +54,7 @@ SAMPLE_EVERY = 4  # the fit measures the lips on every n-th observed face frame
 MEASURE_IOD = 76.0
 MIN_PIXELS = 20  # fewer lip or skin pixels than this (at MEASURE_IOD): the frame is not measured
 MIN_IOD = 8.0  # px: a face smaller than this holds too few lip pixels to measure
+LITTLE = 0.25  # the editor says so when it makes less than this share of the asked change
 MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
@@ -264,9 +265,10 @@ class ColourEditor(CropEditor):
         name = self.attribute.name
         if self.colour is None:
             self.notes = (f"{name}: the lips could not be measured (face too small, or lips not seen): edited as bare",)
-        elif self.strength and not self.amount:
-            why = "already as strong as the boldest tenth of CelebA's" if self.strength > 0 else "bare already"
-            self.notes = (f"{name}: nothing to change, the lips are {why}",)
+        elif self.strength and abs(self.amount) < LITTLE * abs(self.strength):
+            why = "already as red as the boldest tenth of CelebA's lipsticks" if self.strength > 0 else "bare already"
+            share = abs(self.amount) / abs(self.strength)
+            self.notes = (f"{name}: {share:.0%} of the asked change was made: the lips are {why}",)
         else:
             self.notes = ()
 

@@ -125,7 +125,7 @@ def test_the_editor_says_when_it_has_nothing_to_change_or_could_not_measure():
     model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
     bold = ColourModel("Wearing_Lipstick", model.shift, ceiling=-5.0, floor=-6.0)  # her lips count as past it
     editor = ColourEditor(bold, ATTRIBUTES["lipstick"], 1.0)
-    assert not _delta(editor).any() and "nothing to change" in editor.notes[0]
+    assert not _delta(editor).any() and "0% of the asked change" in editor.notes[0]
     blind = ColourEditor(model, ATTRIBUTES["lipstick"], -1.0)
     batch = _astronaut_batch(blind)
     batch.landmarks[:] = float("nan")  # no lips to measure
