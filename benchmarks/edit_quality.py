@@ -60,6 +60,13 @@ VIDEOS = REPO.parent / "shared" / "data" / "videos"
 SECTION = "## Edit quality on the shared clips (issue 4)"
 
 
+def shared_clips(parts: str = "") -> list[Path]:
+    """The shared clips, sorted; with ``parts`` (comma-separated), those whose names hold any of them."""
+    clips = sorted(VIDEOS.glob("*.mp4"))
+    keys = [k for k in parts.split(",") if k]
+    return [c for c in clips if any(k in c.name for k in keys)] if keys else clips
+
+
 def cut(src: Path, dst: Path, frames: int) -> Path:
     meta = probe(src)
     n = min(frames, meta.n_frames)
@@ -216,9 +223,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     wanted = args.systems.split(",")
-    clips = sorted(VIDEOS.glob("*.mp4"))
-    if args.clips:
-        clips = [c for c in clips if any(k in c.name for k in args.clips.split(","))]
+    clips = shared_clips(args.clips)
     rows = [
         "| clip | attr | system | TL-ID | TG-ID | id. dist | bg PSNR | flicker | judge | s/frame |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_section
-from benchmarks.edit_quality import VIDEOS, cut, judge_probs
+from benchmarks.edit_quality import cut, judge_probs, shared_clips
 from benchmarks.fer_judge import FerJudge, video_happy
 from generative.training.checkpoint import load_family
 from pipelines.edit_video import edit_video
@@ -54,9 +54,7 @@ def main() -> None:
     column = list(judge.config.cond_names).index("Smiling")
     fer = FerJudge()
     moved: dict[float, list[bool]] = {}
-    clips = sorted(VIDEOS.glob("*.mp4"))
-    if args.clips:
-        clips = [c for c in clips if any(k in c.name for k in args.clips.split(","))]
+    clips = shared_clips(args.clips)
     rows = [HEAD]
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_section
-from benchmarks.edit_quality import VIDEOS, crop_plan, cut
+from benchmarks.edit_quality import crop_plan, cut, shared_clips
 from benchmarks.fer_judge import FerJudge, celeba_test_faces, face_input, fer_box
 from pipelines.edit_video import edit_video
 from stitchtime.config import PipelineConfig
@@ -104,9 +104,7 @@ def main() -> None:
     judge = FerJudge()
     real, has = celeba_features(judge, attribute.celeba)
     real_attr = real[has] if attribute.sign > 0 else real[~has]
-    clips = sorted(VIDEOS.glob("*.mp4"))
-    if args.clips:
-        clips = [c for c in clips if any(k in c.name for k in args.clips.split(","))]
+    clips = shared_clips(args.clips)
     rows = [
         "| clip | KID orig -> real | KID orig -> real with attr | KID edit -> real with attr "
         "| Lab shift upper face (L, a, b) | Lab shift lower face |",

@@ -13,15 +13,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pipelines.fit_geometry import CACHE, celeba_landmarks
-from pipelines.prepare_data import read_attributes, read_partition
+from pipelines.fit_geometry import CelebaFit
 from stitchtime.editors.colour import ColourModel, fit_colour, lip_colour
 
 ATTRS = ("Wearing_Lipstick",)
@@ -30,14 +28,8 @@ ATTRS = ("Wearing_Lipstick",)
 def main() -> None:
     from sklearn.metrics import roc_auc_score
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("celeba", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("stitchtime/weights/colour"))
-    parser.add_argument("--cache", type=Path, default=CACHE)
-    args = parser.parse_args()
-    data = celeba_landmarks(args.celeba, args.cache)
-    names, table = read_attributes(args.celeba)
-    split = read_partition(args.celeba)
+    fit = CelebaFit.from_command_line(__doc__.splitlines()[0], Path("stitchtime/weights/colour"))
+    args, data, names, table, split = fit.args, fit.data, fit.names, fit.table, fit.split
     files, colours = [], []
     for name, lm in zip(data["names"], data["landmarks"]):
         if not np.isfinite(lm).all():

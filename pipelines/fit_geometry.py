@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -69,15 +70,31 @@ def celeba_landmarks(celeba: Path, cache: Path = CACHE, progress: bool = True) -
     return result
 
 
+@dataclass
+class CelebaFit:
+    """What a fit on CelebA's landmarks starts from: its arguments (``celeba``, ``out``, ``cache``),
+    the landmarks (:func:`celeba_landmarks`), the attribute names and table, and the split."""
+
+    args: argparse.Namespace
+    data: dict[str, np.ndarray]
+    names: list[str]
+    table: dict
+    split: dict[str, str]
+
+    @classmethod
+    def from_command_line(cls, description: str, out: Path) -> "CelebaFit":
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("celeba", type=Path)
+        parser.add_argument("--out", type=Path, default=out)
+        parser.add_argument("--cache", type=Path, default=CACHE)
+        args = parser.parse_args()
+        names, table = read_attributes(args.celeba)
+        return cls(args, celeba_landmarks(args.celeba, args.cache), names, table, read_partition(args.celeba))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("celeba", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("stitchtime/weights/geometry"))
-    parser.add_argument("--cache", type=Path, default=CACHE)
-    args = parser.parse_args()
-    data = celeba_landmarks(args.celeba, args.cache)
-    names, table = read_attributes(args.celeba)
-    split = read_partition(args.celeba)
+    fit = CelebaFit.from_command_line(__doc__.splitlines()[0], Path("stitchtime/weights/geometry"))
+    args, data, names, table, split = fit.args, fit.data, fit.names, fit.table, fit.split
     files = [str(n) for n in data["names"]]
     ok = np.isfinite(data["landmarks"]).all(axis=(1, 2))
     pixels = data["landmarks"][ok]
