@@ -15,9 +15,11 @@ median: the light and the camera's white balance largely cancel). For an attribu
 
 The editor (``Method.colour``) measures the lips' relative colour over the whole video (the median
 of every :data:`SAMPLE_EVERY`-th face frame) and adds ``a * shift`` to the Lab colour of the lip
-pixels, one amount ``a`` for the whole video: ``g s`` for strength ``s`` (``g`` the attribute's
-``colour_gain``), but never past the ceiling (``s > 0``: lips already that red stay as they are)
-nor below the floor (``s < 0``: bare lips have no lipstick to take away). The lip pixels lie
+pixels, one amount ``a`` for the whole video. For strength ``s > 0``, ``a = g s`` (``g`` the
+attribute's ``colour_gain``) but never past the ceiling (lips already that red stay as they are).
+For ``s < 0`` the lipstick comes off: ``a`` takes ``|s|`` of the way from the lips' level down to
+the floor, so ``-1`` leaves bare lips' colour and stronger negative strengths do no more (bare lips
+have nothing to take away). The lip pixels lie
 between the outer and the inner lip line of each crop's landmarks, feathered, with the teeth and
 the mouth interior left out.
 """
@@ -54,7 +56,9 @@ SAMPLE_EVERY = 4  # the fit measures the lips on every n-th observed face frame
 MEASURE_IOD = 76.0
 MIN_PIXELS = 20  # fewer lip or skin pixels than this (at MEASURE_IOD): the frame is not measured
 MIN_IOD = 8.0  # px: a face smaller than this holds too few lip pixels to measure
-LITTLE = 0.25  # the editor says so when it makes less than this share of the asked change
+# The editor says so when it makes less than this share of the asked change, or when the lips sit
+# less than this many shifts above bare lips' colour (a negative strength has little to take away)
+LITTLE = 0.25
 MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
@@ -147,16 +151,15 @@ class ColourModel:
         d = np.asarray(self.shift, np.float64)
         return np.asarray(colour, np.float64) @ d / float(d @ d)
 
-    def amount(self, strength: float, colour: np.ndarray | None) -> float:
-        """How many ``shift`` s a video whose lips have this relative ``colour`` gets at the
-        (gained, signed) ``strength``. None (the lips could not be measured): taken as bare lips
-        (at the floor), so a negative strength does nothing."""
-        if colour is None:
-            return float(min(strength, self.ceiling - self.floor)) if strength >= 0 else 0.0
-        level = float(self.level(colour))
+    def amount(self, strength: float, colour: np.ndarray | None, gain: float = 1.0) -> float:
+        """How many ``shift`` s a video whose lips have this relative ``colour`` gets at the signed
+        ``strength`` (> 0 adds the attribute, ``gain`` shifts per unit, up to the ceiling; < 0
+        takes ``|strength|``, at most all, of the way down to the floor). None (the lips could not
+        be measured): taken as bare lips, at the floor."""
+        level = self.floor if colour is None else float(self.level(colour))
         if strength >= 0:
-            return float(min(strength, max(self.ceiling - level, 0.0)))
-        return float(max(strength, -max(level - self.floor, 0.0)))
+            return float(min(gain * strength, max(self.ceiling - level, 0.0)))
+        return float(max(strength, -1.0) * max(level - self.floor, 0.0))
 
     def tensors(self) -> dict[str, np.ndarray]:
         return {"shift": np.asarray(self.shift, np.float32), "range": np.array([self.floor, self.ceiling], np.float32)}
@@ -237,7 +240,7 @@ class ColourEditor(CropEditor):
     def __init__(self, model: ColourModel, attribute: Attribute, strength: float = 1.0):
         self.model = model
         self.attribute = attribute
-        self.strength = attribute.sign * strength * attribute.colour_gain
+        self.strength = attribute.sign * strength
         self.mask = region_mask(attribute)
         self.amount = 0.0
         self.colour: np.ndarray | None = None  # the video's median relative lip colour
@@ -261,14 +264,19 @@ class ColourEditor(CropEditor):
                     if c is not None:
                         colours.append(c)
         self.colour = np.median(np.stack(colours), 0) if colours else None
-        self.amount = self.model.amount(self.strength, self.colour)
+        s, gain = self.strength, self.attribute.colour_gain
+        self.amount = self.model.amount(s, self.colour, gain)
         name = self.attribute.name
         if self.colour is None:
             self.notes = (f"{name}: the lips could not be measured (face too small, or lips not seen): edited as bare",)
-        elif self.strength and abs(self.amount) < LITTLE * abs(self.strength):
-            why = "already as red as the boldest tenth of CelebA's lipsticks" if self.strength > 0 else "bare already"
-            share = abs(self.amount) / abs(self.strength)
-            self.notes = (f"{name}: {share:.0%} of the asked change was made: the lips are {why}",)
+        elif s > 0 and self.amount < LITTLE * gain * s:
+            share = self.amount / (gain * s)
+            self.notes = (
+                f"{name}: {share:.0%} of the asked change was made: the lips are already as red as the "
+                "boldest tenth of CelebA's lipsticks",
+            )
+        elif s < 0 and self.model.level(self.colour) - self.model.floor < LITTLE:
+            self.notes = (f"{name}: the lips are bare already: little or nothing to take away",)
         else:
             self.notes = ()
 

@@ -52,16 +52,18 @@ def test_the_fit_finds_a_planted_colour_change_and_its_range():
     assert np.median(on) - np.median(off) == pytest.approx(1.0, abs=0.15)  # levels in units of the shift
 
 
-def test_the_amount_stops_at_the_ceiling_and_the_floor():
+def test_the_amount_stops_at_the_ceiling_and_minus_one_takes_the_lips_to_the_floor():
     m = ColourModel("Wearing_Lipstick", np.array([0.0, 5.0, 0.0]), ceiling=4.0, floor=1.0)
     bare, bold = np.array([0.0, 5.0, 0.0]), np.array([0.0, 18.0, 0.0])  # levels 1.0 and 3.6
-    assert m.amount(2.0, bare) == 2.0  # far below the ceiling: the whole strength
-    assert m.amount(2.0, bold) == pytest.approx(0.4)  # only up to the ceiling
-    assert m.amount(2.0, np.array([0.0, 30.0, 0.0])) == 0.0  # already past it: unchanged
-    assert m.amount(-2.0, bold) == -2.0 and m.amount(-5.0, bold) == pytest.approx(-2.6)  # down to the floor
-    assert m.amount(-2.0, bare) == 0.0  # bare lips: nothing to take away
+    assert m.amount(1.0, bare, gain=2.0) == 2.0  # far below the ceiling: the whole strength
+    assert m.amount(1.0, bold, gain=2.0) == pytest.approx(0.4)  # only up to the ceiling
+    assert m.amount(1.0, np.array([0.0, 30.0, 0.0]), gain=2.0) == 0.0  # already past it: unchanged
+    assert m.amount(-1.0, bold, gain=2.0) == pytest.approx(-2.6)  # -1: down to bare lips (level 1.0)
+    assert m.amount(-0.5, bold, gain=2.0) == pytest.approx(-1.3) and m.amount(-3.0, bold) == pytest.approx(-2.6)
+    assert m.amount(-1.0, bare) == 0.0  # bare lips: nothing to take away
     # unmeasured lips count as bare: the strength up to the ceiling's distance, nothing to take away
-    assert m.amount(1.5, None) == 1.5 and m.amount(5.0, None) == 3.0 and m.amount(-1.0, None) == 0.0
+    assert m.amount(0.75, None, gain=2.0) == 1.5 and m.amount(5.0, None, gain=2.0) == 3.0
+    assert m.amount(-1.0, None) == 0.0
 
 
 def test_the_lips_colour_does_not_depend_on_the_faces_size():
@@ -104,7 +106,7 @@ def test_the_editor_recolours_only_the_lips_the_way_the_model_says():
     model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
     editor = ColourEditor(model, ATTRIBUTES["lipstick"], 1.0)
     batch = _astronaut_batch(editor)
-    assert editor.colour is not None and editor.amount == pytest.approx(model.amount(2.0, editor.colour))
+    assert editor.colour is not None and editor.amount == pytest.approx(model.amount(1.0, editor.colour, 2.0))
     assert editor.amount > 0.5  # the astronaut's lips are far from the boldest lipsticks
     image = _astronaut()
     edited = editor.edited(batch)[0].permute(1, 2, 0).numpy()
@@ -131,6 +133,9 @@ def test_the_editor_says_when_it_has_nothing_to_change_or_could_not_measure():
     batch.landmarks[:] = float("nan")  # no lips to measure
     blind.fit(lambda: iter([batch]), 1)
     assert blind.amount == 0 and "could not be measured" in blind.notes[0]
+    bare = ColourModel("Wearing_Lipstick", model.shift, ceiling=9.0, floor=8.0)  # her lips count as bare
+    minus = ColourEditor(bare, ATTRIBUTES["lipstick"], -1.0)
+    assert not _delta(minus).any() and "bare already" in minus.notes[0]
 
 
 def _delta(editor):
@@ -142,12 +147,12 @@ def test_minus_one_takes_the_colour_back_and_the_guard_scale_shrinks_it():
     bold = ColourModel("Wearing_Lipstick", model.shift, model.ceiling, floor=-5.0)  # her lips count as made up
     minus = ColourEditor(bold, ATTRIBUTES["lipstick"], -1.0)
     full = _delta(minus)
-    assert minus.amount == pytest.approx(-2.0)
+    assert minus.amount == pytest.approx(-(bold.level(minus.colour) - bold.floor))  # to the floor
     lm = _landmarks()
     lips, _ = measure_regions(lm, (512, 512))
     image = _astronaut().astype(np.float32)
     after = to_lab(image + full[0].permute(1, 2, 0).numpy())[lips].mean(0) - to_lab(image)[lips].mean(0)
-    assert after[1] < -5 and after[0] > 3  # less red, lighter: the change taken back
+    assert after[1] < -0.8 * 5 * 4.5 and after[0] > 0.8 * 5 * 3  # less red, lighter, by more than 5 shifts
     half = minus.delta(_astronaut_batch(minus), scale=0.5)
     assert float(half.abs().sum()) == pytest.approx(0.5 * float(full.abs().sum()), rel=0.1)
 
