@@ -3,7 +3,7 @@ so the demo takes her smile away (`--attr smile --strength -1`: the mouth corner
 mouth narrows, the rest of the frame stays); writes the video, a side-by-side preview video and a
 PNG sheet of face crops, and prints what changed and the quality numbers.
 
-    python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]
+    python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]   (--attr lipstick --strength 1: lipstick)
 """
 
 from __future__ import annotations
@@ -14,10 +14,37 @@ from pathlib import Path
 
 from pipelines.edit_video import edit_video
 from pipelines.synth import make_astronaut_clip
-from stitchtime.config import PipelineConfig
+from stitchtime.config import DetectConfig, PipelineConfig
+from stitchtime.editors.colour import ColourEditor, lip_colour
 from stitchtime.editors.registry import make_editor
 from stitchtime.errors import StitchtimeError
 from stitchtime.evaluate import evaluate
+from stitchtime.faces.detect import make_backend
+from stitchtime.io import read_frames
+
+
+def _what_changed(editor, clip: Path, edited: Path, metrics) -> str:
+    """One line on what the edit did and where to look on the sheet (top row original, bottom edited)."""
+    if isinstance(editor, ColourEditor):
+        a = read_frames(clip)[1]
+        b = read_frames(edited)[1]
+        faces = make_backend(DetectConfig()).detect(a[len(a) // 2])
+        before = after = None
+        if faces:
+            lm = faces[0].landmarks
+            before, after = lip_colour(a[len(a) // 2], lm), lip_colour(b[len(b) // 2], lm)
+        if before is None or after is None:
+            return "the lips' colour (look at the mouth on the sheet: top row original, bottom row edited)"
+        d = after - before
+        return (
+            "the lips' colour (look at the mouth on the sheet: top row original, bottom row edited): "
+            f"Lab L {d[0]:+.1f}, a (redness) {d[1]:+.1f}, b {d[2]:+.1f} on the middle frame; nothing else moved"
+        )
+    return (
+        "the mouth (look at the lower face on the sheet: top row original, bottom row edited); "
+        f"its corners moved {metrics.mouth_corner_lift:+.3f} and its width {metrics.mouth_width_change:+.3f} "
+        "inter-ocular distances (up / wider is positive); outside the mask nothing moved"
+    )
 
 
 def main() -> int:
@@ -38,11 +65,9 @@ def main() -> int:
         print(f"edited:  {result.output}  ({result.n_frames} frames, {result.seconds:.1f} s)")
         print(f"preview: {result.preview} and {result.preview.with_suffix('.png')}")
         metrics = evaluate(clip, edited)
-        print(
-            f"what changed: the mouth (look at the lower face on the sheet: top row original, bottom row edited); "
-            f"its corners moved {metrics.mouth_corner_lift:+.3f} and its width {metrics.mouth_width_change:+.3f} "
-            "inter-ocular distances (up / wider is positive); outside the mask nothing moved"
-        )
+        print(f"what changed: {_what_changed(editor, clip, edited, metrics)}")
+        for note in result.notes:
+            print(f"note: {note}")
         print(metrics.table())
     except StitchtimeError as err:
         print(f"stitchtime: error: {err}", file=sys.stderr)
