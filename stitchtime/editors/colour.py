@@ -26,20 +26,20 @@ the mouth interior left out.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
 
 from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.fitted import load_fitted, save_fitted
 from stitchtime.editors.shared import region_mask
 from stitchtime.errors import ModelError
+from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.shape import face_frame
 
 OUTER, INNER = np.r_[48:60], np.r_[60:68]  # dlib's outer and inner lip lines
@@ -59,13 +59,6 @@ MIN_IOD = 8.0  # px: a face smaller than this holds too few lip pixels to measur
 # The editor says so when it makes less than this share of the asked change, or when the lips sit
 # less than this many shifts above bare lips' colour (a negative strength has little to take away)
 LITTLE = 0.25
-MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
-
-
-def _fill(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    m = np.zeros(shape, np.uint8)
-    cv2.fillPoly(m, [np.round(np.asarray(points) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
-    return m
 
 
 def measure_regions(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -73,12 +66,10 @@ def measure_regions(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[np.n
     from both) and of the cheek skin beside the mouth, for measuring colour."""
     lm = np.asarray(landmarks, np.float64)
     k = np.ones((3, 3), np.uint8)
-    outer, inner = _fill(lm[OUTER], shape), _fill(lm[INNER], shape)
+    outer, inner = interior_mask(lm[OUTER], shape), interior_mask(lm[INNER], shape)
     lips = cv2.erode(outer, k).astype(bool) & ~cv2.dilate(inner, k).astype(bool)
-    skin = np.zeros(shape, np.uint8)
-    for tri in CHEEKS:
-        skin |= _fill(lm[list(tri)], shape)
-    skin = skin.astype(bool) & ~cv2.dilate(outer, np.ones((5, 5), np.uint8)).astype(bool)
+    skin = np.logical_or.reduce([interior_mask(lm[list(tri)], shape) > 0 for tri in CHEEKS])
+    skin &= ~cv2.dilate(outer, np.ones((5, 5), np.uint8)).astype(bool)
     return lips, skin
 
 
@@ -117,12 +108,8 @@ def lip_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     mouth's opening (grown by :data:`TEETH_MARGIN`) left out."""
     lm = np.asarray(landmarks, np.float64)
     iod = float(face_frame(lm)[2])
-    outer = _fill(lm[OUTER], shape).astype(np.float32)
-    grow = max(int(round(TEETH_MARGIN * iod)), 0)
-    inner = _fill(lm[INNER], shape)
-    if grow:
-        inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    m = outer * (1 - inner.astype(np.float32))
+    inner = interior_mask(lm[INNER], shape, grow=max(round(TEETH_MARGIN * iod), 0))
+    m = interior_mask(lm[OUTER], shape) * (1 - inner)
     sigma = max(FEATHER * iod, 0.5)
     return cv2.GaussianBlur(m, (0, 0), sigma)
 
@@ -166,25 +153,17 @@ class ColourModel:
 
     @staticmethod
     def save_all(models: dict[str, "ColourModel"], folder: Path, record: dict) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"{a}.{k}": v for a, m in models.items() for k, v in m.tensors().items()}
-        save_file(tensors, str(folder / MODEL_FILE), metadata={"format": "stitchtime-colour"})
-        config = {"family": "colour", "cond_names": sorted(models), **record}
-        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_fitted(folder, "colour", {a: m.tensors() for a, m in models.items()}, record)
 
     @staticmethod
     def load_all(folder: Path) -> dict[str, "ColourModel"]:
-        try:
-            config = json.loads((Path(folder) / CONFIG_FILE).read_text())
-            t = load_file(str(Path(folder) / MODEL_FILE))
-            models = {
-                a: ColourModel(a, t[f"{a}.shift"], float(t[f"{a}.range"][1]), float(t[f"{a}.range"][0]))
-                for a in config["cond_names"]
-            }
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-            raise ModelError(f"{folder}: not a colour model ({type(err).__name__}: {err})") from None
+        def build(a: str, t: dict[str, np.ndarray]) -> ColourModel:
+            floor, ceiling = t["range"]  # (a range of another shape is refused here)
+            return ColourModel(a, t["shift"], float(ceiling), float(floor))
+
+        models = load_fitted(folder, "colour", build)
         for a, m in models.items():
-            ok = m.shift.shape == (3,) and t[f"{a}.range"].shape == (2,) and m.floor <= m.ceiling
+            ok = m.shift.shape == (3,) and m.floor <= m.ceiling
             if not ok or not np.isfinite([*m.shift, m.ceiling, m.floor]).all() or not m.shift.any():
                 raise ModelError(f"{folder}: not a colour model ({a}: its tensors are not a colour change)")
         return models

@@ -30,18 +30,17 @@ the teeth between lips the smile parts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
 
 from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.fitted import load_fitted, save_fitted
 from stitchtime.editors.shading import ShadingPainter
 from stitchtime.editors.shared import region_mask
 from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
@@ -86,7 +85,6 @@ STEADY_SIGMA = 2.0
 # 3x the cost; the 4 px bilinear grid used before, shifted by cv2.resize, by 0.55 / 0.79.
 GRID_STEP = 8
 BORDER_ANCHORS = 8  # fixed points per crop side
-MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
 @dataclass
@@ -140,30 +138,21 @@ class GeometryModel:
 
     @staticmethod
     def save_all(models: dict[str, "GeometryModel"], folder: Path, record: dict) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"{a}.{k}": v.astype(np.float32) for a, m in models.items() for k, v in m.tensors().items()}
-        save_file(tensors, str(folder / MODEL_FILE), metadata={"format": "stitchtime-geometry"})
-        config = {"family": "geometry", "cond_names": sorted(models), **record}
-        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_fitted(folder, "geometry", {a: m.tensors() for a, m in models.items()}, record)
 
     @staticmethod
     def load_all(folder: Path) -> dict[str, "GeometryModel"]:
-        try:
-            config = json.loads((Path(folder) / CONFIG_FILE).read_text())
-            t = load_file(str(Path(folder) / MODEL_FILE))
-            return {
-                a: GeometryModel(
-                    a,
-                    **{k: t[f"{a}.{k}"] for k in ("shape_mean", "shape_basis", "label_coef", "interaction_coef")},
-                    prob_coef=t[f"{a}.prob_coef"],
-                    prob_intercept=float(t[f"{a}.prob_intercept"][0]),
-                    shading=t.get(f"{a}.shading"),
-                    mean_shape=t.get(f"{a}.mean_shape"),
-                )
-                for a in config["cond_names"]
-            }
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-            raise ModelError(f"{folder}: not a geometry model ({type(err).__name__}: {err})") from None
+        def build(a: str, t: dict[str, np.ndarray]) -> GeometryModel:
+            return GeometryModel(
+                a,
+                **{k: t[k] for k in ("shape_mean", "shape_basis", "label_coef", "interaction_coef")},
+                prob_coef=t["prob_coef"],
+                prob_intercept=float(t["prob_intercept"][0]),
+                shading=t.get("shading"),
+                mean_shape=t.get("mean_shape"),
+            )
+
+        return load_fitted(folder, "geometry", build)
 
 
 def fit_geometry(shapes: np.ndarray, label: np.ndarray, held: np.ndarray, attribute: str) -> GeometryModel:

@@ -33,11 +33,12 @@ def to_crop(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
-def interior_mask(points: np.ndarray, size: int, grow: float = 0.0) -> np.ndarray:
-    """``(size, size)`` float mask of the inner-lip polygon ``points`` ``(8, 2)`` (crop pixels),
-    grown by ``grow`` pixels."""
-    m = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(m, [np.round(points * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
+def interior_mask(points: np.ndarray, size: int | tuple[int, int], grow: float = 0.0) -> np.ndarray:
+    """``(size, size)`` (or ``size`` = ``(h, w)``) float mask of the polygon ``points`` ``(P, 2)``
+    (pixels; e.g. the inner lips, 60-67), filled at quarter-pixel precision and grown by ``grow``
+    pixels."""
+    m = np.zeros((size, size) if np.isscalar(size) else tuple(size), np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(points) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
     if grow > 0:
         r = int(np.ceil(grow))
         m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))

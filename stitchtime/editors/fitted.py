@@ -1,0 +1,42 @@
+"""Folders of models *fitted* on CelebA rather than trained (the geometry and colour editors'): one
+safetensors file of float32 tensors named ``ATTRIBUTE.NAME`` and a ``config.json`` naming the
+family and the attributes (``cond_names``, which :func:`stitchtime.editors.models.model_attributes`
+reads), plus what the fit recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from stitchtime.errors import ModelError
+
+MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+M = TypeVar("M")
+
+
+def save_fitted(folder: Path, family: str, tensors: dict[str, dict[str, np.ndarray]], record: dict) -> None:
+    """Write each attribute's ``tensors`` (``{attribute: {name: array}}``) and the config."""
+    folder.mkdir(parents=True, exist_ok=True)
+    flat = {f"{a}.{k}": np.asarray(v).astype(np.float32) for a, named in tensors.items() for k, v in named.items()}
+    save_file(flat, str(folder / MODEL_FILE), metadata={"format": f"stitchtime-{family}"})
+    config = {"family": family, "cond_names": sorted(tensors), **record}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def load_fitted(folder: Path, family: str, build: Callable[[str, dict[str, np.ndarray]], M]) -> dict[str, M]:
+    """``{attribute: build(attribute, its tensors by name)}`` for every attribute the config names;
+    any unreadable file or missing tensor is one :class:`ModelError`."""
+    try:
+        config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+        t = load_file(str(Path(folder) / MODEL_FILE))
+        out = {}
+        for a in config["cond_names"]:
+            prefix = f"{a}."
+            out[a] = build(a, {k[len(prefix) :]: v for k, v in t.items() if k.startswith(prefix)})
+        return out
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ModelError(f"{folder}: not a {family} model ({type(err).__name__}: {err})") from None
