@@ -36,7 +36,7 @@ import torch
 from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
-from stitchtime.editors.fitted import load_fitted, save_fitted
+from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, save_fitted
 from stitchtime.editors.shared import region_mask
 from stitchtime.errors import ModelError
 from stitchtime.faces.mouth import interior_mask
@@ -182,22 +182,12 @@ def fit_colour(colours: np.ndarray, label: np.ndarray, attribute: str) -> Colour
     return model
 
 
-@dataclass
-class ColourModels:
-    """The shipped (or given) colour models, one per attribute."""
-
-    source: Path
-    models: dict[str, ColourModel]
-
-    @property
-    def attributes(self) -> list[str]:
-        return sorted(self.models)
+ColourModels = FittedModels[ColourModel]  # the shipped (or given) colour models, one per attribute
 
 
 def load_colour(path: Path, device: torch.device | None = None) -> ColourModels:
     """The colour models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
+    folder = fitted_folder(path)
     return ColourModels(folder, ColourModel.load_all(folder))
 
 

@@ -6,8 +6,9 @@ reads), plus what the fit recorded."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Generic, TypeVar
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -40,3 +41,21 @@ def load_fitted(folder: Path, family: str, build: Callable[[str, dict[str, np.nd
         return out
     except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
         raise ModelError(f"{folder}: not a {family} model ({type(err).__name__}: {err})") from None
+
+
+@dataclass
+class FittedModels(Generic[M]):
+    """The models of one fitted folder, one per attribute."""
+
+    source: Path
+    models: dict[str, M]
+
+    @property
+    def attributes(self) -> list[str]:
+        return sorted(self.models)
+
+
+def fitted_folder(path: Path) -> Path:
+    """The folder of a fitted model given as the folder or as one of its files."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent

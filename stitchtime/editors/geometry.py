@@ -40,7 +40,7 @@ import torch
 from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
-from stitchtime.editors.fitted import load_fitted, save_fitted
+from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, save_fitted
 from stitchtime.editors.shading import ShadingPainter
 from stitchtime.editors.shared import region_mask
 from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
@@ -234,22 +234,15 @@ def warp_field(src: np.ndarray, dst: np.ndarray, size: int) -> tuple[np.ndarray,
 
 
 @dataclass
-class GeometryModels:
+class GeometryModels(FittedModels[GeometryModel]):
     """The shipped (or given) geometry models, one per attribute."""
 
-    source: Path
-    models: dict[str, GeometryModel]
     mouth: object | None = None  # the mouth-interior network (stitchtime.editors.teeth), if the folder has one
-
-    @property
-    def attributes(self) -> list[str]:
-        return sorted(self.models)
 
 
 def load_geometry(path: Path, device: torch.device | None = None) -> GeometryModels:
     """The geometry models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
+    folder = fitted_folder(path)
     models = GeometryModel.load_all(folder)
     try:
         mouth = load_mouth_model(folder / MOUTH_DIR, device)
