@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from stitchtime.errors import ModelError
+from stitchtime.io.paths import atomic_write_bytes
 
 MODEL_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 M = TypeVar("M")
@@ -23,9 +24,11 @@ def save_fitted(folder: Path, family: str, tensors: dict[str, dict[str, np.ndarr
     """Write each attribute's ``tensors`` (``{attribute: {name: array}}``) and the config."""
     folder.mkdir(parents=True, exist_ok=True)
     flat = {f"{a}.{k}": np.asarray(v).astype(np.float32) for a, named in tensors.items() for k, v in named.items()}
-    save_file(flat, str(folder / MODEL_FILE), metadata={"format": f"stitchtime-{family}"})
     config = {"family": family, "cond_names": sorted(tensors), **record}
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    # each file through a temporary sibling and a rename: a fit stopped half-way (its default
+    # folder is the shipped weights) leaves the old model, never a half-written one
+    atomic_write_bytes(folder / MODEL_FILE, save(flat, metadata={"format": f"stitchtime-{family}"}))
+    atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
 
 
 def load_fitted(folder: Path, family: str, build: Callable[[str, dict[str, np.ndarray]], M]) -> dict[str, M]:

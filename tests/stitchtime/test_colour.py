@@ -230,3 +230,20 @@ def test_the_lip_mask_lands_on_the_lips_of_hand_labelled_faces():
         iou = ((mask >= 0.5) & lips).sum() / ((mask >= 0.5) | lips).sum()
         # measured: IoU 0.56-0.76, 80-93% of the weight on the lips, 7-20% on the skin (its soft edge)
         assert iou > 0.5 and mask[lips].sum() / mask.sum() > 0.75 and mask[skin].sum() / mask.sum() < 0.25, jpg.name
+
+
+def test_a_fit_that_fails_while_saving_leaves_the_old_model(tmp_path, monkeypatch):
+    import os
+
+    models = load_colour(WEIGHTS_DIR / "colour").models
+    ColourModel.save_all(models, tmp_path, {"run": 1})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):  # the files are written, then the rename fails (say, the disk is gone)
+        raise OSError("no rename")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="no rename"):
+        ColourModel.save_all(models, tmp_path, {"run": 2})
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the old model, no partial file
