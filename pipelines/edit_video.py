@@ -82,7 +82,7 @@ def fit(run: VideoRun, editor: CropEditor) -> float:
     if not editor.needs_fit:
         return 1.0
     n = run.meta.n_frames
-    if run.config.blend is not BlendMode.delta or run.config.identity_limit <= 0:
+    if run.config.blend is not BlendMode.delta or run.config.identity_limit <= 0 or not editor.identity_guarded:
         editor.fit(lambda: run.crops("invert"), n)
         run.plan.notes.extend(editor.notes)
         return 1.0

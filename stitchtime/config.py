@@ -35,7 +35,8 @@ class Method(str, Enum):
     (``Attribute.method``); ``cond`` changes the cVAE's attribute input; ``direction`` moves the cVAE
     latent along a fitted linear direction; ``diffusion`` is DDIM inversion with the conditional DDPM;
     ``geometry`` moves the face's landmarks as the attribute moves them and warps the sharp crop;
-    ``colour`` recolours one part of the face (the lips) as the attribute colours it."""
+    ``colour`` recolours one part of the face (the lips) as the attribute colours it; ``accessory``
+    draws an object fitted on CelebA in the face's place (eyeglasses)."""
 
     auto = "auto"
     cond = "cond"
@@ -43,6 +44,7 @@ class Method(str, Enum):
     diffusion = "diffusion"
     geometry = "geometry"
     colour = "colour"
+    accessory = "accessory"
 
 
 class Transfer(str, Enum):

@@ -56,7 +56,7 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute(
             "age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method=Method.diffusion, guidance=12.0
         ),
-        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", Region.eyes),
+        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", Region.eyes, method=Method.accessory),
         Attribute(
             "gender",
             "Male",
@@ -94,7 +94,7 @@ ATTRIBUTES: dict[str, Attribute] = {
 # Latent edits (cVAE, diffusion) of the shipped 64-px models that, looked at on real clips nobody
 # had seen, do not read as the attribute or leave blotches (issue 15's review, full frames at normal
 # size): offered only with --experimental, and `stitchtime attrs --experimental` says why. The
-# geometry smile and the colour editor's lipstick are the edits this release stands behind.
+# geometry smile, the colour editor's lipstick and the drawn glasses are the edits this release stands behind.
 _LOW_RES = "the 64-px model's edit carries only low frequencies and its colour errors onto the face"
 EXPERIMENTAL: dict[str, str] = {
     "smile": "by the cVAE or diffusion: faint, often stretched lips with a moustache-like band",
@@ -119,7 +119,7 @@ EXPERIMENTAL: dict[str, str] = {
         )
     },
 }
-STABLE_METHODS = ("geometry", "colour")  # the methods whose edits are not experimental
+STABLE_METHODS = ("geometry", "colour", "accessory")  # the methods whose edits are not experimental
 
 
 def experimental_reason(attribute: Attribute, method: str) -> str | None:

@@ -69,6 +69,10 @@ class CropEditor(ABC):
     #: For a :meth:`motion` edit: resample the moved pixels sharply (Lanczos-4 plus a light unsharp
     #: mask) rather than with plain cubic (what ``--fast`` asks for).
     sharp_resample: bool = True
+    #: Whether the identity guard (:mod:`stitchtime.render.identity_guard`) may scale this edit
+    #: down. False for an edit that adds an object and leaves the face's own pixels alone (drawn
+    #: glasses): the descriptor moves because it sees the object, and a fainter object is no fix.
+    identity_guarded: ClassVar[bool] = True
     #: What the editor has to tell the user once :meth:`fit` has seen the video (e.g. that there is
     #: nothing to change); the pipeline adds them to the edit's notes.
     notes: tuple[str, ...] = ()

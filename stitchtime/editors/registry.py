@@ -1,11 +1,12 @@
 """Which editor edits by which method, and building the one a command asked for.
 
 Two generative families edit: the conditional VAE (encoder inversion, per-video decoder tuning;
-methods cond and direction) and the conditional DDPM (DDIM inversion; method diffusion); two fitted
-ones do without generated pixels: geometry (landmark displacements, the smile) and colour (the
-lips' colour, lipstick). ``Method.auto`` takes each attribute's measured default
-(``Attribute.method``, BENCHMARKS.md "Edit quality"), falling back to the cVAE when the shipped
-model of that method cannot edit it. ``--model PATH`` may name a run or folder of any family.
+methods cond and direction) and the conditional DDPM (DDIM inversion; method diffusion); three
+fitted ones do without generated pixels: geometry (landmark displacements, the smile), colour (the
+lips' colour, lipstick) and accessory (eyeglasses drawn in the face's place). ``Method.auto`` takes
+each attribute's measured default (``Attribute.method``, BENCHMARKS.md "Edit quality"), falling
+back to the cVAE when the shipped model of that method cannot edit it. ``--model PATH`` may name a
+run or folder of any family.
 
 Adding an editor: write its module (a :class:`~stitchtime.editors.contract.CropEditor`) and add
 one :class:`EditorEntry` to :data:`EDITORS` under a new :class:`~stitchtime.config.Method`.
@@ -22,6 +23,7 @@ import torch
 
 from generative.device import pick_device
 from stitchtime.config import Device, EditOptions, EditRequest, Method
+from stitchtime.editors.accessory import AccessoryEditor, load_accessory
 from stitchtime.editors.attributes import Attribute, editable, experimental_reason, resolve
 from stitchtime.editors.colour import ColourEditor, load_colour
 from stitchtime.editors.contract import CropEditor
@@ -70,6 +72,9 @@ EDITORS: dict[Method, EditorEntry] = {
     Method.diffusion: EditorEntry("ddpm", "diffusion model", "ddpm", load_diffusion, DiffusionEditor.from_options),
     Method.geometry: EditorEntry("geometry", "geometry model", "geometry", load_geometry, GeometryEditor.from_options),
     Method.colour: EditorEntry("colour", "colour model", "colour", load_colour, ColourEditor.from_options),
+    Method.accessory: EditorEntry(
+        "accessory", "accessory model", "accessory", load_accessory, AccessoryEditor.from_options
+    ),
 }
 FAMILIES = tuple(dict.fromkeys(e.family for e in EDITORS.values()))
 

@@ -34,7 +34,7 @@ def test_auto_method_uses_the_shipped_diffusion_model_where_measured_better():
     methods = {ln.split()[0]: re.search(r"; (\w+)\]", ln).group(1) for ln in lines}
     assert {methods[a] for a in ("age", "gender", "mouth_open")} == {"diffusion"}
     assert methods["smile"] == "geometry"  # (the geometry editor, test_geometry.py)
-    assert methods["glasses"] == "cond"
+    assert methods["glasses"] == "accessory"  # (drawn: test_accessory.py)
 
 
 def test_fast_edits_with_the_cvae(clip, tmp_path):

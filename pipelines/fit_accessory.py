@@ -1,0 +1,130 @@
+"""Fit the accessory editor's eyeglasses on CelebA (``stitchtime/weights/accessory``).
+
+    .venv/bin/python -m pipelines.fit_accessory ../shared/data/celeba [--out stitchtime/weights/accessory]
+
+1. dlib's 68 landmarks on every image of ``img_align_celeba`` (``pipelines/fit_geometry.py``'s cache),
+   and every face warped onto the canvas of the mean shape (:mod:`stitchtime.editors.shading`), Lab L.
+2. The train split's clear glasses: faces labelled Eyeglasses whose lenses are no darker against
+   the cheek than all but the darkest 5% of faces without glasses are (sunglasses left out).
+3. The lens outline: :func:`stitchtime.editors.accessory.fit_lens` on their mean canvas minus the
+   mean canvas of the faces without glasses.
+4. The rim: its width, the narrowest half-depth width of that difference across the rim (top,
+   bottom, outer side; the average of many faces blurs it, so this errs thick), and its colour, the
+   median over the clear glasses of the darkest third of the pixels on the outline.
+5. The detector of glasses worn: a logistic regression on
+   :func:`stitchtime.editors.accessory.glasses_features` (the lines a frame draws across the nose
+   and below the eyes) over the train split (all glasses, dark ones too), its AUC reported on the
+   test split; its threshold finds 95% of the train split's glasses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipelines.fit_geometry import CelebaFit
+from stitchtime.editors.accessory import GlassesModel, _sample, canvas_lightness, fit_lens, glasses_features, outline
+from stitchtime.editors.shading import SIZE, X_RANGE, Y_RANGE, warp_to_canvas
+from stitchtime.faces.shape import normalise
+
+ATTR = "Eyeglasses"
+CLEAR_QUANTILE = 0.05  # of faces without glasses: how dark a lens may be and still count as clear
+# The detector's threshold finds this share of the train split's glasses: a second pair drawn over
+# glasses is worse than a bare face left without them
+RECALL = 0.95
+
+
+def rim_width(difference: np.ndarray, lens: np.ndarray) -> float:
+    """Narrowest half-depth width (IOD) of the rim's dark ring across the top, bottom and outer side."""
+    cx, cy, a, b, p = lens
+    widths = []
+    for angle in (-np.pi / 2, np.pi / 2, 0.0):
+        r = np.linspace(0.7, 1.3, 121)
+        c, s = np.cos(angle), np.sin(angle)
+        pts = np.stack([cx + r * a * np.sign(c) * abs(c) ** (2 / p), cy + r * b * np.sign(s) * abs(s) ** (2 / p)], 1)
+        prof = _sample(difference, pts)
+        k = int(np.argmin(prof))
+        half = (prof[k] + np.median(prof)) / 2
+        lo, hi = k, k
+        while lo > 0 and prof[lo - 1] < half:
+            lo -= 1
+        while hi < len(prof) - 1 and prof[hi + 1] < half:
+            hi += 1
+        widths.append((hi - lo + 1) * float(np.linalg.norm(pts[1] - pts[0])))
+    return float(min(widths))
+
+
+def main() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    fit = CelebaFit.from_command_line(__doc__.splitlines()[0], Path("stitchtime/weights/accessory"))
+    args, data, names, table, split = fit.args, fit.data, fit.names, fit.table, fit.split
+    ok = np.isfinite(data["landmarks"]).all(axis=(1, 2))
+    files = [str(n) for n, good in zip(data["names"], ok) if good]
+    pixels = data["landmarks"][ok]
+    mean_shape = normalise(pixels).mean(0).astype(np.float32)
+    keep, canvases, colour, lines = [], [], [], []
+    for i, f in enumerate(files):
+        bgr = cv2.imread(str(args.celeba / "img_align_celeba" / f))
+        if bgr is None:
+            continue
+        canvas = warp_to_canvas(bgr, pixels[i], mean_shape)
+        keep.append(i)
+        canvases.append(cv2.cvtColor(canvas.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)[..., 0])
+        colour.append(canvas[..., ::-1])  # RGB
+        lines.append(glasses_features(canvas_lightness(bgr, pixels[i], mean_shape, bgr=True)))
+    files = [files[i] for i in keep]
+    lab_l, colour = np.stack(canvases), np.stack(colour)
+    label = np.array([table[f][names.index(ATTR)] for f in files]) > 0.5
+    parts = np.array([split.get(f, "train") for f in files])
+    train, test = parts == "train", parts == "test"
+    x, y = np.meshgrid(np.linspace(*X_RANGE, SIZE), np.linspace(*Y_RANGE, SIZE))
+    band = (np.abs(np.abs(x) - 0.5) < 0.3) & (y > 0.12) & (y < 0.3)  # below the eyes, inside any lens
+    cheek = (np.abs(np.abs(x) - 0.5) < 0.25) & (y > 0.75) & (y < 0.95)  # below any lens
+    dark = lab_l[:, cheek].mean(1) - lab_l[:, band].mean(1)
+    clear = label & (dark < np.quantile(dark[~label], 1 - CLEAR_QUANTILE))
+    difference = lab_l[train & clear].mean(0) - lab_l[train & ~label].mean(0)
+    lens, residual = fit_lens(difference)
+    width = rim_width(difference, lens)
+    rims = []
+    for i in np.nonzero(train & clear)[0]:
+        pts = np.concatenate([outline(lens, -1), outline(lens, 1)])
+        light = _sample(lab_l[i], pts)
+        rgb = np.stack([_sample(colour[i][..., c].astype(np.float32), pts) for c in range(3)], 1)
+        rims.append(np.median(rgb[light <= np.quantile(light, 1 / 3)], 0))
+    rim_colour = np.median(np.stack(rims), 0)
+    features = np.stack(lines)
+    clf = LogisticRegression(class_weight="balanced", max_iter=1000).fit(features[train], label[train])
+    p_train = clf.predict_proba(features[train])[:, 1]
+    threshold = float(np.quantile(p_train[label[train]], 1 - RECALL))
+    model = GlassesModel(
+        ATTR,
+        lens.astype(np.float32),
+        np.array([width, *rim_colour], np.float32),
+        np.array([*clf.coef_[0], clf.intercept_[0], threshold], np.float32),
+        mean_shape,
+    )
+    worn = model.worn(features[test])
+    report = {
+        "train_glasses": [int((train & label).sum()), int((train & clear).sum())],
+        "train_without": int((train & ~label).sum()),
+        "lens": [round(float(v), 3) for v in lens],
+        "lens_fit_residual": round(residual, 4),
+        "rim_width_iod": round(width, 4),
+        "rim_rgb": [round(float(v), 1) for v in rim_colour],
+        "detector_test_auc": round(float(roc_auc_score(label[test], worn)), 3),
+        "detector_threshold": round(threshold, 3),
+        "detector_test_recall": round(float((worn[label[test]] > threshold).mean()), 3),
+        "detector_test_false_positives": round(float((worn[~label[test]] > threshold).mean()), 3),
+    }
+    print(ATTR, report, flush=True)
+    GlassesModel.save_all({ATTR: model}, args.out, {"faces": len(files), "test": {ATTR: report}})
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

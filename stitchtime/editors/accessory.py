@@ -1,0 +1,371 @@
+"""Accessories drawn in the face's place: eyeglasses, whose frame shape is fitted on CelebA.
+
+No network can add glasses that hold up at the crop's full resolution here (the 64-px models' try
+drew a grey smudge: BENCHMARKS.md, issue 15), but a pair of glasses is an object with a shape,
+which can be drawn sharp and carried with the face, as virtual try-on tools do.
+
+The model (``pipelines/fit_accessory.py``, shipped in ``stitchtime/weights/accessory``) holds, for
+Eyeglasses, in the *face frame* (eye midpoint at the origin, eyes on the x axis, inter-ocular
+distance (IOD) 1; :mod:`stitchtime.faces.shape`):
+
+* the lens outline, a superellipse ``|x - cx|^p / a^p + |y - cy|^p / b^p = 1`` (the image-right
+  lens; the other is its mirror image), fitted to the rim that CelebA's clear glasses leave in the
+  average face: the training faces with the label, sunglasses left out, each warped to the mean
+  shape, minus those without it (:func:`fit_lens`);
+* the rim's width and colour (the median over those faces of the darkest pixels on the outline);
+* a detector of glasses already worn (a logistic regression on the lines a frame leaves across
+  the nose and below the eyes: :func:`glasses_features`), so a face that wears glasses does not
+  get a second pair.
+
+The editor (``Method.accessory``) checks the video once (every :data:`SAMPLE_EVERY`-th observed
+face frame) for glasses worn, then draws on every crop: each lens placed on its own eye (the eye's
+corners, which do not move when the eye blinks; the lens narrowed as the eye is when the head
+turns), the bridge, and the temples out to the face's edge, anti-aliased, with a soft shadow on the
+skin below the rim and the lens's slight darkening of what is behind it. The placement follows the
+landmarks smoothed over time (:data:`STEADY_SIGMA`), since glasses sit still on a head. Strength
+``s`` in ``(0, 1]`` is the frame's opacity (faint to solid); up to 2 it thickens the rim. Glasses
+cannot be taken off (nothing here paints the eyes behind them): a negative strength is refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from stitchtime.config import EditOptions, Method
+from stitchtime.editors.attributes import Attribute
+from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, save_fitted
+from stitchtime.editors.shading import SIZE, X_RANGE, Y_RANGE, to_canvas, warp_to_canvas
+from stitchtime.editors.shared import region_mask
+from stitchtime.errors import InputError, ModelError
+from stitchtime.faces.mouth import interior_mask
+from stitchtime.faces.shape import face_frame
+from stitchtime.temporal.smooth import gaussian_smooth
+
+# Each lens is placed on its eye's corners (outer, inner), not the eyelids' points, which move
+# when the eye blinks; the temples run to the face's edge at landmarks 0 and 16.
+EYE_CORNERS = {-1: (36, 39), 1: (45, 42)}
+TEMPLE_END = {-1: 0, 1: 16}
+SAMPLE_EVERY = 4  # the fit checks every n-th observed face frame for glasses worn
+STEADY_SIGMA = 2.0  # frames: the landmarks the glasses follow, smoothed over time
+SUPERSAMPLE = 4  # the frame is drawn this much finer, then averaged down (anti-aliasing)
+SHADOW_DROP, SHADOW_BLUR, SHADOW_DEPTH = 0.03, 0.025, 0.3  # the rim's shadow: IOD down, blur (IOD), darkening
+LENS_TRANSMISSION = 0.97  # what a clear lens lets through
+HIGHLIGHT = 40.0  # how much lighter the rim's upper edge is (0-255): light from above
+MAX_THICKEN = 2.0  # strength beyond 1 thickens the rim up to this many times
+
+
+def outline(lens: np.ndarray, side: int = 1, n: int = 96) -> np.ndarray:
+    """``(n, 2)`` face-frame points round the lens (``side`` 1: the image-right one, -1: its mirror)."""
+    cx, cy, a, b, p = (float(v) for v in lens)
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    c, s = np.cos(t), np.sin(t)
+    x = cx + a * np.sign(c) * np.abs(c) ** (2 / p)
+    return np.stack([side * x, cy + b * np.sign(s) * np.abs(s) ** (2 / p)], 1)
+
+
+def _grow(lens: np.ndarray, by: float) -> np.ndarray:
+    cx, cy, a, b, p = lens
+    return np.array([cx, cy, max(a + by, 0.01), max(b + by, 0.01), p])
+
+
+def _sample(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
+    q = to_canvas(points).astype(np.float32)
+    return cv2.remap(canvas.astype(np.float32), q[:, :1], q[:, 1:2], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[
+        :, 0
+    ]
+
+
+def _canvas_grid() -> tuple[np.ndarray, np.ndarray]:
+    xs = np.linspace(*X_RANGE, SIZE)
+    ys = np.linspace(*Y_RANGE, SIZE)
+    return np.meshgrid(xs, ys)
+
+
+# Where glasses leave lines no bare face has (face frame, IOD): the bridge across the nose between
+# the eyes, and the lower rims across the cheeks below them. Their strongest horizontal line (the
+# vertical second derivative of L, per column) told CelebA's faces with glasses from those without
+# with an AUC of 0.98 (bridge) and 0.97 (cheeks), thin clear frames as well as sunglasses.
+BRIDGE_ZONE = ((-0.1, 0.1), (-0.3, 0.15))  # x, y ranges
+UNDER_ZONE = ((0.3, 0.7), (0.2, 0.5))  # |x|, y ranges
+CELEBA_IOD = (
+    38.0  # px: faces are looked at this size (CelebA's) before the canvas, so a sharper video does not pass for lines
+)
+
+
+def glasses_features(canvas_l: np.ndarray) -> np.ndarray:
+    """``(2,)`` for a face's Lab L on the canvas (:func:`canvas_lightness`): the mean over columns of
+    the strongest horizontal line in the bridge zone and in the zones below the eyes."""
+    x, y = _canvas_grid()
+    g = cv2.GaussianBlur(np.asarray(canvas_l, np.float32), (0, 0), 1.0)
+    lines = np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3))
+    (bx, by), (ux, uy) = BRIDGE_ZONE, UNDER_ZONE
+    zones = (
+        (x > bx[0]) & (x < bx[1]) & (y > by[0]) & (y < by[1]),
+        (np.abs(x) > ux[0]) & (np.abs(x) < ux[1]) & (y > uy[0]) & (y < uy[1]),
+    )
+    return np.array([float(np.where(z, lines, 0).max(0)[z.any(0)].mean()) for z in zones])
+
+
+def canvas_lightness(image: np.ndarray, landmarks: np.ndarray, mean_shape: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """Lab L (0-100) of ``image`` (uint8 RGB, or BGR) warped onto the canvas of ``mean_shape``, the
+    face first resized to :data:`CELEBA_IOD`."""
+    lm = np.asarray(landmarks, np.float64)
+    f = CELEBA_IOD / max(float(face_frame(lm)[2]), 1e-6)
+    if f < 1:
+        h, w = image.shape[:2]
+        size = (max(int(round(w * f)), 1), max(int(round(h * f)), 1))
+        image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+        lm = (lm + 0.5) * (np.array(size) / (w, h)) - 0.5
+    canvas = warp_to_canvas(np.ascontiguousarray(image), lm, mean_shape)
+    code = cv2.COLOR_BGR2Lab if bgr else cv2.COLOR_RGB2Lab
+    return cv2.cvtColor(canvas.astype(np.float32) / 255.0, code)[..., 0]
+
+
+def fit_lens(difference: np.ndarray, centre=(0.5, 0.09)) -> tuple[np.ndarray, float]:
+    """The lens superellipse ``(cx, cy, a, b, p)`` whose outline follows the darkest ring of a
+    glasses-minus-no-glasses ``difference`` canvas (made left-right symmetric first): along rays from
+    ``centre`` the darkest point, then the superellipse through those points (least median
+    residual, which the bridge's darkness on the rays by the nose does not sway). Also returns the
+    median relative residual."""
+    sym = (difference + difference[:, ::-1]) / 2
+    c0 = np.asarray(centre, np.float64)
+    rim = []
+    for t in np.linspace(0, 2 * np.pi, 48, endpoint=False):
+        r = np.linspace(0.12, 0.6, 97)
+        pts = c0 + r[:, None] * np.array([np.cos(t), np.sin(t)])
+        rim.append(pts[int(np.argmin(_sample(sym, pts)))])
+    rim = np.array(rim)
+    best = (np.inf, None)
+    grid = itertools.product(
+        np.arange(0.40, 0.60, 0.01),
+        np.arange(-0.05, 0.20, 0.01),
+        np.arange(0.25, 0.50, 0.01),
+        np.arange(0.18, 0.42, 0.01),
+        (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0),
+    )
+    for cx, cy, a, b, p in grid:
+        d = rim - (cx, cy)
+        f = (np.abs(d[:, 0] / a) ** p + np.abs(d[:, 1] / b) ** p) ** (1 / p)
+        res = float(np.median(np.abs(f - 1)))
+        if res < best[0]:
+            best = (res, np.array([cx, cy, a, b, p]))
+    return best[1], best[0]
+
+
+@dataclass
+class GlassesModel:
+    """The frame's shape, width and colour and the detector of glasses worn (see the module doc)."""
+
+    attribute: str
+    lens: np.ndarray  # (5,) cx, cy, a, b, p: the image-right lens in the face frame
+    rim: np.ndarray  # (4,) the rim's width (IOD) and its colour (RGB 0-255)
+    # (4,) logistic weights on glasses_features, the intercept, and the probability (mean over the
+    # video) above which a face wears glasses: the fit's, at which it finds 95% of CelebA's glasses
+    detector: np.ndarray
+    mean_shape: np.ndarray  # (68, 2) the canvas's shape (face frame)
+
+    def worn(self, features: np.ndarray) -> np.ndarray:
+        """Probability that faces with these :func:`glasses_features` ``(..., 2)`` wear glasses."""
+        logit = np.asarray(features, np.float64) @ self.detector[:2] + self.detector[2]
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.detector[3])
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"lens": self.lens, "rim": self.rim, "detector": self.detector, "mean_shape": self.mean_shape}
+
+    @staticmethod
+    def save_all(models: dict[str, "GlassesModel"], folder: Path, record: dict) -> None:
+        save_fitted(folder, "accessory", {a: m.tensors() for a, m in models.items()}, record)
+
+    @staticmethod
+    def load_all(folder: Path) -> dict[str, "GlassesModel"]:
+        def build(a: str, t: dict[str, np.ndarray]) -> GlassesModel:
+            return GlassesModel(a, t["lens"], t["rim"], t["detector"], t["mean_shape"])
+
+        models = load_fitted(folder, "accessory", build)
+        for a, m in models.items():
+            shapes = (m.lens.shape, m.rim.shape, m.detector.shape, m.mean_shape.shape)
+            ok = shapes == ((5,), (4,), (4,), (68, 2)) and all(np.isfinite(v).all() for v in m.tensors().values())
+            if not ok or min(m.lens[2:]) <= 0 or not 0 < m.rim[0] < 0.2:
+                raise ModelError(f"{folder}: not an accessory model ({a}: its tensors are not a glasses frame)")
+        return models
+
+
+AccessoryModels = FittedModels[GlassesModel]
+
+
+def load_accessory(path: Path, device: torch.device | None = None) -> AccessoryModels:
+    """The accessory models in ``path`` (a folder: config.json + model.safetensors); no torch device."""
+    folder = fitted_folder(path)
+    return AccessoryModels(folder, GlassesModel.load_all(folder))
+
+
+def _to_pixels(points: np.ndarray, centre: np.ndarray, axis: np.ndarray, iod: float) -> np.ndarray:
+    perp = np.array([-axis[1], axis[0]])
+    return centre + iod * (points[:, :1] * axis + points[:, 1:2] * perp)
+
+
+def frame_geometry(model: GlassesModel, landmarks: np.ndarray) -> dict[str, object]:
+    """Where the glasses go on a face at ``landmarks`` (pixels): each lens's outline, the bridge and
+    the temples (pixel polylines), and the face frame's inter-ocular distance."""
+    lm = np.asarray(landmarks, np.float64)
+    centre, axis, iod = face_frame(lm)
+    ms = model.mean_shape
+    perp = np.array([-axis[1], axis[0]])
+    to_ff = lambda p: np.array([(p - centre) @ axis, (p - centre) @ perp]) / iod
+    lenses, inner_tops, outer_tops = {}, {}, {}
+    for side, (outer, inner) in EYE_CORNERS.items():
+        mean_eye = (ms[outer] + ms[inner]) / 2
+        eye = to_ff((lm[outer] + lm[inner]) / 2)
+        # the lens narrows as its eye does when the head turns (clipped: a blink of a corner's landmark)
+        squeeze = float(
+            np.clip(abs(to_ff(lm[outer])[0] - to_ff(lm[inner])[0]) / abs(ms[outer, 0] - ms[inner, 0]), 0.5, 1.3)
+        )
+        pts = outline(model.lens, side)
+        pts = eye + np.stack([(pts[:, 0] - mean_eye[0]) * squeeze, pts[:, 1] - mean_eye[1]], 1)
+        lenses[side] = _to_pixels(pts, centre, axis, iod)
+        cx, cy, a, b, _ = model.lens
+        top = cy - 0.55 * b - mean_eye[1] + eye[1]
+        inner_x = eye[0] + (side * (cx - a) - mean_eye[0]) * squeeze  # the lens's nose side
+        outer_x = eye[0] + (side * (cx + a) - mean_eye[0]) * squeeze
+        inner_tops[side] = np.array([inner_x, top])
+        outer_tops[side] = np.array([outer_x, top])
+    bridge_mid = (inner_tops[-1] + inner_tops[1]) / 2 - np.array([0.0, 0.03])
+    bridge = _to_pixels(np.stack([inner_tops[-1], bridge_mid, inner_tops[1]]), centre, axis, iod)
+    temples = []
+    for side, end in TEMPLE_END.items():
+        edge = to_ff(lm[end])
+        if side * (edge[0] - outer_tops[side][0]) > 0.02:  # the face's edge lies beyond the lens
+            tip = np.array([edge[0], outer_tops[side][1] + 0.02])
+            temples.append(_to_pixels(np.stack([outer_tops[side], tip]), centre, axis, iod))
+    return {"lenses": lenses, "bridge": bridge, "temples": temples, "iod": float(iod)}
+
+
+def draw_glasses(rgb: np.ndarray, landmarks: np.ndarray, model: GlassesModel, strength: float) -> np.ndarray:
+    """The change ``(h, w, 3)`` float32 that draws the glasses on ``rgb`` (``(h, w, 3)`` in [0, 255])
+    for a face at ``landmarks`` at ``strength`` > 0 (opacity up to 1, then a thicker rim)."""
+    h, w = rgb.shape[:2]
+    g = frame_geometry(model, landmarks)
+    iod = g["iod"]
+    opacity = float(np.clip(strength, 0.0, 1.0))
+    width = float(model.rim[0]) * iod * float(np.clip(strength, 1.0, MAX_THICKEN))
+    lines = [*g["lenses"].values()]
+    everything = np.concatenate([*lines, g["bridge"], *g["temples"]])
+    margin = width + (SHADOW_DROP + 3 * SHADOW_BLUR) * iod + 2
+    x0, y0 = np.floor(np.maximum(everything.min(0) - margin, 0)).astype(int)
+    x1, y1 = np.ceil(np.minimum(everything.max(0) + margin, [w, h])).astype(int)
+    out = np.zeros((h, w, 3), np.float32)
+    if x1 - x0 < 2 or y1 - y0 < 2 or opacity == 0:
+        return out
+    k = SUPERSAMPLE
+    big = ((y1 - y0) * k, (x1 - x0) * k)
+
+    def coverage(polys, thickness, closed, offset=(0.0, 0.0)) -> np.ndarray:
+        m = np.zeros(big, np.uint8)
+        for poly in polys:
+            pts = ((poly - (x0, y0) + offset + 0.5) * k - 0.5) * 16  # 4 fractional bits
+            cv2.polylines(
+                m, [np.round(pts).astype(np.int32)], closed, 255, max(int(round(thickness * k)), 1), cv2.LINE_AA, 4
+            )
+        return cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+    rim = np.maximum(coverage(lines, width, True), coverage([g["bridge"]], width * 0.8, False))
+    rim = np.maximum(rim, coverage(g["temples"], width * 0.7, False))
+    # light from above: the upper half of each rim's outer edge is lighter
+    tops = [poly[poly[:, 1] <= poly[:, 1].mean()] for poly in lines]
+    light = coverage(tops, width * 0.35, False, offset=(0.0, -width * 0.3)) * rim
+    lens = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for poly in lines:
+        lens = np.maximum(lens, interior_mask(poly - (x0, y0), (y1 - y0, x1 - x0)))
+    shadow = cv2.GaussianBlur(rim, (0, 0), max(SHADOW_BLUR * iod, 0.5))
+    shadow = np.roll(shadow, int(round(SHADOW_DROP * iod)), axis=0)
+    base = rgb[y0:y1, x0:x1].astype(np.float32)
+    behind = base * (1 - (1 - LENS_TRANSMISSION) * lens[..., None]) * (1 - SHADOW_DEPTH * shadow[..., None])
+    colour = np.clip(np.asarray(model.rim[1:], np.float32) + HIGHLIGHT * light[..., None], 0, 255)
+    drawn = behind * (1 - rim[..., None]) + colour * rim[..., None]
+    out[y0:y1, x0:x1] = opacity * (drawn - base)
+    return out
+
+
+class AccessoryEditor(CropEditor):
+    """Draws eyeglasses on the face (see the module doc)."""
+
+    # Glasses change no pixel of the face but those under the frame; dlib's identity descriptor moves
+    # because it sees glasses (as it does when a person puts real ones on), and the guard's remedy, a
+    # fainter frame, would be ghost glasses. BENCHMARKS.md "Glasses on the shared clips" reports it.
+    identity_guarded = False
+
+    @classmethod
+    def from_options(
+        cls,
+        models: AccessoryModels,
+        attribute: Attribute,
+        strength: float,
+        method: Method,
+        options: EditOptions,
+        progress: bool,
+    ) -> "AccessoryEditor":
+        return cls(models.models[attribute.celeba], attribute, strength)
+
+    def __init__(self, model: GlassesModel, attribute: Attribute, strength: float = 1.0):
+        signed = attribute.sign * strength
+        if signed < 0:
+            raise InputError(
+                f"{attribute.name}: a negative strength would take glasses off, which this release cannot do "
+                "(it draws glasses; nothing paints the eyes behind them): use a strength above 0"
+            )
+        self.model, self.attribute, self.strength = model, attribute, signed
+        self.mask = region_mask(attribute)
+        self.worn = 0.0  # the detector's mean probability over the video's sampled frames
+        self.notes: tuple[str, ...] = ()
+        self._steady = np.zeros((0, 68, 2), np.float32)
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        crop = np.full((n_frames, 68, 2), np.nan, np.float32)
+        probs, seen = [], 0
+        for batch in source():
+            lm = batch.landmarks.numpy()
+            crop[batch.frame_indices.numpy()] = lm
+            detected = np.ones(len(lm), bool) if batch.detected is None else batch.detected.numpy()
+            for i in np.nonzero(detected)[0]:
+                if seen % SAMPLE_EVERY == 0 and np.isfinite(lm[i]).all():
+                    image = batch.crops[i].permute(1, 2, 0).numpy().clip(0, 255).astype(np.uint8)
+                    canvas = canvas_lightness(image, lm[i], self.model.mean_shape)
+                    probs.append(float(self.model.worn(glasses_features(canvas))))
+                seen += 1
+        valid = np.isfinite(crop).all(axis=(1, 2))
+        self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
+        self.worn = float(np.mean(probs)) if probs else 0.0
+        if self.worn > self.model.threshold:
+            self.notes = (f"{self.attribute.name}: the face wears glasses already (p {self.worn:.2f}): nothing drawn",)
+        else:
+            self.notes = ()
+
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        out = torch.zeros(batch.crop_shape)
+        strength = self.strength * scale
+        if strength <= 0 or self.worn > self.model.threshold:
+            return out
+        lm = batch.landmarks.numpy().astype(np.float64)
+        idx = batch.frame_indices.numpy()
+        if len(idx) and idx.max() < len(self._steady):  # (fitted on this video)
+            steady = self._steady[idx].astype(np.float64)
+            lm = np.where(np.isfinite(steady), steady, lm)
+        images = batch.crops.permute(0, 2, 3, 1).numpy()
+        for i, points in enumerate(lm):
+            if np.isfinite(points).all():
+                out[i] = torch.from_numpy(draw_glasses(images[i], points, self.model, strength)).permute(2, 0, 1)
+        return out
+
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        return (batch.crops + self.delta(batch)).clamp(0, 255)
