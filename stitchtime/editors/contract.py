@@ -69,6 +69,10 @@ class CropEditor(ABC):
     #: For a :meth:`motion` edit: resample the moved pixels sharply (Lanczos-4 plus a light unsharp
     #: mask) rather than with plain cubic (what ``--fast`` asks for).
     sharp_resample: bool = True
+    #: True for an editor that draws on the frames themselves (:meth:`paint`, given the crops'
+    #: matrices) instead of having its :meth:`delta` pasted: an object with crisp edges (drawn
+    #: glasses), which a crop-space change resampled into the frame would soften.
+    draws_on_frames: ClassVar[bool] = False
     #: Whether the identity guard (:mod:`stitchtime.render.identity_guard`) may scale this edit
     #: down. False for an edit that adds an object and leaves the face's own pixels alone (drawn
     #: glasses): the descriptor moves because it sees the object, and a fainter object is no fix.
@@ -97,7 +101,8 @@ class CropEditor(ABC):
     ) -> list:
         """After a :meth:`motion` edit has warped ``frames`` (uint8 RGB, one per crop of ``batch``;
         ``matrices`` frame -> crop): paint what the motion cannot bring into view, e.g. the mouth
-        interior a smile opens. ``weights`` ``(B,)``: the per-frame fades. Default: nothing."""
+        interior a smile opens; for a ``draws_on_frames`` editor, the whole edit. ``weights``
+        ``(B,)``: the per-frame fades. Default: nothing."""
         return frames
 
     @abstractmethod
