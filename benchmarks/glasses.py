@@ -162,6 +162,8 @@ def main() -> None:
                     print(rows[-1], flush=True)
                     break
                 drawn = "no (worn)" if editor.worn > editor.model.threshold else "yes"
+                if drawn != "yes":  # nothing drawn: nothing to slip
+                    slipped = slipped_nose = float("nan")
                 rows.append(
                     f"| {clip.name} | {s:+g} | {editor.worn:.2f} | {drawn} | {p0:.2f} -> {p1:.2f} "
                     f"| {m.identity_distance:.3f} | {m.tl_id:.4f} | {m.tg_id:.4f} | {m.flicker_ratio:.3f} "

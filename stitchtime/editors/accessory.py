@@ -18,9 +18,12 @@ distance (IOD) 1; :mod:`stitchtime.faces.shape`):
   get a second pair.
 
 The editor (``Method.accessory``) checks the video once (every :data:`SAMPLE_EVERY`-th observed
-face frame) for glasses worn, then draws on every crop: each lens placed on its own eye (the eye's
-corners, which do not move when the eye blinks; the lens narrowed as the eye is when the head
-turns), the bridge, and the temples out to the face's edge, anti-aliased, with a soft shadow on the
+face frame) for glasses worn, then draws them on every frame with the face, at the frame's own
+resolution (laid out on the aligned crop, whose pixels are square, and carried into the frame):
+each lens placed on its own eye (the eye's corners, which do not move when the eye blinks; the lens
+narrowed as the eye is when the head turns), the bridge, and the temples out to the face's edge
+(``--mask-blur``/``--mask-padding`` do not apply: nothing is blended), anti-aliased, blurred
+along their motion as the camera blurs the face (:data:`SHUTTER`), with a soft shadow on the
 skin below the rim and the lens's slight darkening of what is behind it. Glasses sit still on a
 head: from frame to frame they are carried by the motion of the skin of the forehead and the nose
 (:func:`skin_motion`), drawn a little towards where the landmarks put them (:func:`carried`). Strength
@@ -60,15 +63,19 @@ SAMPLE_EVERY = 4  # the fit checks every n-th observed face frame for glasses wo
 # landmarks alone, smoothed, slid the glasses on fast-moving faces (d11: 0.023 IOD a frame).
 CARRY = 0.2
 TRACK_CORNERS = 80  # corners tracked on the forehead and the nose
+MIN_CORNERS, MIN_AGREE = 6, 0.5  # corners that must follow, and the share that must agree on one motion
+MAX_DEVIATION = 0.1  # IOD: a skin motion that puts the eyes further from the landmarks' is not believed
 FOREHEAD = (0.1, 0.6)  # IOD above the brows: the forehead band tracked
 SUPERSAMPLE = 4  # the frame is drawn this much finer, then averaged down (anti-aliasing)
 # The frame is blurred along its own motion as the camera blurs the face: by this share of the
 # frame-to-frame motion (a 180-degree shutter, the usual one), from about a pixel of it
 SHUTTER, MIN_BLUR = 0.5, 1.0
+MAX_BLUR = 0.25  # IOD: the longest blur (what a longer one would follow is a cut or a lost track)
 SHADOW_DROP, SHADOW_BLUR, SHADOW_DEPTH = 0.03, 0.025, 0.3  # the rim's shadow: IOD down, blur (IOD), darkening
 LENS_TRANSMISSION = 0.97  # what a clear lens lets through
 HIGHLIGHT = 40.0  # how much lighter the rim's upper edge is (0-255): light from above
 MAX_THICKEN = 2.0  # strength beyond 1 thickens the rim up to this many times
+LENS_EXPONENTS = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)  # the superellipses tried: an ellipse to a rounded square
 
 
 def outline(lens: np.ndarray, side: int = 1, n: int = 96) -> np.ndarray:
@@ -153,19 +160,15 @@ def fit_lens(difference: np.ndarray, centre=(0.5, 0.09)) -> tuple[np.ndarray, fl
         rim.append(pts[int(np.argmin(_sample(sym, pts)))])
     rim = np.array(rim)
     best = (np.inf, None)
-    grid = itertools.product(
-        np.arange(0.40, 0.60, 0.01),
-        np.arange(-0.05, 0.20, 0.01),
-        np.arange(0.25, 0.50, 0.01),
-        np.arange(0.18, 0.42, 0.01),
-        (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0),
-    )
-    for cx, cy, a, b, p in grid:
-        d = rim - (cx, cy)
-        f = (np.abs(d[:, 0] / a) ** p + np.abs(d[:, 1] / b) ** p) ** (1 / p)
-        res = float(np.median(np.abs(f - 1)))
-        if res < best[0]:
-            best = (res, np.array([cx, cy, a, b, p]))
+    a_grid, b_grid = np.arange(0.25, 0.50, 0.01), np.arange(0.18, 0.42, 0.01)
+    for cx, cy, p in itertools.product(np.arange(0.40, 0.60, 0.01), np.arange(-0.05, 0.20, 0.01), LENS_EXPONENTS):
+        d = np.abs(rim - (cx, cy))  # (R, 2)
+        # (A, B, R): how far each ray's darkest point lies off the superellipse, relatively
+        f = ((d[:, 0] / a_grid[:, None, None]) ** p + (d[:, 1] / b_grid[None, :, None]) ** p) ** (1 / p)
+        res = np.median(np.abs(f - 1), axis=-1)
+        i, j = np.unravel_index(int(np.argmin(res)), res.shape)
+        if res[i, j] < best[0]:
+            best = (float(res[i, j]), np.array([cx, cy, a_grid[i], b_grid[j], p]))
     return best[1], best[0]
 
 
@@ -176,8 +179,9 @@ class GlassesModel:
     attribute: str
     lens: np.ndarray  # (5,) cx, cy, a, b, p: the image-right lens in the face frame
     rim: np.ndarray  # (4,) the rim's width (IOD) and its colour (RGB 0-255)
-    # (4,) logistic weights on glasses_features, the intercept, and the probability (mean over the
-    # video) above which a face wears glasses: the fit's, at which it finds 95% of CelebA's glasses
+    # (4,) logistic weights on glasses_features, the intercept, and the probability above which a
+    # face wears glasses: the fit's, at which it finds 95% of CelebA's glasses on single images
+    # (the editor compares the mean over the video's sampled frames with it)
     detector: np.ndarray
     mean_shape: np.ndarray  # (68, 2) the canvas's shape (face frame)
 
@@ -225,9 +229,12 @@ def _to_pixels(points: np.ndarray, centre: np.ndarray, axis: np.ndarray, iod: fl
     return centre + iod * (points[:, :1] * axis + points[:, 1:2] * perp)
 
 
-def frame_geometry(model: GlassesModel, landmarks: np.ndarray) -> dict[str, object]:
-    """Where the glasses go on a face at ``landmarks`` (pixels): each lens's outline, the bridge and
-    the temples (pixel polylines), and the face frame's inter-ocular distance."""
+def frame_geometry(model: GlassesModel, landmarks: np.ndarray, to_frame: np.ndarray | None = None) -> dict[str, object]:
+    """Where the glasses go on a face at ``landmarks`` (pixels of an image with square pixels, e.g.
+    an aligned crop): each lens's outline, the bridge and the temples (pixel polylines), and the
+    face frame's inter-ocular distance. ``to_frame`` ``(2, 3)``: an affine map the polylines are
+    then carried by (crop -> frame; a frame with non-square pixels stretches them as it stretches
+    the face), the distance scaled by its mean scale."""
     lm = np.asarray(landmarks, np.float64)
     centre, axis, iod = face_frame(lm)
     ms = model.mean_shape
@@ -238,9 +245,8 @@ def frame_geometry(model: GlassesModel, landmarks: np.ndarray) -> dict[str, obje
         mean_eye = (ms[outer] + ms[inner]) / 2
         eye = to_ff((lm[outer] + lm[inner]) / 2)
         # the lens narrows as its eye does when the head turns (clipped: a blink of a corner's landmark)
-        squeeze = float(
-            np.clip(abs(to_ff(lm[outer])[0] - to_ff(lm[inner])[0]) / abs(ms[outer, 0] - ms[inner, 0]), 0.5, 1.3)
-        )
+        width = abs(to_ff(lm[outer])[0] - to_ff(lm[inner])[0])
+        squeeze = float(np.clip(width / abs(ms[outer, 0] - ms[inner, 0]), 0.5, 1.3))
         pts = outline(model.lens, side)
         pts = eye + np.stack([(pts[:, 0] - mean_eye[0]) * squeeze, pts[:, 1] - mean_eye[1]], 1)
         lenses[side] = _to_pixels(pts, centre, axis, iod)
@@ -259,7 +265,17 @@ def frame_geometry(model: GlassesModel, landmarks: np.ndarray) -> dict[str, obje
         if side * (edge[0] - outer_tops[side][0]) > 0.02:  # the face's edge lies beyond the lens
             tip = np.array([edge[0], outer_tops[side][1] + 0.02])
             temples.append(_to_pixels(np.stack([outer_tops[side], tip]), centre, axis, iod))
-    return {"lenses": lenses, "bridge": bridge, "temples": temples, "iod": float(iod)}
+    g = {"lenses": lenses, "bridge": bridge, "temples": temples, "iod": float(iod)}
+    if to_frame is not None:
+        m = np.asarray(to_frame, np.float64)
+        move = lambda pts: pts @ m[:, :2].T + m[:, 2]
+        g = {
+            "lenses": {k: move(v) for k, v in lenses.items()},
+            "bridge": move(bridge),
+            "temples": [move(t) for t in temples],
+            "iod": float(iod) * float(np.sqrt(abs(np.linalg.det(m[:, :2])))),
+        }
+    return g
 
 
 def motion_kernel(motion: np.ndarray) -> np.ndarray | None:
@@ -276,48 +292,50 @@ def motion_kernel(motion: np.ndarray) -> np.ndarray | None:
     return k / k.sum()
 
 
-def draw_glasses(
-    rgb: np.ndarray, landmarks: np.ndarray, model: GlassesModel, strength: float, motion: np.ndarray | None = None
-) -> np.ndarray:
-    """The change ``(h, w, 3)`` float32 that draws the glasses on ``rgb`` (``(h, w, 3)`` in [0, 255])
-    for a face at ``landmarks`` at ``strength`` > 0 (opacity up to 1, then a thicker rim), blurred
-    along ``motion`` (px, the blur's length and direction: :func:`motion_kernel`)."""
+def _draw(
+    rgb: np.ndarray, g: dict, model: GlassesModel, strength: float, fade: float = 1.0, motion: np.ndarray | None = None
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The glasses of :func:`frame_geometry` ``g`` drawn on ``rgb``: the box ``(y0, y1, x0, x1)`` they
+    change and the change there (float32), or None when nothing changes (see :func:`draw_glasses`)."""
     h, w = rgb.shape[:2]
-    g = frame_geometry(model, landmarks)
     iod = g["iod"]
-    opacity = float(np.clip(strength, 0.0, 1.0))
+    opacity = float(np.clip(strength, 0.0, 1.0)) * float(np.clip(fade, 0.0, 1.0))
     width = float(model.rim[0]) * iod * float(np.clip(strength, 1.0, MAX_THICKEN))
     lines = [*g["lenses"].values()]
     everything = np.concatenate([*lines, g["bridge"], *g["temples"]])
-    kernel = None if motion is None else motion_kernel(np.asarray(motion, np.float64))
+    if motion is not None:  # no longer than a quarter of the eyes' distance (a cut, a bad track)
+        motion = np.asarray(motion, np.float64)
+        length = float(np.hypot(*motion))
+        motion = motion * min(1.0, MAX_BLUR * iod / length) if length > 0 else None
+    kernel = None if motion is None else motion_kernel(motion)
     margin = width + (SHADOW_DROP + 3 * SHADOW_BLUR) * iod + 2 + (0 if kernel is None else len(kernel))
     x0, y0 = np.floor(np.maximum(everything.min(0) - margin, 0)).astype(int)
     x1, y1 = np.ceil(np.minimum(everything.max(0) + margin, [w, h])).astype(int)
-    out = np.zeros((h, w, 3), np.float32)
-    if x1 - x0 < 2 or y1 - y0 < 2 or opacity == 0:
-        return out
+    if x1 - x0 < 2 or y1 - y0 < 2 or opacity <= 0:
+        return None
     k = SUPERSAMPLE
     big = ((y1 - y0) * k, (x1 - x0) * k)
 
     def coverage(polys, thickness, closed, offset=(0.0, 0.0)) -> np.ndarray:
         m = np.zeros(big, np.uint8)
+        line = max(int(round(thickness * k)), 1)
         for poly in polys:
             pts = ((poly - (x0, y0) + offset + 0.5) * k - 0.5) * 16  # 4 fractional bits
-            cv2.polylines(
-                m, [np.round(pts).astype(np.int32)], closed, 255, max(int(round(thickness * k)), 1), cv2.LINE_AA, 4
-            )
+            cv2.polylines(m, [np.round(pts).astype(np.int32)], closed, 255, line, cv2.LINE_AA, 4)
         return cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
     rim = np.maximum(coverage(lines, width, True), coverage([g["bridge"]], width * 0.8, False))
     rim = np.maximum(rim, coverage(g["temples"], width * 0.7, False))
-    # light from above: the upper half of each rim's outer edge is lighter
-    tops = [poly[poly[:, 1] <= poly[:, 1].mean()] for poly in lines]
+    # light from above: the upper half of each rim (the outline's second half, in order) is lighter
+    tops = [np.concatenate([poly[len(poly) // 2 :], poly[:1]]) for poly in lines]
     light = coverage(tops, width * 0.35, False, offset=(0.0, -width * 0.3)) * rim
     lens = np.zeros((y1 - y0, x1 - x0), np.float32)
     for poly in lines:
         lens = np.maximum(lens, interior_mask(poly - (x0, y0), (y1 - y0, x1 - x0)))
-    shadow = cv2.GaussianBlur(rim, (0, 0), max(SHADOW_BLUR * iod, 0.5))
-    shadow = np.roll(shadow, int(round(SHADOW_DROP * iod)), axis=0)
+    blurred = cv2.GaussianBlur(rim, (0, 0), max(SHADOW_BLUR * iod, 0.5))
+    drop = min(max(int(round(SHADOW_DROP * iod)), 0), len(blurred))
+    shadow = np.zeros_like(blurred)  # the rim's shadow falls below it (nothing wraps round the box)
+    shadow[drop:] = blurred[: len(blurred) - drop]
     if kernel is not None:  # what the camera's shutter does to an object that moves
         rim, light, lens, shadow = (
             cv2.filter2D(x, -1, kernel, borderType=cv2.BORDER_CONSTANT) for x in (rim, light, lens, shadow)
@@ -326,14 +344,34 @@ def draw_glasses(
     behind = base * (1 - (1 - LENS_TRANSMISSION) * lens[..., None]) * (1 - SHADOW_DEPTH * shadow[..., None])
     colour = np.clip(np.asarray(model.rim[1:], np.float32) + HIGHLIGHT * light[..., None], 0, 255)
     drawn = behind * (1 - rim[..., None]) + colour * rim[..., None]
-    out[y0:y1, x0:x1] = opacity * (drawn - base)
+    return (y0, y1, x0, x1), opacity * (drawn - base)
+
+
+def draw_glasses(
+    rgb: np.ndarray,
+    landmarks: np.ndarray,
+    model: GlassesModel,
+    strength: float,
+    motion: np.ndarray | None = None,
+    fade: float = 1.0,
+    to_frame: np.ndarray | None = None,
+) -> np.ndarray:
+    """The change ``(h, w, 3)`` float32 that draws the glasses on ``rgb`` (``(h, w, 3)`` in [0, 255])
+    for a face at ``landmarks`` (``to_frame``: see :func:`frame_geometry`) at ``strength`` > 0
+    (opacity up to 1, then a wider rim up to :data:`MAX_THICKEN`), the opacity times ``fade``,
+    blurred along ``motion`` (px: the blur's length and direction, at most :data:`MAX_BLUR` IOD)."""
+    out = np.zeros((*rgb.shape[:2], 3), np.float32)
+    got = _draw(rgb, frame_geometry(model, landmarks, to_frame), model, strength, fade, motion)
+    if got is not None:
+        (y0, y1, x0, x1), change = got
+        out[y0:y1, x0:x1] = change
     return out
 
 
 def skin_motion(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     """The similarity transform ``(2, 3)`` that carries the forehead's and the nose's skin from the
     grey image ``before`` (whose face is at ``landmarks``) to ``after``: Lucas-Kanade on corners
-    there, RANSAC. None when too few corners follow."""
+    there, RANSAC. None when too few corners follow or agree (:data:`MIN_CORNERS`, :data:`MIN_AGREE`)."""
     lm = np.asarray(landmarks, np.float64)
     iod = float(face_frame(lm)[2])
     mask = np.zeros(before.shape, np.uint8)
@@ -342,32 +380,48 @@ def skin_motion(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) ->
     cv2.rectangle(mask, (x0, int(top - FOREHEAD[1] * iod)), (x1, int(top - FOREHEAD[0] * iod)), 255, -1)
     cv2.fillConvexPoly(mask, cv2.convexHull(lm[27:36].astype(np.int32)), 255)
     p0 = cv2.goodFeaturesToTrack(before, TRACK_CORNERS, 0.01, 3, mask=mask)
-    if p0 is None or len(p0) < 6:
+    if p0 is None or len(p0) < MIN_CORNERS:
         return None
     p1, ok, _ = cv2.calcOpticalFlowPyrLK(before, after, p0, None, winSize=(21, 21), maxLevel=3)
     ok = ok[:, 0] == 1
-    if ok.sum() < 6:
+    if ok.sum() < MIN_CORNERS:
         return None
-    m, _ = cv2.estimateAffinePartial2D(p0[ok], p1[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    m, inliers = cv2.estimateAffinePartial2D(p0[ok], p1[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if m is None or inliers is None or inliers.sum() < max(MIN_CORNERS, MIN_AGREE * len(inliers)):
+        return None
     return m
 
 
-def carried(landmarks: np.ndarray, motion: dict[int, np.ndarray], pull: float = CARRY) -> np.ndarray:
-    """Where the glasses' landmarks go on each frame ``(T, 68, 2)``: frame t's are frame t-1's moved
-    by the skin's ``motion[t]``, then ``pull`` of the way towards frame t's own ``landmarks``; a
-    frame without motion (the first, one after a gap) takes its own landmarks."""
+def carried(landmarks: np.ndarray, motion: dict[int, np.ndarray], pull: float = CARRY) -> tuple[np.ndarray, set]:
+    """Where the glasses' landmarks go on each frame ``(T, 68, 2)``, and the frames carried by the
+    skin. Frame t's are frame t-1's moved by the skin's ``motion[t]``, then ``pull`` of the way
+    towards frame t's own ``landmarks``. Where the skin's motion is missing, or would put the eyes
+    more than :data:`MAX_DEVIATION` IOD from the landmarks' (a hand on the forehead, a cut), frame
+    t-1's move as the landmarks do; after a gap, a frame takes its own landmarks."""
     out = np.array(landmarks, np.float64)
+    own = np.asarray(landmarks, np.float64)
+    skin = set()
+    eyes = [36, 39, 42, 45]
     for t in range(1, len(out)):
-        if t in motion and np.isfinite(out[t]).all() and np.isfinite(out[t - 1]).all():
+        if not (np.isfinite(out[t]).all() and np.isfinite(out[t - 1]).all()):
+            continue
+        moved = out[t - 1] + (own[t] - own[t - 1])
+        if t in motion:
             m = motion[t]
-            moved = out[t - 1] @ m[:, :2].T + m[:, 2]
-            out[t] = moved + pull * (out[t] - moved)
-    return out
+            by_skin = out[t - 1] @ m[:, :2].T + m[:, 2]
+            iod = float(face_frame(own[t])[2])
+            if np.linalg.norm(by_skin[eyes].mean(0) - own[t][eyes].mean(0)) <= MAX_DEVIATION * iod:
+                moved = by_skin
+                skin.add(t)
+        out[t] = moved + pull * (own[t] - moved)
+    return out, skin
 
 
 class AccessoryEditor(CropEditor):
     """Draws eyeglasses on the face (see the module doc)."""
 
+    # The render pass draws on the frames (paint) and reads no crop; the fit reads them itself
+    reads_crops = False
     # Glasses change no pixel of the face but those under the frame; dlib's identity descriptor moves
     # because it sees glasses (as it does when a person puts real ones on), and the guard's remedy, a
     # fainter frame, would be ghost glasses. BENCHMARKS.md "Glasses on the shared clips" reports it.
@@ -398,6 +452,7 @@ class AccessoryEditor(CropEditor):
         self.worn = 0.0  # the detector's mean probability over the video's sampled frames
         self.notes: tuple[str, ...] = ()
         self._steady = np.zeros((0, 68, 2), np.float32)
+        self._skin: set = set()  # frames the skin's motion carried the glasses to from the one before
 
     def fit(self, source: CropSource, n_frames: int) -> None:
         crop = np.full((n_frames, 68, 2), np.nan, np.float32)
@@ -424,10 +479,13 @@ class AccessoryEditor(CropEditor):
                     if m is not None:
                         motion[int(t)] = m
                 last = (int(t), grey, lm[i])
-        self._steady = carried(crop, motion).astype(np.float32)
+        placed, self._skin = carried(crop, motion)
+        self._steady = placed.astype(np.float32)
         self.worn = float(np.mean(probs)) if probs else 0.0
         if self.worn > self.model.threshold:
             self.notes = (f"{self.attribute.name}: the face wears glasses already (p {self.worn:.2f}): nothing drawn",)
+        elif self.strength > MAX_THICKEN:
+            self.notes = (f"{self.attribute.name}: strength {self.strength:g} draws the same frame as {MAX_THICKEN:g}",)
         else:
             self.notes = ()
 
@@ -447,26 +505,36 @@ class AccessoryEditor(CropEditor):
         scale: float = 1.0,
         weights: np.ndarray | None = None,
     ) -> list[np.ndarray]:
-        """Draws the glasses on the frames themselves (``matrices`` frame -> crop), each blurred by
-        :data:`SHUTTER` of its motion between the frames before and after it in the batch."""
+        """Draws the glasses on the frames themselves (``matrices`` frame -> crop: the glasses are laid
+        out on the crop, whose pixels are square, and carried into the frame), each blurred by
+        :data:`SHUTTER` of its motion from the frames beside it in the batch that the skin carried
+        it to or from; ``weights`` fade their opacity."""
         strength = self.strength * scale
         if strength <= 0 or self.worn > self.model.threshold or not len(frames):
             return frames
-        points = transform_points(invert_affine(np.asarray(matrices, np.float64)), self._steady_landmarks(batch))
-        centre = points[:, [36, 39, 42, 45]].mean(1)  # (B, 2): what the blur follows
-        gaps = np.diff(batch.frame_indices.numpy())
+        to_frame = invert_affine(np.asarray(matrices, np.float64))
+        lm = self._steady_landmarks(batch)
+        idx = batch.frame_indices.numpy()
+        eyes = transform_points(to_frame, lm[:, [36, 39, 42, 45]]).mean(1)  # (B, 2) frame px: what the blur follows
         fade = np.ones(len(frames)) if weights is None else np.asarray(weights, np.float64)
-        out = []
-        for i, frame in enumerate(frames):
-            if not np.isfinite(points[i]).all() or fade[i] <= 0:
-                out.append(frame)
+        out = list(frames)
+        for i in range(len(frames)):
+            if not np.isfinite(lm[i]).all() or fade[i] <= 0:
                 continue
-            lo, hi = max(i - 1, 0), min(i + 1, len(frames) - 1)
-            steps = float(batch.frame_indices[hi] - batch.frame_indices[lo]) if hi > lo else 0.0
-            consecutive = hi > lo and (gaps[lo:hi] == 1).all()
-            motion = SHUTTER * (centre[hi] - centre[lo]) / steps if consecutive else None
-            change = draw_glasses(frame.astype(np.float32), points[i], self.model, strength * fade[i], motion)
-            out.append(np.clip(frame + change, 0, 255).round().astype(np.uint8))
+            steps = []  # the frame-to-frame moves of the eyes the skin carried, next to this frame
+            if i > 0 and idx[i] - idx[i - 1] == 1 and int(idx[i]) in self._skin:
+                steps.append(eyes[i] - eyes[i - 1])
+            if i + 1 < len(frames) and idx[i + 1] - idx[i] == 1 and int(idx[i + 1]) in self._skin:
+                steps.append(eyes[i + 1] - eyes[i])
+            motion = SHUTTER * np.mean(steps, 0) if steps else None
+            g = frame_geometry(self.model, lm[i], to_frame[i])
+            got = _draw(frames[i], g, self.model, strength, fade[i], motion)
+            if got is not None:
+                (y0, y1, x0, x1), change = got
+                frame = frames[i].copy()
+                box = frame[y0:y1, x0:x1]
+                box[...] = np.clip(box + change, 0, 255).round().astype(np.uint8)
+                out[i] = frame
         return out
 
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:

@@ -16,6 +16,7 @@ from stitchtime.editors.accessory import (
     AccessoryEditor,
     GlassesModel,
     canvas_lightness,
+    carried,
     draw_glasses,
     fit_lens,
     frame_geometry,
@@ -91,9 +92,15 @@ def test_the_strength_is_the_frames_opacity_and_then_its_width():
     assert (np.abs(bold).max(-1) > 80).sum() > 1.6 * (np.abs(full).max(-1) > 80).sum()
 
 
-def test_a_negative_strength_is_refused_before_any_work(tmp_path):
+def test_a_negative_strength_is_refused_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="cannot"):
         make_editor("glasses", -1.0)
+    from stitchtime.video_run import VideoRun
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the video was opened before the strength was refused")
+
+    monkeypatch.setattr(VideoRun, "analyse", no_work)
     out = tmp_path / "out.mp4"
     src = str(shared_video("retalking_face_3.mp4"))
     result = runner.invoke(app, ["edit", src, "-o", str(out), "--attr", "glasses", "--strength", "-1"])
@@ -130,8 +137,58 @@ def test_the_editor_draws_through_its_batches_and_skips_a_face_already_wearing_g
     assert editor.delta(batch2).abs().max() == 0
 
 
+def test_paint_draws_on_the_frame_where_the_crop_says_and_fades():
+    """The pipeline's path: glasses laid out on the crop's landmarks, drawn on the frame through the
+    inverse of the frame -> crop matrix (here the crop is the frame at half size, shifted)."""
+    rgb, lm = _astronaut()
+    model = _model()
+    matrix = np.array([[0.5, 0.0, -10.0], [0.0, 0.5, 4.0]])  # frame -> crop
+    crop_lm = lm * 0.5 + (-10.0, 4.0)
+    crops = torch.zeros(3, 3, 256, 256)
+    batch = CropBatch(
+        torch.tensor([0, 1, 3]),
+        crops,
+        torch.ones(3, 1, 256, 256),
+        torch.ones(3, dtype=torch.bool),
+        torch.from_numpy(np.stack([crop_lm, crop_lm, np.full_like(crop_lm, np.nan)]).astype(np.float32)),
+    )
+    editor = AccessoryEditor(model, ATTRIBUTES["glasses"], 1.0)
+    frames = [rgb.copy(), rgb.copy(), rgb.copy()]
+    out = editor.paint(frames, batch, np.stack([matrix] * 3), weights=np.array([1.0, 0.0, 1.0]))
+    expected = np.clip(rgb + draw_glasses(rgb.astype(np.float32), lm, model, 1.0), 0, 255).round()
+    assert np.abs(out[0].astype(np.float32) - expected).max() <= 1.0  # where the frame's own landmarks put them
+    assert (out[1] == rgb).all() and (out[2] == rgb).all()  # faded out; no landmarks
+    assert (frames[0] == rgb).all()  # the frames given are not drawn on in place
+
+
+def test_the_frame_follows_non_square_pixels():
+    """A frame whose pixels are twice as wide as tall shows the crop's round lens half as wide."""
+    rgb, lm = _astronaut()
+    model = _model()
+    g = frame_geometry(model, lm, to_frame=np.array([[0.5, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    square = frame_geometry(model, lm)
+    for side in (-1, 1):
+        (w0, h0), (w1, h1) = (np.ptp(x["lenses"][side], 0) for x in (square, g))
+        assert w1 == pytest.approx(w0 / 2, rel=1e-6) and h1 == pytest.approx(h0, rel=1e-6)
+
+
+def test_the_skin_carries_the_glasses_and_a_wild_motion_is_not_believed():
+    t = np.arange(6, dtype=np.float64)
+    base = _astronaut()[1].astype(np.float64)
+    jitter = np.random.default_rng(0).normal(0, 1.5, (6, 68, 2))
+    truth = base[None] + (3.0 * t)[:, None, None]  # the head moves 3 px a frame
+    motion = {int(i): np.array([[1.0, 0, 3.0], [0, 1.0, 3.0]]) for i in t[1:]}
+    placed, skin = carried(truth + jitter, motion)
+    assert skin == {1, 2, 3, 4, 5}
+    # carried by the true motion, the landmarks' jitter is mostly filtered out
+    assert np.abs(placed - truth)[1:].mean() < 0.6 * np.abs(jitter)[1:].mean()
+    wild = {**motion, 3: np.array([[1.0, 0, 80.0], [0, 1.0, 0.0]])}  # a bad track: 80 px
+    placed, skin = carried(truth, wild)
+    assert 3 not in skin and np.abs(placed - truth).max() < 1e-9  # moved as the landmarks did instead
+
+
 def test_the_detector_tells_celebas_glasses_from_bare_faces():
-    """On the test split's faces with glasses and as many without (dlib's landmarks found here)."""
+    """On the test split's faces with glasses and twice as many without (dlib's landmarks found here)."""
     from sklearn.metrics import roc_auc_score
 
     from pipelines.prepare_data import read_attributes, read_partition
