@@ -173,15 +173,16 @@ def test_the_frame_follows_non_square_pixels():
 
 
 def test_the_skin_carries_the_glasses_and_a_wild_motion_is_not_believed():
-    t = np.arange(6, dtype=np.float64)
+    t = np.arange(40, dtype=np.float64)
     base = _astronaut()[1].astype(np.float64)
-    jitter = np.random.default_rng(0).normal(0, 1.5, (6, 68, 2))
+    jitter = np.random.default_rng(0).normal(0, 1.5, (40, 68, 2))
     truth = base[None] + (3.0 * t)[:, None, None]  # the head moves 3 px a frame
     motion = {int(i): np.array([[1.0, 0, 3.0], [0, 1.0, 3.0]]) for i in t[1:]}
     placed, skin = carried(truth + jitter, motion)
-    assert skin == {1, 2, 3, 4, 5}
-    # carried by the true motion, the landmarks' jitter is mostly filtered out
-    assert np.abs(placed - truth)[1:].mean() < 0.6 * np.abs(jitter)[1:].mean()
+    assert skin == set(range(1, 40))
+    # carried by the true motion, the landmarks' jitter is mostly filtered out (once the first
+    # frame's own error, which the carrying starts from, has been pulled away)
+    assert np.abs(placed - truth)[20:].mean() < 0.4 * np.abs(jitter)[20:].mean()
     wild = {**motion, 3: np.array([[1.0, 0, 80.0], [0, 1.0, 0.0]])}  # a bad track: 80 px
     placed, skin = carried(truth, wild)
     assert 3 not in skin and np.abs(placed - truth).max() < 1e-9  # moved as the landmarks did instead
@@ -281,6 +282,6 @@ def test_the_glasses_stay_put_on_a_moving_face(tmp_path):
     edit_video(src, tmp_path / "out.mp4", editor, PipelineConfig(progress=False), overwrite=True)
     skin, nose = face_motion(src)
     assert len(record.centres) == 40 and len(skin) > 30
-    # measured on the first 100 frames (the face moving 8.9 px a frame): 0.0095 and 0.0152 IOD a
+    # measured on the first 100 frames (the face moving 8.9 px a frame): 0.0055 and 0.0135 IOD a
     # frame; the landmarks alone, smoothed, slid 0.023 on the skin
-    assert slip(record.centres, skin) < 0.015 and slip(record.centres, nose) < 0.02
+    assert slip(record.centres, skin) < 0.012 and slip(record.centres, nose) < 0.02
