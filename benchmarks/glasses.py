@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 import cv2
 import numpy as np
 
-from benchmarks.bench_md import write_section
+from benchmarks.bench_md import write_clip_table
 from benchmarks.edit_quality import cut, judge_probs, shared_clips
 from generative.training.checkpoint import load_family
 from pipelines.edit_video import edit_video
@@ -174,13 +174,7 @@ def main() -> None:
                 out.unlink(missing_ok=True)
     table = "\n".join(rows)
     if args.write:
-        text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/glasses.py {' '.join(sys.argv[1:])}` (first "
-            f"{args.frames} frames of each clip; 2 cores; see the script for what each column measures).\n\n"
-            + table
-            + "\n"
-        )
-        write_section(SECTION, text)
+        write_clip_table(SECTION, "glasses.py", sys.argv[1:], args.frames, table)
     print(table)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_section
+from benchmarks.bench_md import write_clip_table
 from benchmarks.edit_quality import cut, judge_probs, shared_clips
 from generative.training.checkpoint import load_family
 from pipelines.edit_video import edit_video
@@ -179,13 +179,7 @@ def main() -> None:
                 out.unlink(missing_ok=True)
     table = "\n".join(rows)
     if args.write:
-        text = (
-            f"{SECTION}\n\nCommand: `.venv/bin/python benchmarks/lipstick.py {' '.join(sys.argv[1:])}` (first "
-            f"{args.frames} frames of each clip; 2 cores; see the script for what each column measures).\n\n"
-            + table
-            + "\n"
-        )
-        write_section(SECTION, text)
+        write_clip_table(SECTION, "lipstick.py", sys.argv[1:], args.frames, table)
     print(table)
 
 
