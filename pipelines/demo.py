@@ -3,7 +3,8 @@ so the demo takes her smile away (`--attr smile --strength -1`: the mouth corner
 mouth narrows, the rest of the frame stays); writes the video, a side-by-side preview video and a
 PNG sheet of face crops, and prints what changed and the quality numbers.
 
-    python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]   (--attr lipstick --strength 1: lipstick)
+    python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]   (--attr lipstick --strength 1: lipstick;
+    --attr glasses --strength 1: glasses)
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from pipelines.edit_video import edit_video
 from pipelines.synth import make_astronaut_clip
 from stitchtime.config import DetectConfig, PipelineConfig
+from stitchtime.editors.accessory import AccessoryEditor
 from stitchtime.editors.colour import ColourEditor, lip_colour
 from stitchtime.editors.registry import make_editor
 from stitchtime.errors import StitchtimeError
@@ -39,6 +43,18 @@ def _what_changed(editor, clip: Path, edited: Path, metrics) -> str:
         return (
             "the lips' colour (look at the mouth on the sheet: top row original, bottom row edited): "
             f"Lab L {d[0]:+.1f}, a (redness) {d[1]:+.1f}, b {d[2]:+.1f} on the middle frame; nothing else moved"
+        )
+    if isinstance(editor, AccessoryEditor):
+        a, b = (read_frames(p)[1].astype(int) for p in (clip, edited))
+        changed = np.abs(a - b).max(-1) > 40  # the rim, not the re-encode
+        frames = int(changed.any(axis=(1, 2)).sum())
+        if not frames:
+            return "nothing was drawn (see the notes below)"
+        ys, xs = np.nonzero(changed.any(0))
+        return (
+            "glasses, drawn over the eyes (look at the eyes on the sheet: top row original, bottom row "
+            f"edited): on {frames} of {len(a)} frames, within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} px; "
+            "nothing else moved"
         )
     return (
         "the mouth (look at the lower face on the sheet: top row original, bottom row edited); "
