@@ -14,8 +14,8 @@ distance (IOD) 1; :mod:`stitchtime.faces.shape`):
   shape, minus those without it (:func:`fit_lens`);
 * the rim's width and colour (the median over those faces of the darkest pixels on the outline);
 * a detector of glasses already worn (a logistic regression on the lines a frame leaves across
-  the nose and below the eyes: :func:`glasses_features`), so a face that wears glasses does not
-  get a second pair.
+  the nose and below the eyes, against the cheeks': :func:`glasses_features`), so a face that
+  wears glasses does not get a second pair.
 
 The editor (``Method.accessory``) checks the video once (every :data:`SAMPLE_EVERY`-th observed
 face frame) for glasses worn, then draws them on every frame with the face, at the frame's own
@@ -107,28 +107,28 @@ def _canvas_grid() -> tuple[np.ndarray, np.ndarray]:
 
 
 # Where glasses leave lines no bare face has (face frame, IOD): the bridge across the nose between
-# the eyes, and the lower rims across the cheeks below them. Their strongest horizontal line (the
-# vertical second derivative of L, per column) told CelebA's faces with glasses from those without
-# with an AUC of 0.98 (bridge) and 0.97 (cheeks), thin clear frames as well as sunglasses.
+# the eyes, and the lower rims across the cheeks below them; each against the same measure on the
+# cheeks below any lens (CHEEK_ZONE), so the skin's own texture, the picture's sharpness and its
+# noise cancel. The strongest horizontal line per column (the vertical second derivative of L).
 BRIDGE_ZONE = ((-0.1, 0.1), (-0.3, 0.15))  # x, y ranges
 UNDER_ZONE = ((0.3, 0.7), (0.2, 0.5))  # |x|, y ranges
-CELEBA_IOD = (
-    38.0  # px: faces are looked at this size (CelebA's) before the canvas, so a sharper video does not pass for lines
-)
+CHEEK_ZONE = ((0.25, 0.75), (0.75, 0.95))  # |x|, y ranges
+CELEBA_IOD = 38.0  # px: faces are looked at this size (CelebA's) before the canvas
 
 
 def glasses_features(canvas_l: np.ndarray) -> np.ndarray:
-    """``(2,)`` for a face's Lab L on the canvas (:func:`canvas_lightness`): the mean over columns of
-    the strongest horizontal line in the bridge zone and in the zones below the eyes."""
+    """``(2,)`` for a face's Lab L on the canvas (:func:`canvas_lightness`): the log of the mean over
+    columns of the strongest horizontal line in the bridge zone, and in the zones below the eyes,
+    over the same on the cheeks."""
     x, y = _canvas_grid()
     g = cv2.GaussianBlur(np.asarray(canvas_l, np.float32), (0, 0), 1.0)
     lines = np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3))
-    (bx, by), (ux, uy) = BRIDGE_ZONE, UNDER_ZONE
-    zones = (
-        (x > bx[0]) & (x < bx[1]) & (y > by[0]) & (y < by[1]),
-        (np.abs(x) > ux[0]) & (np.abs(x) < ux[1]) & (y > uy[0]) & (y < uy[1]),
-    )
-    return np.array([float(np.where(z, lines, 0).max(0)[z.any(0)].mean()) for z in zones])
+    (bx, by), (ux, uy), (cx, cy) = BRIDGE_ZONE, UNDER_ZONE, CHEEK_ZONE
+    bridge = (x > bx[0]) & (x < bx[1]) & (y > by[0]) & (y < by[1])
+    under = (np.abs(x) > ux[0]) & (np.abs(x) < ux[1]) & (y > uy[0]) & (y < uy[1])
+    cheek = (np.abs(x) > cx[0]) & (np.abs(x) < cx[1]) & (y > cy[0]) & (y < cy[1])
+    strength = [float(np.where(z, lines, 0).max(0)[z.any(0)].mean()) + 0.1 for z in (bridge, under, cheek)]
+    return np.log(np.array(strength[:2]) / strength[2])
 
 
 def canvas_lightness(image: np.ndarray, landmarks: np.ndarray, mean_shape: np.ndarray, bgr: bool = False) -> np.ndarray:
