@@ -288,3 +288,20 @@ def test_the_glasses_stay_put_on_a_moving_face(tmp_path):
     # measured on the first 100 frames (the face moving 8.9 px a frame): 0.0055 and 0.0135 IOD a
     # frame; the landmarks alone, smoothed, slid 0.023 on the skin
     assert slip(record.centres, skin) < 0.012 and slip(record.centres, nose) < 0.02
+
+
+def test_glasses_fade_in_a_span_and_draw_with_blend_replace(tmp_path):
+    from benchmarks.edit_quality import cut
+    from stitchtime.io import read_frames
+
+    src = cut(shared_video("retalking_face_3.mp4"), tmp_path / "rf3.mp4", 30)  # 25 fps
+    span, replace = tmp_path / "span.mp4", tmp_path / "replace.mp4"
+    for out, extra in ((span, ["--start", "0.4", "--end", "0.7"]), (replace, ["--blend", "replace"])):
+        result = runner.invoke(app, ["edit", str(src), "-o", str(out), "-q", "--attr", "glasses", *extra])
+        assert result.exit_code == 0, result.output
+    a = read_frames(src)[1].astype(int)
+    rim = lambda v: (np.abs(read_frames(v)[1].astype(int) - a).max(-1) > 40).sum((1, 2))
+    drawn = rim(span)
+    # 0.4-0.7 s: frames 10-17, faded in and out at the ends (measured: 115 on frame 11, then 1533-2340)
+    assert (drawn[:10] == 0).all() and (drawn[18:] == 0).all() and (drawn[12:16] > 200).all()
+    assert (rim(replace) > 200).all()  # through the crops and the eyes' mask
