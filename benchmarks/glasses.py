@@ -13,10 +13,10 @@ Each clip is cut to its first ``--frames`` frames and edited with `stitchtime ed
   and the edit's frames per second;
 - the glasses' *slip* on the face (:func:`slip`): how far, from one frame to the next, the drawn
   glasses move from where the face's own skin carries them (corners on the forehead and the nose
-  tracked by optical flow in the original video; the editor carries the glasses by the same kind
-  of tracked skin in its crops, so this says how well it does so), and from where dlib's
-  nose-bridge landmarks on the original frames move (independent of any tracking, but floored by
-  dlib's own jitter), median over frames, in inter-ocular distances (0.01 is a pixel on a face
+  tracked by optical flow in the original video, with the same tracker the editor carries the
+  glasses by in its crops: not independent, it says how well the carrying works), and from where
+  dlib's nose-bridge landmarks on the original frames move (independent of any tracking, but
+  floored by dlib's own jitter), median over frames, in inter-ocular distances (0.01 is a pixel on a face
   whose eyes are 100 px apart). stitchtime's flicker ratio compares plain
   frame-to-frame change, which a high-contrast object that rightly moves with a moving head raises
   by itself; the slip measures whether the glasses stay put on the face. Also the face's own
@@ -105,7 +105,8 @@ def slip(centres: dict[int, np.ndarray], motion: dict[int, tuple[np.ndarray, flo
 
 
 class Recorder:
-    """Wraps an accessory editor's :meth:`paint` to keep where each frame's glasses were drawn."""
+    """Wraps an accessory editor's :meth:`paint` to keep where each frame's glasses were placed (the
+    eyes' corners of the landmarks :meth:`paint` lays them out on, in frame pixels)."""
 
     def __init__(self, editor) -> None:
         self.centres: dict[int, np.ndarray] = {}

@@ -245,7 +245,7 @@ EDIT_OPTIONS = (
             callback=finite,
             help="Scale the whole edit down when it moves dlib's identity descriptor further than this "
             "from the original "
-            "(0: off; not with --blend replace).",
+            "(0: off; not with --blend replace, nor for glasses, which are drawn: a fainter frame is no fix).",
         ),
     ),
     Shared(

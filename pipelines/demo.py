@@ -53,8 +53,7 @@ def _what_changed(editor, clip: Path, edited: Path, metrics) -> str:
         ys, xs = np.nonzero(changed.any(0))
         return (
             "glasses, drawn over the eyes (look at the eyes on the sheet: top row original, bottom row "
-            f"edited): on {frames} of {len(a)} frames, within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} px; "
-            "nothing else moved"
+            f"edited): on {frames} of {len(a)} frames, within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} px"
         )
     return (
         "the mouth (look at the lower face on the sheet: top row original, bottom row edited); "

@@ -132,7 +132,7 @@ def _render_groups(run: VideoRun, editor: CropEditor, keep: bool) -> Iterator[Re
     """What the render pass needs of each group of frames (made on the prefetch thread): indices,
     frames, copies of the originals (``keep``: for the preview), positions of the face frames and
     their crop batch."""
-    warp = editor.reads_crops or run.config.blend is not BlendMode.delta
+    warp = not editor.draws_on_frames and (editor.reads_crops or run.config.blend is not BlendMode.delta)
     for idx, frames in run.frames("render"):
         originals = [f.copy() for f in frames] if keep else []
         pos, batch = run.crop_batch(idx, frames)

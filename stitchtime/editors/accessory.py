@@ -12,7 +12,8 @@ distance (IOD) 1; :mod:`stitchtime.faces.shape`):
   lens; the other is its mirror image), fitted to the rim that CelebA's clear glasses leave in the
   average face: the training faces with the label, sunglasses left out, each warped to the mean
   shape, minus those without it (:func:`fit_lens`);
-* the rim's width and colour (the median over those faces of the darkest pixels on the outline);
+* the rim's width and colour (over those faces, the median of each one's own rim width across the
+  outline, and of the darkest pixels on it);
 * a detector of glasses already worn (a logistic regression on the lines a frame leaves across
   the nose and below the eyes, against the cheeks': :func:`glasses_features`), so a face that
   wears glasses does not get a second pair.
@@ -22,7 +23,7 @@ face frame) for glasses worn, then draws them on every frame with the face, at t
 resolution (laid out on the aligned crop, whose pixels are square, and carried into the frame):
 each lens placed on its own eye (the eye's corners, which do not move when the eye blinks; the lens
 narrowed as the eye is when the head turns), the bridge, and the temples out to the face's edge
-(``--mask-blur``/``--mask-padding`` do not apply: nothing is blended), anti-aliased, blurred
+(``--mask-blur``/``--mask-padding`` and ``--blend`` do not apply: nothing is blended), anti-aliased, blurred
 along their motion as the camera blurs the face (:data:`SHUTTER`), with a soft shadow on the
 skin below the rim and the lens's slight darkening of what is behind it. Glasses sit still on a
 head: from frame to frame they are carried by the motion of the skin of the forehead and the nose
@@ -71,7 +72,8 @@ SUPERSAMPLE = 4  # the frame is drawn this much finer, then averaged down (anti-
 # The frame is blurred along its own motion as the camera blurs the face: by this share of the
 # frame-to-frame motion (a 180-degree shutter, the usual one), from about a pixel of it
 SHUTTER, MIN_BLUR = 0.5, 1.0
-MAX_BLUR = 0.25  # IOD: the longest blur (what a longer one would follow is a cut or a lost track)
+MAX_BLUR = 0.25  # IOD: the longest blur
+MAX_STEP = 0.5  # IOD: a frame-to-frame move of the eyes longer than this is a cut or a lost track: no blur
 SHADOW_DROP, SHADOW_BLUR, SHADOW_DEPTH = 0.03, 0.025, 0.3  # the rim's shadow: IOD down, blur (IOD), darkening
 LENS_TRANSMISSION = 0.97  # what a clear lens lets through
 HIGHLIGHT = 40.0  # how much lighter the rim's upper edge is (0-255): light from above
@@ -395,26 +397,28 @@ def skin_motion(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) ->
 
 def carried(landmarks: np.ndarray, motion: dict[int, np.ndarray], pull: float = CARRY) -> tuple[np.ndarray, set]:
     """Where the glasses' landmarks go on each frame ``(T, 68, 2)``, and the frames carried by the
-    skin. Frame t's are frame t-1's moved by the skin's ``motion[t]``, then ``pull`` of the way
-    towards frame t's own ``landmarks``. Where the skin's motion is missing, or would put the eyes
-    more than :data:`MAX_DEVIATION` IOD from the landmarks' (a hand on the forehead, a cut), frame
-    t-1's move as the landmarks do; after a gap, a frame takes its own landmarks."""
-    out = np.array(landmarks, np.float64)
+    skin. Frame t's own ``landmarks`` give the shape (how each lens narrows as the head turns, where
+    the temples end); where they sit comes from frame t-1's placement moved by the skin's
+    ``motion[t]``, then ``pull`` of the way towards the landmarks' (the eyes' corners). Where the
+    skin's motion is missing, or would put the eyes more than :data:`MAX_DEVIATION` IOD from the
+    landmarks' (a hand on the forehead, a cut), frame t-1's placement moves as the landmarks do;
+    after a gap, a frame takes its own landmarks."""
     own = np.asarray(landmarks, np.float64)
+    out = own.copy()
     skin = set()
     eyes = [36, 39, 42, 45]
     for t in range(1, len(out)):
-        if not (np.isfinite(out[t]).all() and np.isfinite(out[t - 1]).all()):
+        if not (np.isfinite(own[t]).all() and np.isfinite(out[t - 1]).all()):
             continue
-        moved = out[t - 1] + (own[t] - own[t - 1])
+        offset = (out[t - 1] - own[t - 1])[eyes].mean(0)  # where the placement sat off the landmarks
         if t in motion:
             m = motion[t]
-            by_skin = out[t - 1] @ m[:, :2].T + m[:, 2]
-            iod = float(face_frame(own[t])[2])
-            if np.linalg.norm(by_skin[eyes].mean(0) - own[t][eyes].mean(0)) <= MAX_DEVIATION * iod:
-                moved = by_skin
+            by_skin = out[t - 1][eyes] @ m[:, :2].T + m[:, 2]
+            off = (by_skin - own[t][eyes]).mean(0)
+            if np.hypot(*off) <= MAX_DEVIATION * float(face_frame(own[t])[2]):
+                offset = off
                 skin.add(t)
-        out[t] = moved + pull * (own[t] - moved)
+        out[t] = own[t] + (1 - pull) * offset
     return out, skin
 
 
@@ -453,7 +457,6 @@ class AccessoryEditor(CropEditor):
         self.worn = 0.0  # the detector's mean probability over the video's sampled frames
         self.notes: tuple[str, ...] = ()
         self._steady = np.zeros((0, 68, 2), np.float32)
-        self._skin: set = set()  # frames the skin's motion carried the glasses to from the one before
 
     def fit(self, source: CropSource, n_frames: int) -> None:
         crop = np.full((n_frames, 68, 2), np.nan, np.float32)
@@ -480,7 +483,7 @@ class AccessoryEditor(CropEditor):
                     if m is not None:
                         motion[int(t)] = m
                 last = (int(t), grey, lm[i])
-        placed, self._skin = carried(crop, motion)
+        placed, _ = carried(crop, motion)
         self._steady = placed.astype(np.float32)
         self.worn = float(np.mean(probs)) if probs else 0.0
         if self.worn > self.model.threshold:
@@ -508,8 +511,8 @@ class AccessoryEditor(CropEditor):
     ) -> list[np.ndarray]:
         """Draws the glasses on the frames themselves (``matrices`` frame -> crop: the glasses are laid
         out on the crop, whose pixels are square, and carried into the frame), each blurred by
-        :data:`SHUTTER` of its motion from the frames beside it in the batch that the skin carried
-        it to or from; ``weights`` fade their opacity."""
+        :data:`SHUTTER` of its motion from and to the frames beside it in the batch (none across a
+        cut); ``weights`` fade their opacity."""
         strength = self.strength * scale
         if strength <= 0 or self.worn > self.model.threshold or not len(frames):
             return frames
@@ -522,13 +525,14 @@ class AccessoryEditor(CropEditor):
         for i in range(len(frames)):
             if not np.isfinite(lm[i]).all() or fade[i] <= 0:
                 continue
-            steps = []  # the frame-to-frame moves of the eyes the skin carried, next to this frame
-            if i > 0 and idx[i] - idx[i - 1] == 1 and int(idx[i]) in self._skin:
-                steps.append(eyes[i] - eyes[i - 1])
-            if i + 1 < len(frames) and idx[i + 1] - idx[i] == 1 and int(idx[i + 1]) in self._skin:
-                steps.append(eyes[i + 1] - eyes[i])
-            motion = SHUTTER * np.mean(steps, 0) if steps else None
             g = frame_geometry(self.model, lm[i], to_frame[i])
+            steps = []  # the eyes' moves from the frame before and to the frame after (not across a cut)
+            for j, k in ((i - 1, i), (i, i + 1)):
+                if 0 <= j and k < len(frames) and idx[k] - idx[j] == 1 and np.isfinite(eyes[[j, k]]).all():
+                    step = eyes[k] - eyes[j]
+                    if np.hypot(*step) <= MAX_STEP * g["iod"]:
+                        steps.append(step)
+            motion = SHUTTER * np.mean(steps, 0) if steps else None
             got = _draw(frames[i], g, self.model, strength, fade[i], motion)
             if got is not None:
                 (y0, y1, x0, x1), change = got

@@ -62,7 +62,8 @@ class CropEditor(ABC):
 
     #: True if :meth:`fit` must see every crop before :meth:`delta` is called.
     needs_fit: ClassVar[bool] = True
-    #: Whether :meth:`delta` reads the crops' pixels (False: the pipeline need not warp them).
+    #: Whether the render pass reads the crops' pixels (:meth:`delta`, :meth:`motion`; False: the
+    #: pipeline need not warp them there; :meth:`fit` may read them all the same).
     reads_crops: ClassVar[bool] = True
     #: The region this edit needs (None: the pipeline's own mask, ``PipelineConfig.mask``).
     mask: MaskConfig | None = None
@@ -70,8 +71,8 @@ class CropEditor(ABC):
     #: mask) rather than with plain cubic (what ``--fast`` asks for).
     sharp_resample: bool = True
     #: True for an editor that draws on the frames themselves (:meth:`paint`, given the crops'
-    #: matrices) instead of having its :meth:`delta` pasted: an object with crisp edges (drawn
-    #: glasses), which a crop-space change resampled into the frame would soften.
+    #: matrices) instead of having its :meth:`delta` pasted, in every blend mode: an object with
+    #: crisp edges (drawn glasses), which a crop-space change resampled into the frame would soften.
     draws_on_frames: ClassVar[bool] = False
     #: Whether the identity guard (:mod:`stitchtime.render.identity_guard`) may scale this edit
     #: down. False for an edit that adds an object and leaves the face's own pixels alone (drawn

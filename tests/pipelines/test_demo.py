@@ -18,4 +18,4 @@ def test_the_demo_says_what_changed(tmp_path, monkeypatch, capsys, attr, strengt
     assert demo.main() == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("what changed:"))
-    assert said in line and "nothing else moved" in line
+    assert said in line

@@ -159,6 +159,37 @@ def test_paint_draws_on_the_frame_where_the_crop_says_and_fades():
     assert np.abs(out[0].astype(np.float32) - expected).max() <= 1.0  # where the frame's own landmarks put them
     assert (out[1] == rgb).all() and (out[2] == rgb).all()  # faded out; no landmarks
     assert (frames[0] == rgb).all()  # the frames given are not drawn on in place
+    half = editor.paint([rgb.copy()], batch_of(batch, [0]), matrix[None], weights=np.array([0.5]))[0]
+    np.testing.assert_allclose(half.astype(np.float32) - rgb, (expected - rgb) / 2, atol=1.0)
+
+
+def batch_of(batch: CropBatch, keep: list[int]) -> CropBatch:
+    return CropBatch(
+        batch.frame_indices[keep], batch.crops[keep], batch.masks[keep], batch.detected[keep], batch.landmarks[keep]
+    )
+
+
+def test_the_glasses_blur_along_their_motion_but_not_across_a_cut():
+    rgb, lm = _astronaut()
+    model = _model()
+    editor = AccessoryEditor(model, ATTRIBUTES["glasses"], 1.0)
+    shifts = np.array([[0.0, 0.0], [12.0, 0.0], [24.0, 0.0]])  # the head moves 12 px a frame
+    lms = np.stack([lm + d for d in shifts]).astype(np.float32)
+    n = len(lms)
+
+    def run(indices):
+        batch = CropBatch(
+            torch.tensor(indices), torch.zeros(n, 3, 512, 512), torch.ones(n, 1, 512, 512),
+            torch.ones(n, dtype=torch.bool), torch.from_numpy(lms),
+        )  # fmt: skip
+        return editor.paint([rgb.copy() for _ in range(n)], batch, np.stack([np.eye(2, 3)] * n))[1]
+
+    sharp = np.clip(rgb + draw_glasses(rgb.astype(np.float32), lms[1], model, 1.0), 0, 255).round()
+    moving, apart = run([0, 1, 2]), run([0, 5, 10])  # consecutive frames; frames far apart (cuts)
+    assert np.abs(apart.astype(np.float32) - sharp).max() <= 1.0  # no blur across a gap
+    blurred = np.clip(rgb + draw_glasses(rgb.astype(np.float32), lms[1], model, 1.0, motion=(6.0, 0.0)), 0, 255)
+    assert np.abs(moving.astype(np.float32) - blurred.round()).max() <= 1.0  # half the 12 px a frame
+    assert np.abs(moving.astype(np.float32) - sharp).max() > 20
 
 
 def test_the_frame_follows_non_square_pixels():
@@ -180,9 +211,14 @@ def test_the_skin_carries_the_glasses_and_a_wild_motion_is_not_believed():
     motion = {int(i): np.array([[1.0, 0, 3.0], [0, 1.0, 3.0]]) for i in t[1:]}
     placed, skin = carried(truth + jitter, motion)
     assert skin == set(range(1, 40))
-    # carried by the true motion, the landmarks' jitter is mostly filtered out (once the first
-    # frame's own error, which the carrying starts from, has been pulled away)
-    assert np.abs(placed - truth)[20:].mean() < 0.4 * np.abs(jitter)[20:].mean()
+    # carried by the true motion, where the glasses sit (the eyes' corners) loses most of the
+    # landmarks' jitter (once the first frame's own error, which the carrying starts from, has been
+    # pulled away); the shape is the frame's own landmarks'
+    eyes = [36, 39, 42, 45]
+    centre = lambda p: p[:, eyes].mean(1)
+    assert np.abs(centre(placed) - centre(truth))[20:].mean() < 0.4 * np.abs(centre(jitter))[20:].mean()
+    shape = placed - centre(placed)[:, None]
+    np.testing.assert_allclose(shape, (truth + jitter) - centre(truth + jitter)[:, None])
     wild = {**motion, 3: np.array([[1.0, 0, 80.0], [0, 1.0, 0.0]])}  # a bad track: 80 px
     placed, skin = carried(truth, wild)
     assert 3 not in skin and np.abs(placed - truth).max() < 1e-9  # moved as the landmarks did instead
@@ -285,8 +321,8 @@ def test_the_glasses_stay_put_on_a_moving_face(tmp_path):
     edit_video(src, tmp_path / "out.mp4", editor, PipelineConfig(progress=False), overwrite=True)
     skin, nose = face_motion(src)
     assert len(record.centres) == 40 and len(skin) > 30
-    # measured on the first 100 frames (the face moving 8.9 px a frame): 0.0055 and 0.0135 IOD a
-    # frame; the landmarks alone, smoothed, slid 0.023 on the skin
+    # measured by the benchmark on the first 100 frames (the face moving 8.9 px a frame): 0.0055 and
+    # 0.0135 IOD a frame; the landmarks alone, smoothed, slid 0.023 on the skin
     assert slip(record.centres, skin) < 0.012 and slip(record.centres, nose) < 0.02
 
 
@@ -296,7 +332,8 @@ def test_glasses_fade_in_a_span_and_draw_with_blend_replace(tmp_path):
 
     src = cut(shared_video("retalking_face_3.mp4"), tmp_path / "rf3.mp4", 30)  # 25 fps
     span, replace = tmp_path / "span.mp4", tmp_path / "replace.mp4"
-    for out, extra in ((span, ["--start", "0.4", "--end", "0.7"]), (replace, ["--blend", "replace"])):
+    runs = ((span, ["--start", "0.4", "--end", "0.7"]), (replace, ["--blend", "replace"]), (tmp_path / "full.mp4", []))
+    for out, extra in runs:
         result = runner.invoke(app, ["edit", str(src), "-o", str(out), "-q", "--attr", "glasses", *extra])
         assert result.exit_code == 0, result.output
     a = read_frames(src)[1].astype(int)
@@ -304,4 +341,6 @@ def test_glasses_fade_in_a_span_and_draw_with_blend_replace(tmp_path):
     drawn = rim(span)
     # 0.4-0.7 s: frames 10-17, faded in and out at the ends (measured: 115 on frame 11, then 1533-2340)
     assert (drawn[:10] == 0).all() and (drawn[18:] == 0).all() and (drawn[12:16] > 200).all()
-    assert (rim(replace) > 200).all()  # through the crops and the eyes' mask
+    assert drawn[11] < 0.5 * drawn[12:16].min()  # fading in
+    # the same drawing in every blend mode (nothing is blended)
+    assert np.abs(read_frames(replace)[1].astype(int) - read_frames(tmp_path / "full.mp4")[1]).max() <= 2
