@@ -26,8 +26,17 @@ import cv2
 import numpy as np
 
 from pipelines.fit_geometry import CelebaFit
-from stitchtime.editors.accessory import GlassesModel, _sample, canvas_lightness, fit_lens, glasses_features, outline
-from stitchtime.editors.shading import SIZE, X_RANGE, Y_RANGE, warp_to_canvas
+from stitchtime.editors.accessory import (
+    CHEEK_ZONE,
+    GlassesModel,
+    _sample,
+    canvas_grid,
+    canvas_lightness,
+    fit_lens,
+    glasses_features,
+    outline,
+)
+from stitchtime.editors.shading import warp_to_canvas
 from stitchtime.faces.shape import normalise
 
 ATTR = "Eyeglasses"
@@ -92,9 +101,10 @@ def main() -> None:
     label = np.array([table[f][names.index(ATTR)] for f in files]) > 0.5
     parts = np.array([split.get(f, "train") for f in files])
     train, test = parts == "train", parts == "test"
-    x, y = np.meshgrid(np.linspace(*X_RANGE, SIZE), np.linspace(*Y_RANGE, SIZE))
+    x, y = canvas_grid()
     band = (np.abs(np.abs(x) - 0.5) < 0.3) & (y > 0.12) & (y < 0.3)  # below the eyes, inside any lens
-    cheek = (np.abs(np.abs(x) - 0.5) < 0.25) & (y > 0.75) & (y < 0.95)  # below any lens
+    (c0, c1), (c2, c3) = CHEEK_ZONE  # below any lens
+    cheek = (np.abs(x) > c0) & (np.abs(x) < c1) & (y > c2) & (y < c3)
     dark = lab_l[:, cheek].mean(1) - lab_l[:, band].mean(1)
     clear = label & (dark < np.quantile(dark[~label], 1 - CLEAR_QUANTILE))
     difference = lab_l[train & clear].mean(0) - lab_l[train & ~label].mean(0)

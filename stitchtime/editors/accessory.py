@@ -90,11 +90,6 @@ def outline(lens: np.ndarray, side: int = 1, n: int = 96) -> np.ndarray:
     return np.stack([side * x, cy + b * np.sign(s) * np.abs(s) ** (2 / p)], 1)
 
 
-def _grow(lens: np.ndarray, by: float) -> np.ndarray:
-    cx, cy, a, b, p = lens
-    return np.array([cx, cy, max(a + by, 0.01), max(b + by, 0.01), p])
-
-
 def _sample(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
     q = to_canvas(points).astype(np.float32)
     return cv2.remap(canvas.astype(np.float32), q[:, :1], q[:, 1:2], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[
@@ -102,7 +97,8 @@ def _sample(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
     ]
 
 
-def _canvas_grid() -> tuple[np.ndarray, np.ndarray]:
+def canvas_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Face-frame ``x`` and ``y`` (IOD) of every canvas pixel, ``(SIZE, SIZE)`` each."""
     xs = np.linspace(*X_RANGE, SIZE)
     ys = np.linspace(*Y_RANGE, SIZE)
     return np.meshgrid(xs, ys)
@@ -122,7 +118,7 @@ def glasses_features(canvas_l: np.ndarray) -> np.ndarray:
     """``(2,)`` for a face's Lab L on the canvas (:func:`canvas_lightness`): the log of the mean over
     columns of the strongest horizontal line in the bridge zone, and in the zones below the eyes,
     over the same on the cheeks."""
-    x, y = _canvas_grid()
+    x, y = canvas_grid()
     g = cv2.GaussianBlur(np.asarray(canvas_l, np.float32), (0, 0), 1.0)
     lines = np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3))
     (bx, by), (ux, uy), (cx, cy) = BRIDGE_ZONE, UNDER_ZONE, CHEEK_ZONE
@@ -543,8 +539,8 @@ class AccessoryEditor(CropEditor):
         return out
 
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
-        """The glasses drawn on the crops (what ``--blend replace`` and tools that paste deltas use;
-        the pipeline draws them on the frames themselves: :meth:`paint`)."""
+        """The glasses drawn on the crops (for tools that paste deltas; the pipeline draws them on the
+        frames themselves in every blend mode: :meth:`paint`)."""
         out = torch.zeros(batch.crop_shape)
         strength = self.strength * scale
         if strength <= 0 or self.worn > self.model.threshold:
