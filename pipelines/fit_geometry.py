@@ -5,17 +5,17 @@
 1. dlib's 68 landmarks on every image of ``img_align_celeba`` (cached in ``runs/geometry/landmarks.npz``).
 2. Each shape is brought into the face frame (:func:`stitchtime.editors.geometry.normalise`:
    eye midpoint at the origin, eyes on the x axis, inter-ocular distance 1).
-3. Per attribute (Smiling), on the train split: a ridge regression of every landmark coordinate on
+3. Per attribute (Smiling, Mouth_Slightly_Open), on the train split: a ridge regression of every landmark coordinate on
    the face's own rigid shape (eyes, brows, nose: who the person is), the attribute label, and the
-   other expression labels held constant (Mouth_Slightly_Open), plus label x shape interactions,
+   other expression label held constant (Mouth_Slightly_Open, Smiling), plus label x shape interactions,
    so the displacement the label makes depends on the face it is applied to. A logistic regression
    on the normalised shape estimates the attribute from geometry (the editor moves a frame by
    ``(1 - p)`` of the displacement at strength 1, as the cVAE moves its condition).
 4. The skin's shading the attribute brings (:mod:`stitchtime.editors.shading`): the difference of
    the mean log-luminance of training faces with and without it, warped to the mean shape, among
-   faces whose mouth is closed, for women and men apart.
+   faces whose mouth is closed, for women and men apart (the smile only).
 5. Reported on the test split: the held-out accuracy of the geometric estimate and the mean
-   displacement of the mouth corners (inter-ocular units).
+   displacement of the mouth corners and the inner lips' opening (inter-ocular units).
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ from stitchtime.editors.shading import fit_shading
 from stitchtime.faces.detect import make_backend
 
 CACHE = Path("runs/geometry/landmarks.npz")
-ATTRS = ("Smiling",)
-HELD = ("Mouth_Slightly_Open",)  # expression labels held constant while fitting each attribute
+ATTRS = ("Smiling", "Mouth_Slightly_Open")
+# The expression labels held constant while fitting each attribute (CelebA's smiles are mostly
+# open-mouthed, and its open mouths mostly smiles: each is fitted with the other held).
+HELD = {"Smiling": ("Mouth_Slightly_Open",), "Mouth_Slightly_Open": ("Smiling",)}
+# The attributes that get the skin's shading. An open mouth's shading would be the dark interior
+# between the lips, which the mouth painter (stitchtime.editors.interior) takes from the video itself.
+SHADED = ("Smiling",)
 
 
 def celeba_landmarks(celeba: Path, cache: Path = CACHE, progress: bool = True) -> dict[str, np.ndarray]:
@@ -100,26 +105,29 @@ def main() -> None:
     pixels = data["landmarks"][ok]
     shapes = normalise(pixels)
     files = [f for f, good in zip(files, ok) if good]
-    labels = {a: np.array([table[f][names.index(a)] for f in files], np.float32) for a in (*ATTRS, *HELD, "Male")}
+    labels = {a: np.array([table[f][names.index(a)] for f in files], np.float32) for a in (*ATTRS, "Male")}
     parts = np.array([split.get(f, "train") for f in files])
     train, test = parts == "train", parts == "test"
     report = {}
     models = {}
     for attr in ATTRS:
-        held = np.stack([labels[h] for h in HELD], 1)
+        held = np.stack([labels[h] for h in HELD[attr]], 1)
         model = fit_geometry(shapes[train], labels[attr][train], held[train], attr)
-        closed = np.nonzero(train & (held.max(1) < 0.5))[0]  # no expression label held: the mouth is closed
         model.mean_shape = shapes[train].mean(0).astype(np.float32)
-        faces = ((cv2.imread(str(args.celeba / "img_align_celeba" / files[i])), pixels[i]) for i in closed)
-        strata = labels["Male"][closed] > 0.5  # women and men apart (79% of the smiling faces are women's)
-        model.shading, shading = fit_shading(faces, labels[attr][closed] > 0.5, model.mean_shape, strata)
+        shading = None
+        if attr in SHADED:
+            closed = np.nonzero(train & (held.max(1) < 0.5))[0]  # no expression label held: the mouth is closed
+            faces = ((cv2.imread(str(args.celeba / "img_align_celeba" / files[i])), pixels[i]) for i in closed)
+            strata = labels["Male"][closed] > 0.5  # women and men apart (79% of the smiling faces are women's)
+            model.shading, shading = fit_shading(faces, labels[attr][closed] > 0.5, model.mean_shape, strata)
         acc = float(((model.probability(shapes[test]) > 0.5) == (labels[attr][test] > 0.5)).mean())
         lift, width = model.corner_change(shapes[test][labels[attr][test] < 0.5])
         report[attr] = {
             "test_accuracy": round(acc, 3),
             "corner_lift": round(lift, 3),
             "mouth_width": round(width, 3),
-            "shading": shading,
+            "opening": round(float(model.opening_change(shapes[test][labels[attr][test] < 0.5])), 3),
+            **({} if shading is None else {"shading": shading}),
         }
         models[attr] = model
         print(attr, report[attr], flush=True)

@@ -32,7 +32,8 @@ from tqdm import tqdm
 from stitchtime.config import DetectConfig, MaskConfig, TrackConfig
 from stitchtime.errors import InputError, NoFaceError
 from stitchtime.faces.detect import face_descriptor, make_backend
-from stitchtime.faces.shape import mouth_change
+from stitchtime.faces.mouth import mouth_opening
+from stitchtime.faces.shape import mouth_change, normalise
 from stitchtime.faces.track import FaceTracker, face_span
 from stitchtime.io.decode import VideoReader
 from stitchtime.io.probe import probe
@@ -69,6 +70,7 @@ class Metrics:
     sharpness_ratio: float = 1.0  # Laplacian variance of the inner face, edited / original
     mouth_corner_lift: float = 0.0  # inter-ocular distances, up is positive
     mouth_width_change: float = 0.0  # inter-ocular distances
+    mouth_opening_change: float = 0.0  # the inner lips' gap, inter-ocular distances (open is positive)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -85,6 +87,7 @@ class Metrics:
             ("sharpness ratio", f"{self.sharpness_ratio:.3f}"),
             ("mouth corner lift (IOD)", f"{self.mouth_corner_lift:+.3f}"),
             ("mouth width change (IOD)", f"{self.mouth_width_change:+.3f}"),
+            ("mouth opening change (IOD)", f"{self.mouth_opening_change:+.3f}"),
             ("frames (with face)", f"{self.n_frames} ({self.n_face_frames})"),
             (
                 "integrity",
@@ -186,6 +189,7 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
     tl, tg = temporal_identity(src, edit)
     mse = bg_se / max(bg_n, 1)
     lift, width = mouth_change(np.stack(lm_src), np.stack(lm_edit)) if lm_src else (np.zeros(1), np.zeros(1))
+    opened = mouth_opening(normalise(np.stack(lm_edit))) - mouth_opening(normalise(np.stack(lm_src))) if lm_src else 0.0
     return Metrics(
         tl_id=tl,
         tg_id=tg,
@@ -199,4 +203,5 @@ def evaluate(original: Path, edited: Path, progress: bool = False, detect: Detec
         sharpness_ratio=1.0 if sharp_src == 0 else sharp_edit / sharp_src,
         mouth_corner_lift=float(lift.mean()),
         mouth_width_change=float(width.mean()),
+        mouth_opening_change=float(np.mean(opened)),
     )

@@ -41,11 +41,13 @@ from stitchtime.config import EditOptions, Method
 from stitchtime.editors.attributes import Attribute
 from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
 from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, save_fitted
+from stitchtime.editors.interior import InteriorPainter
 from stitchtime.editors.shading import ShadingPainter
 from stitchtime.editors.shared import region_mask
 from stitchtime.editors.teeth import MOUTH_DIR, MouthPainter, load_mouth_model
 from stitchtime.errors import ModelError
 from stitchtime.faces.align import invert_affine, transform_points
+from stitchtime.faces.mouth import INNER_PAIRS, mouth_opening
 from stitchtime.faces.shape import CORNERS, normalise, to_frame_vectors
 from stitchtime.faces.warp import spline_on_grid, thin_plate_spline
 from stitchtime.temporal.smooth import gaussian_smooth
@@ -56,7 +58,24 @@ MOVING = np.r_[48:68]  # the mouth: what the warp moves
 # a moved jaw would show twice there, where the warped and the original frame are blended).
 FIXED = np.r_[0:17, 17:48]
 MOUTH = np.r_[48:68]
-INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points facing each other
+# An opening mouth also drops the chin (CelebA: 0.080 inter-ocular distances for the 0.123 the lips
+# part). Moving the jaw with it was measured and dropped: with the mask grown past the jaw and still
+# points beyond it, d9's background PSNR fell from 46.6 to 42.3 dB (the bed's rails beside his neck
+# bent), for a chin that reads the same at a glance (BENCHMARKS.md "Mouth open on the shared clips").
+OPEN_MAX = 0.4  # an edit opens the inner lips no further apart than this (face frame)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """How the editor applies one attribute's displacement: ``opens``: the inner lips part (or
+    close) as the model says, never past closed nor past :data:`OPEN_MAX`, and the inside of the
+    mouth is painted from the video itself (:mod:`stitchtime.editors.interior`); otherwise the
+    mouth's opening is kept."""
+
+    opens: bool = False
+
+
+EXPRESSIONS = {"Mouth_Slightly_Open": Expression(opens=True)}  # others: Expression()
 # The learned smile also parts the lips (the upper inner lip rises ~0.03 inter-ocular distances more
 # than the lower). The editor keeps the opening instead: on closed lips parting would stretch their
 # contact line into a band of lip (no mouth interior to show), and parting open mouths as learned was
@@ -125,6 +144,12 @@ class GeometryModel:
         width = (d[:, CORNERS[1], 0] - d[:, CORNERS[0], 0]).mean()
         return float(lift), float(width)
 
+    def opening_change(self, shapes: np.ndarray) -> float:
+        """Mean change of the inner lips' gap (inter-ocular units) when faces of these shapes are
+        edited at strength 1 with the mouth free to open (:class:`Expression`)."""
+        d = edited_displacement(self, shapes, np.ones(len(shapes)), mouth_opening(shapes), opens=True)
+        return float(mouth_opening(d).mean())
+
     def tensors(self) -> dict[str, np.ndarray]:
         return {
             "shape_mean": self.shape_mean,
@@ -180,11 +205,6 @@ def fit_geometry(shapes: np.ndarray, label: np.ndarray, held: np.ndarray, attrib
     return GeometryModel(attribute, mean, basis, label_coef, interaction, clf.coef_[0], float(clf.intercept_[0]))
 
 
-def mouth_opening(shapes: np.ndarray) -> np.ndarray:
-    """``(N,)`` the gap between the inner lips of face-frame shapes ``(N, 68, 2)``."""
-    return np.mean([shapes[:, b, 1] - shapes[:, a, 1] for a, b in INNER_PAIRS], axis=0)
-
-
 def added_opening(amount: np.ndarray, opening: np.ndarray) -> np.ndarray:
     """How much a toothy smile of ``amount`` ``(N,)`` opens mouths this open (face frame)."""
     return np.clip(np.minimum(amount / 2 * SMILE_OPENING, SMILE_GAP - opening), 0.0, None)
@@ -196,6 +216,7 @@ def edited_displacement(
     amount: np.ndarray,
     opening: np.ndarray | None = None,
     teeth: bool = False,
+    opens: bool = False,
 ) -> np.ndarray:
     """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``.
 
@@ -203,12 +224,19 @@ def edited_displacement(
     closed mouth). The opening is kept: each pair of facing inner-lip points moves by their mean
     (closing the lips over a smile's teeth when taking it away, and parting open lips when adding it,
     were both measured worse: BENCHMARKS.md "Geometry smile on the shared clips"). With ``teeth``, a
-    positive amount opens the mouth (:func:`added_opening`) for the mouth-interior model to paint."""
+    positive amount opens the mouth (:func:`added_opening`) for the mouth-interior model to paint.
+    With ``opens`` (an attribute that is the opening: :class:`Expression`), the inner lips part or
+    close as the displacement says, the closing no further than the lips' own ``opening`` and the
+    opening to at most :data:`OPEN_MAX`."""
     d = model.displacement(shapes) * amount[:, None, None]
     gap = np.zeros(len(d)) if opening is None else np.asarray(opening, np.float64)
+    change = mouth_opening(d)  # how much the displacement parts the inner lips (< 0: closes them)
+    # ``opens``: that much, but never closed past touching nor opened past OPEN_MAX
+    room = np.where(change < 0, np.maximum(gap, 0.0), np.maximum(OPEN_MAX - gap, 0.0))
+    keep = np.clip(room / np.maximum(np.abs(change), 1e-9), 0.0, 1.0) if opens else np.zeros(len(d))
     for a, b in INNER_PAIRS:
-        mean = (d[:, a] + d[:, b]) / 2
-        d[:, a], d[:, b] = mean, mean
+        mean, half = (d[:, a] + d[:, b]) / 2, (d[:, b] - d[:, a]) / 2
+        d[:, a], d[:, b] = mean - keep[:, None] * half, mean + keep[:, None] * half
     if teeth:
         add = np.where(amount > 0, added_opening(amount, gap), 0.0)
         d[:, UPPER_LIP, 1] -= TEETH_UPPER * add[:, None]  # y points down in the face frame
@@ -272,21 +300,28 @@ class GeometryEditor(CropEditor):
         self.model = model
         self.attribute = attribute
         self.strength = attribute.sign * strength * attribute.geometry_gain
+        self.expression = EXPRESSIONS.get(attribute.celeba, Expression())
         self.mask = region_mask(attribute)
         self._amount = np.zeros(0, np.float32)
         self._shape: np.ndarray | None = None
         self._steady = np.zeros((0, 68, 2), np.float32)
-        # the smile bares teeth when the mouth-interior model is there to paint them
-        self.painter = MouthPainter(mouth) if mouth is not None and attribute.celeba == "Smiling" else None
+        # an opening mouth shows the video's own mouth interior; the smile bares teeth when the
+        # mouth-interior model is there to paint them
+        self.teeth = mouth is not None and attribute.celeba == "Smiling"
+        self.painter = InteriorPainter() if self.expression.opens else MouthPainter(mouth) if self.teeth else None
         self.shader = None if model.shading is None else ShadingPainter(model.shading, model.mean_shape)
         self.gain = attribute.geometry_gain
 
     def fit(self, source: CropSource, n_frames: int) -> None:
         shapes = np.full((n_frames, 68, 2), np.nan, np.float32)
         crop = np.full((n_frames, 68, 2), np.nan, np.float32)
+        interior = self.painter if isinstance(self.painter, InteriorPainter) and self.strength > 0 else None
         for batch in source():
             shapes[batch.frame_indices.numpy()] = normalise(batch.landmarks.numpy())
             crop[batch.frame_indices.numpy()] = batch.landmarks.numpy()
+            if interior is not None:
+                detected = None if batch.detected is None else batch.detected.numpy()
+                interior.observe(lambda b=batch: b.crops, batch.landmarks.numpy(), detected)
         valid = np.isfinite(shapes).all(axis=(1, 2))
         p = np.full(n_frames, np.nan)
         p[valid] = self.model.probability(shapes[valid])
@@ -297,6 +332,11 @@ class GeometryEditor(CropEditor):
         # the warp and the shading follow the face's landmarks smoothed over time (what jitter
         # the crop's own smoothing of the landmarks leaves would move them from frame to frame)
         self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
+        if interior is not None and not interior.has_reference and valid.any():
+            self.notes = (
+                f"{self.attribute.name}: no frame of this video shows the inside of the mouth, so the "
+                "opening is painted as a shadow",
+            )
 
     def _moved(self, batch: CropBatch, scale: float, weights: np.ndarray | None = None, steady: bool = False):
         """The crops' landmarks ``(B, 68, 2)`` (``steady``: smoothed over time, where the video
@@ -312,10 +352,13 @@ class GeometryEditor(CropEditor):
         amount = self._amount[idx] * scale
         if weights is not None:
             amount = amount * np.asarray(weights, np.float64)
-        teeth = self.painter is not None
-        opening = mouth_opening(normalise(lm)) if teeth else np.zeros(len(lm))  # (only teeth use it)
-        d = edited_displacement(self.model, np.repeat(self._shape[None], len(lm), 0), amount, opening, teeth)
-        added = np.where(amount > 0, added_opening(amount, opening), 0.0) if teeth else np.zeros(len(lm))
+        opening = mouth_opening(normalise(lm))
+        shapes = np.repeat(self._shape[None], len(lm), 0)
+        d = edited_displacement(self.model, shapes, amount, opening, self.teeth, self.expression.opens)
+        if self.expression.opens:
+            added = np.maximum(mouth_opening(d), 0.0)
+        else:
+            added = np.where(amount > 0, added_opening(amount, opening), 0.0) if self.teeth else np.zeros(len(lm))
         return lm, lm + to_frame_vectors(d, lm), added, opening, amount
 
     def _fields(self, batch: CropBatch, scale: float) -> list[tuple[np.ndarray, np.ndarray]] | None:

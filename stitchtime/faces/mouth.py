@@ -16,6 +16,7 @@ from stitchtime.faces.shape import face_frame
 MOUTH_SIDE = 1.4  # crop side in inter-ocular distances (a smiling mouth is about 1 IOD wide)
 MOUTH_DROP = 0.05  # the crop's centre sits this far below the landmarks' mean (IOD): room for the chin side
 INNER = np.r_[60:68]  # the inner lip contour, in order around the opening
+INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip points facing each other
 HOLE = (0, 255, 0)  # the flat colour that marks the region to paint in the model's input
 
 
@@ -31,6 +32,12 @@ def mouth_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
 
 def to_crop(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+
+
+def mouth_opening(shapes: np.ndarray) -> np.ndarray:
+    """``(N,)`` the gap between the inner lips of face-frame shapes ``(N, 68, 2)`` (inter-ocular
+    distances)."""
+    return np.mean([shapes[:, b, 1] - shapes[:, a, 1] for a, b in INNER_PAIRS], axis=0)
 
 
 def interior_mask(points: np.ndarray, size: int | tuple[int, int], grow: float = 0.0) -> np.ndarray:
