@@ -321,7 +321,9 @@ class GeometryEditor(CropEditor):
             crop[batch.frame_indices.numpy()] = batch.landmarks.numpy()
             if interior is not None:
                 detected = None if batch.detected is None else batch.detected.numpy()
-                interior.observe(lambda b=batch: b.crops, batch.landmarks.numpy(), detected)
+                interior.observe(
+                    lambda b=batch: b.crops, batch.landmarks.numpy(), detected, batch.frame_indices.numpy()
+                )
         valid = np.isfinite(shapes).all(axis=(1, 2))
         p = np.full(n_frames, np.nan)
         p[valid] = self.model.probability(shapes[valid])
@@ -332,10 +334,14 @@ class GeometryEditor(CropEditor):
         # the warp and the shading follow the face's landmarks smoothed over time (what jitter
         # the crop's own smoothing of the landmarks leaves would move them from frame to frame)
         self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
-        if interior is not None and not interior.has_reference and valid.any():
+        if interior is not None and valid.any():
             self.notes = (
-                f"{self.attribute.name}: no frame of this video shows the inside of the mouth, so the "
-                "opening is painted as a shadow",
+                (f"{self.attribute.name}: the inside of the mouth is taken from frame {interior.frame}",)
+                if interior.has_reference
+                else (
+                    f"{self.attribute.name}: no frame of this video shows the inside of the mouth, so the "
+                    "opening is painted as a shadow",
+                )
             )
 
     def _moved(self, batch: CropBatch, scale: float, weights: np.ndarray | None = None, steady: bool = False):

@@ -9,7 +9,8 @@ edit opens, bent to that frame's lips:
 
 * :meth:`InteriorPainter.observe` sees every crop while the editor fits and keeps one *reference*:
   the most frontal face whose lips are open about as wide as the edit opens them (face frame:
-  inter-ocular distances; at least :data:`MIN_REFERENCE`) and whose mouth's inside is in shadow;
+  inter-ocular distances; at least :data:`MIN_REFERENCE`) whose inside is in shadow (and, at the
+  least, darker or brighter than the lips: a cavity or teeth, :data:`DISTINCT`);
 * :meth:`InteriorPainter.paint` maps each edited frame's mouth onto the reference's by a
   thin-plate spline through the 20 lip landmarks (so the teeth and tongue follow the lips, and one
   reference for the whole video does not flicker), scales its brightness by the lips' own
@@ -27,19 +28,23 @@ import numpy as np
 
 from stitchtime.faces.mouth import INNER, interior_mask, mouth_opening
 from stitchtime.faces.shape import normalise
-from stitchtime.faces.warp import thin_plate_spline
+from stitchtime.faces.warp import spline_on_grid, thin_plate_spline
 
 MOUTH = np.r_[48:68]
 OUTER = np.r_[48:60]
 MIN_REFERENCE = 0.08  # the reference's inner lips at least this far apart (face frame)
 REFERENCE_OPENING = 0.16  # preferred opening of the reference (a little more than the edit's: shrinking keeps detail)
 FEATHER = 0.6  # blur sigma of the painting's edge (frame pixels)
+GRID_STEP = 4  # the spline is evaluated every this many pixels, bicubic between (as the warp's)
 SHADOW = (0.45, 0.18)  # the shadow's brightness, as a share of the lips', at the opening's edge and middle
 GAIN_RANGE = (0.7, 1.4)  # how far the lips' brightness may rescale the reference
 # The reference also prefers a mouth whose inside is in shadow (darker than the lips, as a slightly
 # open mouth's is) to one showing the tongue or the teeth lit (as bright as the lips): the score
 # adds DARK_WEIGHT x the inside's brightness over the lips' (no less than DARK_FLOOR).
 DARK_WEIGHT, DARK_FLOOR = 0.2, 0.2
+# A mouth whose inside is within this of the lips' brightness (log ratio; 1.25x) shows no inside:
+# dlib put the small face's closed lips apart (s13), or the tongue fills it. Not taken.
+DISTINCT = np.log(1.25)
 
 
 def _lips_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -58,16 +63,20 @@ class InteriorPainter:
         self.crop: np.ndarray | None = None  # the reference crop (uint8 RGB)
         self.points: np.ndarray | None = None  # its lip landmarks (20, 2), crop pixels
         self.lips_luma = 0.0
+        self.frame: int | None = None  # the reference's frame number
         self._score = np.inf
 
     @property
     def has_reference(self) -> bool:
         return self.crop is not None
 
-    def observe(self, crops, landmarks: np.ndarray, detected: np.ndarray | None = None) -> None:
+    def observe(
+        self, crops, landmarks: np.ndarray, detected: np.ndarray | None = None, frames: np.ndarray | None = None
+    ) -> None:
         """Consider one batch of crops as the reference. ``crops``: a zero-argument function giving
-        ``(B, 3, S, S)`` float crops (called only when one of them is the best so far), ``landmarks``
-        ``(B, 68, 2)`` crop pixels, ``detected`` ``(B,)`` (bridged frames are not taken)."""
+        ``(B, 3, S, S)`` float crops (called only when one of them could be the best so far),
+        ``landmarks`` ``(B, 68, 2)`` crop pixels, ``detected`` ``(B,)`` (bridged frames are not
+        taken), ``frames`` ``(B,)`` their frame numbers."""
         lm = np.asarray(landmarks, np.float64)
         ok = np.isfinite(lm).all(axis=(1, 2))
         if detected is not None:
@@ -86,9 +95,13 @@ class InteriorPainter:
             crop = np.clip(np.rint(images[index].permute(1, 2, 0).numpy()), 0, 255).astype(np.uint8)
             points = lm[index, MOUTH].astype(np.float32)
             lips, inside = self._levels(crop, points)
-            total = score[k] + DARK_WEIGHT * max(inside / max(lips, 1.0), DARK_FLOOR)
+            ratio = inside / max(lips, 1.0)
+            if abs(np.log(max(ratio, 1e-3))) < DISTINCT:  # lips apart in the landmarks only
+                continue
+            total = score[k] + DARK_WEIGHT * max(ratio, DARK_FLOOR)
             if total < self._score:
                 self._score, self.crop, self.points, self.lips_luma = float(total), crop, points, lips
+                self.frame = None if frames is None else int(frames[index])
 
     @staticmethod
     def _levels(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]:
@@ -126,8 +139,7 @@ class InteriorPainter:
         if self.crop is not None:
             # each pixel of the frame's mouth -> where it lies on the reference's mouth
             spline = thin_plate_spline(local, self.points.astype(np.float64))
-            gx, gy = np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64))
-            src = spline(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(*shape, 2).astype(np.float32)
+            src = spline_on_grid(spline, shape, grid_step=GRID_STEP)
             inside = cv2.remap(
                 self.crop, src[..., 0], src[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
             ).astype(np.float32)

@@ -78,9 +78,12 @@ def test_the_reference_is_an_open_mouth_in_shadow_and_its_inside_is_painted_only
 
     painter.observe(lambda: crops(_crop(closed, 40.0)), closed[None])
     assert not painter.has_reference and not calls  # a closed mouth shows no inside: its crop is not even made
-    lit, shadow = _crop(open_, 150.0), _crop(open_, 40.0)  # the tongue lit as the lips, or a mouth in shadow
-    painter.observe(lambda: crops(lit, shadow), np.stack([open_, open_]))
+    lit, shadow, teeth = _crop(open_, 150.0), _crop(open_, 40.0), _crop(open_, 230.0)
+    painter.observe(lambda: crops(lit), open_[None])
+    assert not painter.has_reference  # as bright as the lips: lips dlib put apart, or a tongue; not taken
+    painter.observe(lambda: crops(teeth, shadow), np.stack([open_, open_]), frames=np.array([7, 8]))
     assert painter.has_reference and painter.crop[interior_mask(open_[60:68], 256) > 0.5, 0].mean() == 40
+    assert painter.frame == 8  # the mouth in shadow rather than the lit teeth
     bridged = InteriorPainter()
     bridged.observe(lambda: crops(shadow), open_[None], detected=np.zeros(1, bool))
     assert not bridged.has_reference  # a frame bridged by interpolation is not taken
