@@ -4,7 +4,7 @@ mouth narrows, the rest of the frame stays); writes the video, a side-by-side pr
 PNG sheet of face crops, and prints what changed and the quality numbers.
 
     python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]   (--attr lipstick --strength 1: lipstick;
-    --attr glasses --strength 1: glasses)
+    --attr glasses --strength 1: glasses; --attr mouth_open --strength -1: her smile's lips closer together)
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def _what_changed(editor, clip: Path, edited: Path, metrics) -> str:
         return (
             "glasses, drawn over the eyes (look at the eyes on the sheet: top row original, bottom row "
             f"edited): on {frames} of {len(a)} frames, within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} px"
+        )
+    if getattr(editor, "expression", None) is not None and editor.expression.opens:
+        return (
+            "the mouth's opening (look at the lips on the sheet: top row original, bottom row edited): "
+            f"the inner lips moved {metrics.mouth_opening_change:+.3f} inter-ocular distances apart on average "
+            "(open is positive); outside the mask nothing moved"
         )
     return (
         "the mouth (look at the lower face on the sheet: top row original, bottom row edited); "

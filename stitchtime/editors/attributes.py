@@ -97,14 +97,15 @@ ATTRIBUTES: dict[str, Attribute] = {
 # Latent edits (cVAE, diffusion) of the shipped 64-px models that, looked at on real clips nobody
 # had seen, do not read as the attribute or leave blotches (issue 15's review, full frames at normal
 # size): offered only with --experimental, and `stitchtime attrs --experimental` says why. The
-# geometry smile, the colour editor's lipstick and the drawn glasses are the edits this release stands behind.
+# geometry smile and mouth open, the colour editor's lipstick and the drawn glasses are the edits this
+# release stands behind.
 _LOW_RES = "the 64-px model's edit carries only low frequencies and its colour errors onto the face"
 EXPERIMENTAL: dict[str, str] = {
     "smile": "by the cVAE or diffusion: faint, often stretched lips with a moustache-like band",
     "age": "a grey, blotchy lower face or reddish eyelids instead of an older face",
     "gender": "on women an ashen face with copper eye sockets; on men no visible change",
     "glasses": "no glasses appear: a smudged bridge and blurred eye sockets",
-    "mouth_open": "the lower face reddens; the mouth interior is not generated",
+    "mouth_open": "by the cVAE or diffusion: the lower face reddens; the mouth interior is not generated",
     "blond_hair": "no colour change; the face only gets softer",
     **{
         a: _LOW_RES

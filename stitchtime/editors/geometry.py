@@ -4,7 +4,7 @@ sharp as the video and keeps the person by construction).
 
 The model (fitted on CelebA by ``pipelines/fit_geometry.py``, shipped in ``stitchtime/weights/geometry``)
 works in the *face frame*: landmarks with the eye midpoint at the origin, the eyes on the x axis
-and the inter-ocular distance 1 (:func:`normalise`). For an attribute (Smiling) it holds
+and the inter-ocular distance 1 (:func:`normalise`). For an attribute (Smiling, Mouth_Slightly_Open) it holds
 
 * a displacement ``d(u)`` of every landmark: a ridge regression of the landmark coordinates on
   the label, with the face's rigid shape ``u`` (eyes, brows, nose: PCA components) and the other
@@ -15,7 +15,9 @@ The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` w
 ``a_t = g s (1 - p_t)`` for strength ``s >= 0`` and ``g s p_t`` for ``s < 0`` (``g`` the attribute's
 ``geometry_gain``, ``p_t`` smoothed over
 time; ``u`` is the video's median shape, so ``d`` is one displacement for the whole video), keeps
-the mouth's opening as it is (the inner lips move together: no mouth interior to invent), holds
+the mouth's opening as it is (the inner lips move together: no mouth interior to invent; for an
+attribute that *is* the opening, :data:`EXPRESSIONS`, the lips part as the model says and the
+inside of the mouth is taken from the video itself, :mod:`stitchtime.editors.interior`), holds
 the eyes, brows, nose, the jaw line and the crop's border still, and moves the pixels with a
 thin-plate spline through those points (as a ``motion`` field: the pipeline warps the frame itself,
 resampling it once). ``|s| > 1`` extrapolates.
@@ -280,7 +282,7 @@ def load_geometry(path: Path, device: torch.device | None = None) -> GeometryMod
 
 
 class GeometryEditor(CropEditor):
-    """Moves the jaw and mouth landmarks by the attribute's learned displacement and warps the crop."""
+    """Moves the mouth's landmarks by the attribute's learned displacement and warps the crop."""
 
     @classmethod
     def from_options(
@@ -389,7 +391,8 @@ class GeometryEditor(CropEditor):
         scale: float = 1.0,
         weights: np.ndarray | None = None,
     ) -> list[np.ndarray]:
-        """After the warp: the teeth between lips the smile parted (:mod:`stitchtime.editors.teeth`),
+        """After the warp: the inside of the mouth the edit opened (mouth open: the video's own,
+        :mod:`stitchtime.editors.interior`; a smile with the teeth plug-in: :mod:`stitchtime.editors.teeth`),
         shown by the share of the opening the edit added (a mouth already open keeps its own); then
         the attribute's skin shading (:mod:`stitchtime.editors.shading`) on the moved face, by the
         edit's amount without the geometry gain (strength 1, no attribute yet: the average shading)."""

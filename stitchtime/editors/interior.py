@@ -10,7 +10,7 @@ edit opens, bent to that frame's lips:
 * :meth:`InteriorPainter.observe` sees every crop while the editor fits and keeps one *reference*:
   the most frontal face whose lips are open about as wide as the edit opens them (face frame:
   inter-ocular distances; at least :data:`MIN_REFERENCE`) whose inside is in shadow (and, at the
-  least, darker or brighter than the lips: a cavity or teeth, :data:`DISTINCT`);
+  least, partly darker or brighter than the lips: a cavity or teeth, :data:`DISTINCT`);
 * :meth:`InteriorPainter.paint` maps each edited frame's mouth onto the reference's by a
   thin-plate spline through the 20 lip landmarks (so the teeth and tongue follow the lips, and one
   reference for the whole video does not flicker), scales its brightness by the lips' own
@@ -42,9 +42,10 @@ GAIN_RANGE = (0.7, 1.4)  # how far the lips' brightness may rescale the referenc
 # open mouth's is) to one showing the tongue or the teeth lit (as bright as the lips): the score
 # adds DARK_WEIGHT x the inside's brightness over the lips' (no less than DARK_FLOOR).
 DARK_WEIGHT, DARK_FLOOR = 0.2, 0.2
-# A mouth whose inside is within this of the lips' brightness (log ratio; 1.25x) shows no inside:
-# dlib put the small face's closed lips apart (s13), or the tongue fills it. Not taken.
-DISTINCT = np.log(1.25)
+# A mouth whose inside is mostly (less than DISTINCT_SHARE of it) within DISTINCT x the lips'
+# brightness shows no inside: dlib put a small face's closed lips apart (s13: 0.08 of it, against
+# 0.32-0.54 on d0's teeth and the gaps between them), or the tongue fills it. Not taken.
+DISTINCT, DISTINCT_SHARE = 1.25, 0.3
 
 
 def _lips_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -94,22 +95,27 @@ class InteriorPainter:
             index = np.nonzero(ok)[0][k]
             crop = np.clip(np.rint(images[index].permute(1, 2, 0).numpy()), 0, 255).astype(np.uint8)
             points = lm[index, MOUTH].astype(np.float32)
-            lips, inside = self._levels(crop, points)
-            ratio = inside / max(lips, 1.0)
-            if abs(np.log(max(ratio, 1e-3))) < DISTINCT:  # lips apart in the landmarks only
+            lips, inside, distinct = self._levels(crop, points)
+            if distinct < DISTINCT_SHARE:  # lips apart in the landmarks only
                 continue
-            total = score[k] + DARK_WEIGHT * max(ratio, DARK_FLOOR)
+            total = score[k] + DARK_WEIGHT * max(inside / max(lips, 1.0), DARK_FLOOR)
             if total < self._score:
                 self._score, self.crop, self.points, self.lips_luma = float(total), crop, points, lips
                 self.frame = None if frames is None else int(frames[index])
 
     @staticmethod
-    def _levels(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]:
-        """Mean brightness of the lips and of what lies between them."""
+    def _levels(crop: np.ndarray, points: np.ndarray) -> tuple[float, float, float]:
+        """Mean brightness of the lips and of what lies between them, and the share of what lies
+        between them that is not lip: more than :data:`DISTINCT` darker or brighter than the lips."""
         luma = _luma(crop)
         lips = _lips_mask(points, crop.shape[:2]) > 0.5
         inside = interior_mask(points[INNER - 48], crop.shape[:2]) > 0.5
-        return (float(luma[lips].mean()) if lips.any() else 0.0), (float(luma[inside].mean()) if inside.any() else 0.0)
+        if not lips.any() or not inside.any():
+            return 0.0, 0.0, 0.0
+        level = float(luma[lips].mean())
+        ratio = luma[inside] / max(level, 1.0)
+        distinct = float(((ratio < 1 / DISTINCT) | (ratio > DISTINCT)).mean())
+        return level, float(luma[inside].mean()), distinct
 
     def paint(self, frames: list[np.ndarray], moved: np.ndarray, amount: np.ndarray) -> list[np.ndarray]:
         """``frames`` (uint8 RGB, already warped) with the inside of the mouth painted between the

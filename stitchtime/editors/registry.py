@@ -2,7 +2,7 @@
 
 Two generative families edit: the conditional VAE (encoder inversion, per-video decoder tuning;
 methods cond and direction) and the conditional DDPM (DDIM inversion; method diffusion); three
-fitted ones do without generated pixels: geometry (landmark displacements, the smile), colour (the
+fitted ones do without generated pixels: geometry (landmark displacements: the smile, mouth open), colour (the
 lips' colour, lipstick) and accessory (eyeglasses drawn in the face's place). ``Method.auto`` takes
 each attribute's measured default (``Attribute.method``, BENCHMARKS.md "Edit quality"), falling
 back to the cVAE when the shipped model of that method cannot edit it. ``--model PATH`` may name a

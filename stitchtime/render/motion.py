@@ -104,16 +104,19 @@ def apply_edit(
 ) -> list[np.ndarray]:
     """The editor's change of ``batch``'s crops pasted into their ``frames`` (the render pass and
     the identity guard both paste through here): its own drawing on the frames, for an editor
-    that draws (in any blend mode); with ``BlendMode.replace`` its whole edited crops; its motion,
-    when it moves pixels; else its delta. ``weights`` ``(B,)`` scale each frame's change (the fades of
-    ``--start``/``--end``): the drawing's opacity, the motion itself (so a smile grows rather than
-    cross-fades), else the masked blend."""
+    that draws (in any blend mode); with ``BlendMode.replace`` its whole edited crops, then its
+    :meth:`~CropEditor.paint`; its motion, when it moves pixels, then its paint; else its delta.
+    ``weights`` ``(B,)`` scale each frame's change (the fades of ``--start``/``--end``): the
+    drawing's opacity, the motion itself (so a smile grows rather than cross-fades), else the
+    masked blend."""
     if editor.draws_on_frames:  # an object drawn on the frame: nothing to blend, whatever the mode
         return editor.paint(list(frames), batch, matrices, scale, weights)
     w = None if weights is None else torch.from_numpy(np.asarray(weights, np.float32)).view(-1, 1, 1, 1)
     masks = batch.masks if w is None else batch.masks * w
-    if blend is not BlendMode.delta:
-        return paste_frames(frames, editor.edited(batch), masks, matrices, blend)
+    if blend is not BlendMode.delta:  # then what the motion cannot show (the inside of an opened mouth)
+        return editor.paint(
+            paste_frames(frames, editor.edited(batch), masks, matrices, blend), batch, matrices, scale, weights
+        )
     motion = editor.motion(batch, scale)
     if motion is not None:
         motion = motion if w is None else motion * w.to(motion.dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
@@ -75,6 +76,7 @@ def test_a_diffusion_model_refuses_cvae_methods(clip, tmp_path):
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow  # (44 s: the experimental diffusion editor on a whole clip; the astronaut tests run it)
 def test_real_clip_with_the_model_given_by_path(tmp_path):
     """A DDPM run folder given with --model edits a real clip; the result keeps the background,
     the identity and the temporal behaviour within the issue's targets."""
