@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +75,61 @@ def cut(src: Path, dst: Path, frames: int) -> Path:
         for f in r:
             w.write(f)
     return dst
+
+
+@dataclass
+class ClipRun:
+    """One row of a per-clip benchmark table: the clip, its cut, where the edit goes, the strength."""
+
+    clip: Path
+    short: Path
+    out: Path
+    strength: float
+
+
+def timed_edit(run: ClipRun, editor):
+    """Edit ``run``'s cut with ``editor`` at the pipeline's defaults: its metrics
+    (:func:`stitchtime.evaluate.evaluate`) and the edit's frames per second."""
+    t = time.perf_counter()
+    res = edit_video(run.short, run.out, editor, PipelineConfig(progress=False), overwrite=True)
+    fps = res.n_frames / (time.perf_counter() - t)
+    return evaluate(run.short, run.out), fps
+
+
+def identity_cells(m) -> str:
+    """The table cells identity distance | TL-ID | TG-ID | flicker of metrics ``m``."""
+    return f"{m.identity_distance:.3f} | {m.tl_id:.4f} | {m.tg_id:.4f} | {m.flicker_ratio:.3f}"
+
+
+def quality_cells(m, fps: float) -> str:
+    """The table cells sharpness | background PSNR | fps."""
+    return f"{m.sharpness_ratio:.3f} | {m.background_psnr:.1f} | {fps:.1f}"
+
+
+def clip_table(head: str, clips: list[Path], frames: int, strengths: str, name: str, measure) -> str:
+    """The markdown table ``head`` + a row per clip (cut to its first ``frames``) and strength
+    (comma-separated): ``| clip | strength | measure(run) |``, printed as it comes. A clip without a
+    face is left out; an edit that fails gets a row saying so; either ends that clip's rows."""
+    columns = head.splitlines()[0].count("|") - 1
+    rows = [head]
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in clips:
+            short = cut(clip, Path(tmp) / clip.name, frames)
+            for s in (float(v) for v in strengths.split(",")):
+                run = ClipRun(clip, short, Path(tmp) / f"{name}_{s:g}_{clip.name}", s)
+                try:
+                    cells = measure(run)
+                except NoFaceError as err:
+                    print(f"{clip.name}: {err}", flush=True)
+                    break
+                except StitchtimeError as err:
+                    rows.append(f"| {clip.name} | {s:+g} | failed: {err} " + "|" * (columns - 2))
+                    print(rows[-1], flush=True)
+                    break
+                rows.append(f"| {clip.name} | {s:+g} | {cells} |")
+                print(rows[-1], flush=True)
+                run.out.unlink(missing_ok=True)
+    return "\n".join(rows)
 
 
 def systems(attr: str):

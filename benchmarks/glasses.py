@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,14 +36,19 @@ import cv2
 import numpy as np
 
 from benchmarks.bench_md import write_clip_table
-from benchmarks.edit_quality import cut, judge_probs, shared_clips
+from benchmarks.edit_quality import (
+    ClipRun,
+    clip_table,
+    identity_cells,
+    judge_probs,
+    quality_cells,
+    shared_clips,
+    timed_edit,
+)
 from generative.training.checkpoint import load_family
-from pipelines.edit_video import edit_video
-from stitchtime.config import DetectConfig, PipelineConfig
+from stitchtime.config import DetectConfig
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
-from stitchtime.errors import NoFaceError, StitchtimeError
-from stitchtime.evaluate import evaluate
 from stitchtime.faces.align import invert_affine, transform_points
 from stitchtime.faces.detect import make_backend
 from stitchtime.faces.shape import face_frame
@@ -138,42 +141,26 @@ def main() -> None:
     args = parser.parse_args()
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Eyeglasses")
-    rows = [HEAD]
-    with tempfile.TemporaryDirectory() as tmp:
-        for clip in shared_clips(args.clips):
-            short = cut(clip, Path(tmp) / clip.name, args.frames)
-            for s in (float(v) for v in args.strengths.split(",")):
-                out = Path(tmp) / f"glasses_{s:g}_{clip.name}"
-                editor = make_editor("glasses", s)
-                record = Recorder(editor)
-                try:
-                    t = time.perf_counter()
-                    res = edit_video(short, out, editor, PipelineConfig(progress=False), overwrite=True)
-                    fps = res.n_frames / (time.perf_counter() - t)
-                    m = evaluate(short, out)
-                    p0, p1 = judge_probs(short, out, judge, column)
-                    motion, nose = face_motion(short)
-                    moved = np.median([np.hypot(*m[:, 2]) for m, _ in nose.values()]) if nose else np.nan
-                    slipped, slipped_nose = slip(record.centres, motion), slip(record.centres, nose)
-                except NoFaceError as err:
-                    print(f"{clip.name}: {err}", flush=True)
-                    break
-                except StitchtimeError as err:
-                    rows.append(f"| {clip.name} | {s:+g} | failed: {err} |||||||||||||")
-                    print(rows[-1], flush=True)
-                    break
-                drawn = "no (worn)" if editor.worn > editor.model.threshold else "yes"
-                if drawn != "yes":  # nothing drawn: nothing to slip
-                    slipped = slipped_nose = float("nan")
-                rows.append(
-                    f"| {clip.name} | {s:+g} | {editor.worn:.2f} | {drawn} | {p0:.2f} -> {p1:.2f} "
-                    f"| {m.identity_distance:.3f} | {m.tl_id:.4f} | {m.tg_id:.4f} | {m.flicker_ratio:.3f} "
-                    f"| {slipped:.4f} | {slipped_nose:.4f} | {moved:.1f} "
-                    f"| {m.sharpness_ratio:.3f} | {m.background_psnr:.1f} | {fps:.1f} |"
-                )
-                print(rows[-1], flush=True)
-                out.unlink(missing_ok=True)
-    table = "\n".join(rows)
+
+    def measure(run: ClipRun) -> str:
+        editor = make_editor("glasses", run.strength)
+        record = Recorder(editor)
+        m, fps = timed_edit(run, editor)
+        p0, p1 = judge_probs(run.short, run.out, judge, column)
+        motion, nose = face_motion(run.short)
+        moved = np.median([np.hypot(*m[:, 2]) for m, _ in nose.values()]) if nose else np.nan
+        slipped, slipped_nose = slip(record.centres, motion), slip(record.centres, nose)
+        drawn = "no (worn)" if editor.worn > editor.model.threshold else "yes"
+        if drawn != "yes":  # nothing drawn: nothing to slip
+            slipped = slipped_nose = float("nan")
+        return (
+            f"{editor.worn:.2f} | {drawn} | {p0:.2f} -> {p1:.2f} "
+            f"| {identity_cells(m)} "
+            f"| {slipped:.4f} | {slipped_nose:.4f} | {moved:.1f} "
+            f"| {quality_cells(m, fps)}"
+        )
+
+    table = clip_table(HEAD, shared_clips(args.clips), args.frames, args.strengths, "glasses", measure)
     if args.write:
         write_clip_table(SECTION, "glasses.py", sys.argv[1:], args.frames, table)
     print(table)

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -37,16 +35,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_clip_table
-from benchmarks.edit_quality import cut, judge_probs, shared_clips
+from benchmarks.edit_quality import (
+    ClipRun,
+    clip_table,
+    identity_cells,
+    judge_probs,
+    quality_cells,
+    shared_clips,
+    timed_edit,
+)
 from generative.training.checkpoint import load_family
-from pipelines.edit_video import edit_video
-from stitchtime.config import DetectConfig, PipelineConfig
+from stitchtime.config import DetectConfig
 from stitchtime.editors.colour import INNER, OUTER, ColourModel, lip_colour, to_lab
 from stitchtime.editors.geometry import mouth_opening
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
-from stitchtime.errors import NoFaceError, StitchtimeError
-from stitchtime.evaluate import evaluate
 from stitchtime.faces.detect import make_backend
 from stitchtime.faces.shape import face_frame, normalise
 from stitchtime.io import read_frames
@@ -143,41 +146,20 @@ def main() -> None:
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Wearing_Lipstick")
     model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
-    clips = shared_clips(args.clips)
-    rows = [HEAD]
-    with tempfile.TemporaryDirectory() as tmp:
-        for clip in clips:
-            short = cut(clip, Path(tmp) / clip.name, args.frames)
-            for s in (float(v) for v in args.strengths.split(",")):
-                out = Path(tmp) / f"lipstick_{s:g}_{clip.name}"
-                try:
-                    t = time.perf_counter()
-                    res = edit_video(
-                        short, out, make_editor("lipstick", s), PipelineConfig(progress=False), overwrite=True
-                    )
-                    fps = res.n_frames / (time.perf_counter() - t)
-                    m = evaluate(short, out)
-                    p0, p1 = judge_probs(short, out, judge, column)
-                    c = colour_change(short, out)
-                except NoFaceError as err:
-                    print(f"{clip.name}: {err}", flush=True)
-                    break
-                except StitchtimeError as err:
-                    rows.append(f"| {clip.name} | {s:+g} | failed: {err} |||||||||||||")
-                    print(rows[-1], flush=True)
-                    break
-                d, rest = c["after"] - c["before"], c["rest"]
-                rows.append(
-                    f"| {clip.name} | {s:+g} | {float(model.level(c['before'])):.2f} -> "
-                    f"{float(model.level(c['after'])):.2f} | {d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f} "
-                    f"| {_spread(c['interior'])} | {_spread(c['ring'])} "
-                    f"| {rest[0]:+.2f}, {rest[1]:+.2f}, {rest[2]:+.2f} "
-                    f"| {p0:.2f} -> {p1:.2f} | {m.identity_distance:.3f} | {m.tl_id:.4f} | {m.tg_id:.4f} "
-                    f"| {m.flicker_ratio:.3f} | {m.sharpness_ratio:.3f} | {m.background_psnr:.1f} | {fps:.1f} |"
-                )
-                print(rows[-1], flush=True)
-                out.unlink(missing_ok=True)
-    table = "\n".join(rows)
+
+    def measure(run: ClipRun) -> str:
+        m, fps = timed_edit(run, make_editor("lipstick", run.strength))
+        p0, p1 = judge_probs(run.short, run.out, judge, column)
+        c = colour_change(run.short, run.out)
+        d, rest = c["after"] - c["before"], c["rest"]
+        return (
+            f"{float(model.level(c['before'])):.2f} -> {float(model.level(c['after'])):.2f} "
+            f"| {d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f} | {_spread(c['interior'])} | {_spread(c['ring'])} "
+            f"| {rest[0]:+.2f}, {rest[1]:+.2f}, {rest[2]:+.2f} "
+            f"| {p0:.2f} -> {p1:.2f} | {identity_cells(m)} | {quality_cells(m, fps)}"
+        )
+
+    table = clip_table(HEAD, shared_clips(args.clips), args.frames, args.strengths, "lipstick", measure)
     if args.write:
         write_clip_table(SECTION, "lipstick.py", sys.argv[1:], args.frames, table)
     print(table)

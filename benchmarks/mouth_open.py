@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +29,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_md import write_clip_table
-from benchmarks.edit_quality import cut, judge_probs, shared_clips
+from benchmarks.edit_quality import (
+    ClipRun,
+    clip_table,
+    identity_cells,
+    judge_probs,
+    quality_cells,
+    shared_clips,
+    timed_edit,
+)
 from generative.training.checkpoint import load_family
-from pipelines.edit_video import edit_video
-from stitchtime.config import DetectConfig, PipelineConfig
+from stitchtime.config import DetectConfig
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
-from stitchtime.errors import NoFaceError, StitchtimeError
-from stitchtime.evaluate import evaluate
 from stitchtime.faces.detect import make_backend
 from stitchtime.faces.mouth import mouth_opening
 from stitchtime.faces.shape import normalise
@@ -79,39 +82,22 @@ def main() -> None:
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Mouth_Slightly_Open")
     backend = make_backend(DetectConfig())
-    rows = [HEAD]
-    with tempfile.TemporaryDirectory() as tmp:
-        for clip in shared_clips(args.clips):
-            short = cut(clip, Path(tmp) / clip.name, args.frames)
-            for s in (float(v) for v in args.strengths.split(",")):
-                out = Path(tmp) / f"open_{s:g}_{clip.name}"
-                editor = make_editor("mouth_open", s)
-                try:
-                    t = time.perf_counter()
-                    res = edit_video(short, out, editor, PipelineConfig(progress=False), overwrite=True)
-                    fps = res.n_frames / (time.perf_counter() - t)
-                    m = evaluate(short, out)
-                    before, after = judge_probs(short, out, judge, column)
-                    gap0, gap1 = openings(short, out, backend)
-                except NoFaceError as err:
-                    print(f"{clip.name}: {err}", flush=True)
-                    break
-                except StitchtimeError as err:
-                    rows.append(f"| {clip.name} | {s:+g} | failed: {err} |||||||||||")
-                    print(rows[-1], flush=True)
-                    break
-                painter = getattr(editor, "painter", None)
-                source = "-" if s <= 0 else f"frame {painter.frame}" if painter.has_reference else "shadow"
-                moved = (gap1 - gap0) * (1 if s > 0 else -1) >= MOVED
-                rows.append(
-                    f"| {clip.name} | {s:+g} | {gap0.mean():.3f} -> {gap1.mean():.3f} | {moved.mean():.0%} "
-                    f"| {source} | {before:.2f} -> {after:.2f} | {m.identity_distance:.3f} | {m.tl_id:.4f} "
-                    f"| {m.tg_id:.4f} | {m.flicker_ratio:.3f} | {m.sharpness_ratio:.3f} | {m.background_psnr:.1f} "
-                    f"| {fps:.1f} |"
-                )
-                print(rows[-1], flush=True)
-                out.unlink(missing_ok=True)
-    table = "\n".join(rows)
+
+    def measure(run: ClipRun) -> str:
+        editor = make_editor("mouth_open", run.strength)
+        m, fps = timed_edit(run, editor)
+        before, after = judge_probs(run.short, run.out, judge, column)
+        gap0, gap1 = openings(run.short, run.out, backend)
+        painter = editor.painter
+        source = "-" if run.strength <= 0 else f"frame {painter.frame}" if painter.has_reference else "shadow"
+        moved = (gap1 - gap0) * (1 if run.strength > 0 else -1) >= MOVED
+        return (
+            f"{gap0.mean():.3f} -> {gap1.mean():.3f} | {moved.mean():.0%} | {source} | {before:.2f} -> {after:.2f} "
+            f"| {identity_cells(m)} "
+            f"| {quality_cells(m, fps)}"
+        )
+
+    table = clip_table(HEAD, shared_clips(args.clips), args.frames, args.strengths, "open", measure)
     if args.write:
         write_clip_table(SECTION, "mouth_open.py", sys.argv[1:], args.frames, table)
     print(table)
