@@ -8,7 +8,8 @@ and the inter-ocular distance 1 (:func:`normalise`). For an attribute (Smiling, 
 
 * a displacement ``d(u)`` of every landmark: a ridge regression of the landmark coordinates on
   the label, with the face's rigid shape ``u`` (eyes, brows, nose: PCA components) and the other
-  expression labels (mouth open) held constant, plus label x shape terms, so ``d`` fits the face;
+  expression label (for the smile mouth open, for mouth open the smile) held constant, plus label x
+  shape terms, so ``d`` fits the face;
 * a logistic regression ``p(shape)``: how much the attribute is already there, from geometry.
 
 The editor (``Method.geometry``) moves frame ``t``'s landmarks by ``a_t d(u)`` with
@@ -25,9 +26,10 @@ resampling it once). ``|s| > 1`` extrapolates.
 What no warp of the face's own pixels can show is added after the warp (:meth:`GeometryEditor.paint`):
 the skin's shading of the attribute (:mod:`stitchtime.editors.shading`, fitted with the
 displacement: the average smile's deeper folds and lit cheeks, luminance only) by ``a_t / g``, so
-that strength 1 on a face without the attribute brings the average face's shading; and, with a
-mouth-interior model in the folder (:mod:`stitchtime.editors.teeth`; the shipped one has none),
-the teeth between lips the smile parts.
+that strength 1 on a face without the attribute brings the average face's shading; for mouth open,
+the inside of the mouth, taken from a frame of the same video (:mod:`stitchtime.editors.interior`);
+and, with a mouth-interior model in the folder (:mod:`stitchtime.editors.teeth`; the shipped one
+has none), the teeth between lips the smile parts.
 """
 
 from __future__ import annotations
@@ -219,6 +221,7 @@ def edited_displacement(
     opening: np.ndarray | None = None,
     teeth: bool = False,
     opens: bool = False,
+    pair_gaps: np.ndarray | None = None,
 ) -> np.ndarray:
     """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``.
 
@@ -229,15 +232,18 @@ def edited_displacement(
     positive amount opens the mouth (:func:`added_opening`) for the mouth-interior model to paint.
     With ``opens`` (an attribute that is the opening: :class:`Expression`), the inner lips part or
     close as the displacement says, the closing no further than the lips' own ``opening`` and the
-    opening to at most :data:`OPEN_MAX`."""
+    opening to at most :data:`OPEN_MAX`, each facing pair by its own gap (``pair_gaps`` ``(N, 3)``,
+    face frame; None: ``opening`` for each)."""
     d = model.displacement(shapes) * amount[:, None, None]
     gap = np.zeros(len(d)) if opening is None else np.asarray(opening, np.float64)
-    change = mouth_opening(d)  # how much the displacement parts the inner lips (< 0: closes them)
-    # ``opens``: that much, but never closed past touching nor opened past OPEN_MAX
-    room = np.where(change < 0, np.maximum(gap, 0.0), np.maximum(OPEN_MAX - gap, 0.0))
-    keep = np.clip(room / np.maximum(np.abs(change), 1e-9), 0.0, 1.0) if opens else np.zeros(len(d))
-    for a, b in INNER_PAIRS:
+    pairs = np.repeat(gap[:, None], len(INNER_PAIRS), 1) if pair_gaps is None else np.asarray(pair_gaps, np.float64)
+    for k, (a, b) in enumerate(INNER_PAIRS):
         mean, half = (d[:, a] + d[:, b]) / 2, (d[:, b] - d[:, a]) / 2
+        keep = np.zeros(len(d))
+        if opens:  # the pair parts (closes) as the displacement says, never past touching nor OPEN_MAX
+            change = 2 * half[:, 1]
+            room = np.where(change < 0, np.maximum(pairs[:, k], 0.0), np.maximum(OPEN_MAX - pairs[:, k], 0.0))
+            keep = np.clip(room / np.maximum(np.abs(change), 1e-9), 0.0, 1.0)
         d[:, a], d[:, b] = mean - keep[:, None] * half, mean + keep[:, None] * half
     if teeth:
         add = np.where(amount > 0, added_opening(amount, gap), 0.0)
@@ -317,6 +323,9 @@ class GeometryEditor(CropEditor):
     def fit(self, source: CropSource, n_frames: int) -> None:
         shapes = np.full((n_frames, 68, 2), np.nan, np.float32)
         crop = np.full((n_frames, 68, 2), np.nan, np.float32)
+        self.notes = ()
+        if isinstance(self.painter, InteriorPainter):
+            self.painter = InteriorPainter()  # (a new video: a new reference)
         interior = self.painter if isinstance(self.painter, InteriorPainter) and self.strength > 0 else None
         for batch in source():
             shapes[batch.frame_indices.numpy()] = normalise(batch.landmarks.numpy())
@@ -338,7 +347,10 @@ class GeometryEditor(CropEditor):
         self._steady = gaussian_smooth(crop, valid, STEADY_SIGMA).astype(np.float32)
         if interior is not None and valid.any():
             self.notes = (
-                (f"{self.attribute.name}: the inside of the mouth is taken from frame {interior.frame}",)
+                (
+                    f"{self.attribute.name}: the inside of the mouth is taken from frame {interior.frame} "
+                    "(counted from 0)",
+                )
                 if interior.has_reference
                 else (
                     f"{self.attribute.name}: no frame of this video shows the inside of the mouth, so the "
@@ -360,9 +372,11 @@ class GeometryEditor(CropEditor):
         amount = self._amount[idx] * scale
         if weights is not None:
             amount = amount * np.asarray(weights, np.float64)
-        opening = mouth_opening(normalise(lm))
+        own = normalise(lm)
+        opening = mouth_opening(own)
+        pairs = np.stack([own[:, b, 1] - own[:, a, 1] for a, b in INNER_PAIRS], 1)
         shapes = np.repeat(self._shape[None], len(lm), 0)
-        d = edited_displacement(self.model, shapes, amount, opening, self.teeth, self.expression.opens)
+        d = edited_displacement(self.model, shapes, amount, opening, self.teeth, self.expression.opens, pairs)
         if self.expression.opens:
             added = np.maximum(mouth_opening(d), 0.0)
         else:

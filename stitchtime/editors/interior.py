@@ -8,9 +8,10 @@ inside of the mouth from one such frame of the same video and carries it into ev
 edit opens, bent to that frame's lips:
 
 * :meth:`InteriorPainter.observe` sees every crop while the editor fits and keeps one *reference*:
-  the most frontal face whose lips are open about as wide as the edit opens them (face frame:
-  inter-ocular distances; at least :data:`MIN_REFERENCE`) whose inside is in shadow (and, at the
-  least, partly darker or brighter than the lips: a cavity or teeth, :data:`DISTINCT`);
+  the most frontal face whose lips are open nearest :data:`REFERENCE_OPENING` apart (a little more
+  than the edit opens them; face frame, inter-ocular distances; at least :data:`MIN_REFERENCE`),
+  whose inside is in shadow and, at the least, partly darker or brighter than the lips (a cavity
+  or teeth, :data:`DISTINCT`);
 * :meth:`InteriorPainter.paint` maps each edited frame's mouth onto the reference's by a
   thin-plate spline through the 20 lip landmarks (so the teeth and tongue follow the lips, and one
   reference for the whole video does not flicker), scales its brightness by the lips' own

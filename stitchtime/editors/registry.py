@@ -183,8 +183,8 @@ def available_attributes(model: Path | None = None) -> list[str]:
 def fast_preset(method: Method = Method.auto, tune_steps: int | None = None) -> tuple[Method, int]:
     """``--fast``: no diffusion (``auto`` then picks the cVAE's attribute input where it would
     pick the diffusion editor: :func:`auto_method`) and no per-video tuning, the quickest edit
-    (BENCHMARKS.md "Edit speed"); weaker than the diffusion default for age, gender and mouth
-    open. Returns ``(method, tune_steps)``; an explicit ``tune_steps`` is kept."""
+    (BENCHMARKS.md "Edit speed"); weaker than the diffusion default for age and gender.
+    Returns ``(method, tune_steps)``; an explicit ``tune_steps`` is kept."""
     method = Method(method)
     if method is Method.diffusion:
         raise InputError(
