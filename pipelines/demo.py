@@ -4,7 +4,7 @@ mouth narrows, the rest of the frame stays); writes the video, a side-by-side pr
 PNG sheet of face crops, and prints what changed and the quality numbers.
 
     python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]   (--attr lipstick --strength 1: lipstick;
-    --attr glasses --strength 1: glasses; --attr mouth_open --strength -1: her smile's lips closer together)
+    --attr glasses --strength 1: glasses)
 """
 
 from __future__ import annotations
