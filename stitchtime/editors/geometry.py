@@ -221,7 +221,6 @@ def edited_displacement(
     opening: np.ndarray | None = None,
     teeth: bool = False,
     opens: bool = False,
-    pair_gaps: np.ndarray | None = None,
 ) -> np.ndarray:
     """Face-frame displacement of each face ``(N, 68, 2)`` scaled by ``amount`` ``(N,)``.
 
@@ -232,18 +231,17 @@ def edited_displacement(
     positive amount opens the mouth (:func:`added_opening`) for the mouth-interior model to paint.
     With ``opens`` (an attribute that is the opening: :class:`Expression`), the inner lips part or
     close as the displacement says, the closing no further than the lips' own ``opening`` and the
-    opening to at most :data:`OPEN_MAX`, each facing pair by its own gap (``pair_gaps`` ``(N, 3)``,
-    face frame; None: ``opening`` for each)."""
+    opening to at most :data:`OPEN_MAX` (the mean gap's limits, shared by the three facing pairs)."""
     d = model.displacement(shapes) * amount[:, None, None]
     gap = np.zeros(len(d)) if opening is None else np.asarray(opening, np.float64)
-    pairs = np.repeat(gap[:, None], len(INNER_PAIRS), 1) if pair_gaps is None else np.asarray(pair_gaps, np.float64)
-    for k, (a, b) in enumerate(INNER_PAIRS):
+    change = mouth_opening(d)  # how much the displacement parts the inner lips (< 0: closes them)
+    # ``opens``: that much, but never closed past touching nor opened past OPEN_MAX. On the mean gap:
+    # limiting each facing pair by its own gap (dlib's inner-lip points jitter from frame to frame)
+    # raised d9's flicker at -1 from 1.053 to 1.167 (BENCHMARKS.md "Mouth open on the shared clips").
+    room = np.where(change < 0, np.maximum(gap, 0.0), np.maximum(OPEN_MAX - gap, 0.0))
+    keep = np.clip(room / np.maximum(np.abs(change), 1e-9), 0.0, 1.0) if opens else np.zeros(len(d))
+    for a, b in INNER_PAIRS:
         mean, half = (d[:, a] + d[:, b]) / 2, (d[:, b] - d[:, a]) / 2
-        keep = np.zeros(len(d))
-        if opens:  # the pair parts (closes) as the displacement says, never past touching nor OPEN_MAX
-            change = 2 * half[:, 1]
-            room = np.where(change < 0, np.maximum(pairs[:, k], 0.0), np.maximum(OPEN_MAX - pairs[:, k], 0.0))
-            keep = np.clip(room / np.maximum(np.abs(change), 1e-9), 0.0, 1.0)
         d[:, a], d[:, b] = mean - keep[:, None] * half, mean + keep[:, None] * half
     if teeth:
         add = np.where(amount > 0, added_opening(amount, gap), 0.0)
@@ -372,11 +370,9 @@ class GeometryEditor(CropEditor):
         amount = self._amount[idx] * scale
         if weights is not None:
             amount = amount * np.asarray(weights, np.float64)
-        own = normalise(lm)
-        opening = mouth_opening(own)
-        pairs = np.stack([own[:, b, 1] - own[:, a, 1] for a, b in INNER_PAIRS], 1)
+        opening = mouth_opening(normalise(lm))
         shapes = np.repeat(self._shape[None], len(lm), 0)
-        d = edited_displacement(self.model, shapes, amount, opening, self.teeth, self.expression.opens, pairs)
+        d = edited_displacement(self.model, shapes, amount, opening, self.teeth, self.expression.opens)
         if self.expression.opens:
             added = np.maximum(mouth_opening(d), 0.0)
         else:
