@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import torch
 
-from benchmarks.bench_md import write_section
+from benchmarks.bench_md import write_clip_table, write_section
 from generative.training.checkpoint import load_family
 from pipelines.edit_video import edit_video
 from stitchtime.config import (
@@ -130,6 +130,25 @@ def clip_table(head: str, clips: list[Path], frames: int, strengths: str, name: 
                 print(rows[-1], flush=True)
                 run.out.unlink(missing_ok=True)
     return "\n".join(rows)
+
+
+def clip_arguments(description: str, strengths: str) -> argparse.Namespace:
+    """The command line of a per-clip benchmark: ``--frames``, ``--strengths``, ``--clips``, ``--write``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--strengths", default=strengths)
+    parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
+    parser.add_argument("--write", action="store_true")
+    return parser.parse_args()
+
+
+def report_clip_table(args: argparse.Namespace, head: str, section: str, script: str, name: str, measure) -> None:
+    """:func:`clip_table` over the clips ``args`` names; printed, and written to BENCHMARKS.md's
+    ``section`` with ``--write``."""
+    table = clip_table(head, shared_clips(args.clips), args.frames, args.strengths, name, measure)
+    if args.write:
+        write_clip_table(section, script, sys.argv[1:], args.frames, table)
+    print(table)
 
 
 def systems(attr: str):

@@ -25,7 +25,6 @@ Each clip is cut to its first ``--frames`` frames and edited with `stitchtime ed
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,14 +34,13 @@ sys.path.insert(0, str(REPO))
 import cv2
 import numpy as np
 
-from benchmarks.bench_md import write_clip_table
 from benchmarks.edit_quality import (
     ClipRun,
-    clip_table,
+    clip_arguments,
     identity_cells,
     judge_probs,
     quality_cells,
-    shared_clips,
+    report_clip_table,
     timed_edit,
 )
 from generative.training.checkpoint import load_family
@@ -133,12 +131,7 @@ HEAD = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--strengths", default="1")
-    parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
+    args = clip_arguments(__doc__.splitlines()[0], "1")
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Eyeglasses")
 
@@ -160,10 +153,7 @@ def main() -> None:
             f"| {quality_cells(m, fps)}"
         )
 
-    table = clip_table(HEAD, shared_clips(args.clips), args.frames, args.strengths, "glasses", measure)
-    if args.write:
-        write_clip_table(SECTION, "glasses.py", sys.argv[1:], args.frames, table)
-    print(table)
+    report_clip_table(args, HEAD, SECTION, "glasses.py", "glasses", measure)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ the *original* frame (so both videos are measured on the same pixels):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -34,14 +33,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_clip_table
 from benchmarks.edit_quality import (
     ClipRun,
-    clip_table,
+    clip_arguments,
     identity_cells,
     judge_probs,
     quality_cells,
-    shared_clips,
+    report_clip_table,
     timed_edit,
 )
 from generative.training.checkpoint import load_family
@@ -137,12 +135,7 @@ def _spread(v: np.ndarray) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--strengths", default="1,-1")
-    parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
+    args = clip_arguments(__doc__.splitlines()[0], "1,-1")
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Wearing_Lipstick")
     model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
@@ -159,10 +152,7 @@ def main() -> None:
             f"| {p0:.2f} -> {p1:.2f} | {identity_cells(m)} | {quality_cells(m, fps)}"
         )
 
-    table = clip_table(HEAD, shared_clips(args.clips), args.frames, args.strengths, "lipstick", measure)
-    if args.write:
-        write_clip_table(SECTION, "lipstick.py", sys.argv[1:], args.frames, table)
-    print(table)
+    report_clip_table(args, HEAD, SECTION, "lipstick.py", "lipstick", measure)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ mouth_open --strength S` at the defaults. Reported per clip:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,14 +27,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_md import write_clip_table
 from benchmarks.edit_quality import (
     ClipRun,
-    clip_table,
+    clip_arguments,
     identity_cells,
     judge_probs,
     quality_cells,
-    shared_clips,
+    report_clip_table,
     timed_edit,
 )
 from generative.training.checkpoint import load_family
@@ -73,12 +71,7 @@ def openings(original: Path, edited: Path, backend) -> tuple[np.ndarray, np.ndar
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--strengths", default="1,-1")
-    parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
+    args = clip_arguments(__doc__.splitlines()[0], "1,-1")
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Mouth_Slightly_Open")
     backend = make_backend(DetectConfig())
@@ -97,10 +90,7 @@ def main() -> None:
             f"| {quality_cells(m, fps)}"
         )
 
-    table = clip_table(HEAD, shared_clips(args.clips), args.frames, args.strengths, "open", measure)
-    if args.write:
-        write_clip_table(SECTION, "mouth_open.py", sys.argv[1:], args.frames, table)
-    print(table)
+    report_clip_table(args, HEAD, SECTION, "mouth_open.py", "open", measure)
 
 
 if __name__ == "__main__":
