@@ -36,7 +36,8 @@ class Method(str, Enum):
     latent along a fitted linear direction; ``diffusion`` is DDIM inversion with the conditional DDPM;
     ``geometry`` moves the face's landmarks as the attribute moves them and warps the sharp crop;
     ``colour`` recolours one part of the face (the lips) as the attribute colours it; ``accessory``
-    draws an object fitted on CelebA in the face's place (eyeglasses)."""
+    draws an object fitted on CelebA in the face's place (eyeglasses); ``hair`` recolours the hair
+    as CelebA's hair of that colour is coloured."""
 
     auto = "auto"
     cond = "cond"
@@ -45,6 +46,7 @@ class Method(str, Enum):
     geometry = "geometry"
     colour = "colour"
     accessory = "accessory"
+    hair = "hair"
 
 
 class Transfer(str, Enum):

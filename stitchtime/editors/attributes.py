@@ -66,10 +66,10 @@ ATTRIBUTES: dict[str, Attribute] = {
             method=Method.diffusion,
             guidance=8.0,
         ),
-        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", Region.head),
-        Attribute("black_hair", "Black_Hair", 1.0, "black hair", Region.head),
-        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", Region.head),
-        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", Region.head),
+        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", Region.head, method=Method.hair),
+        Attribute("black_hair", "Black_Hair", 1.0, "black hair", Region.head, method=Method.hair),
+        Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", Region.head, method=Method.hair),
+        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", Region.head, method=Method.hair),
         Attribute("bangs", "Bangs", 1.0, "bangs", Region.head),
         Attribute("beard", "No_Beard", -1.0, "beard", Region.lower, gain_off=2.5),
         Attribute("mustache", "Mustache", 1.0, "mustache", Region.lower),
@@ -97,8 +97,8 @@ ATTRIBUTES: dict[str, Attribute] = {
 # Latent edits (cVAE, diffusion) of the shipped 64-px models that, looked at on real clips nobody
 # had seen, do not read as the attribute or leave blotches (issue 15's review, full frames at normal
 # size): offered only with --experimental, and `stitchtime attrs --experimental` says why. The
-# geometry smile and mouth open, the colour editor's lipstick and the drawn glasses are the edits this
-# release stands behind.
+# geometry smile and mouth open, the colour editor's lipstick, the drawn glasses and the hair
+# editor's grey and blond hair are the edits this release stands behind.
 _LOW_RES = "the 64-px model's edit carries only low frequencies and its colour errors onto the face"
 EXPERIMENTAL: dict[str, str] = {
     "smile": "by the cVAE or diffusion: faint, often stretched lips with a moustache-like band",
@@ -123,11 +123,23 @@ EXPERIMENTAL: dict[str, str] = {
         )
     },
 }
-STABLE_METHODS = ("geometry", "colour", "accessory")  # the methods whose edits are not experimental
+STABLE_METHODS = ("geometry", "colour", "accessory", "hair")  # the methods whose edits are not experimental
+
+
+# The hair editor darkens as it lightens, but a darkening shows what the hair mask misses: on blond
+# hair the bangs and the lengths below the chin keep their colour (one shared clip looks as if she
+# wore a dark cap over her blond hair). Lightening dark hair leaves only stray strands dark.
+HAIR_EXPERIMENTAL: dict[str, str] = {
+    a: "the hair mask's misses show when light hair is darkened: bangs, flyaway strands and the lengths below "
+    "the chin keep their colour (a dark cap over blond hair)"
+    for a in ("black_hair", "brown_hair")
+}
 
 
 def experimental_reason(attribute: Attribute, method: str) -> str | None:
     """Why editing ``attribute`` by ``method`` with the shipped models is experimental, or None."""
+    if method == "hair" and attribute.name in HAIR_EXPERIMENTAL:
+        return HAIR_EXPERIMENTAL[attribute.name]
     if method in STABLE_METHODS:
         return None
     return EXPERIMENTAL.get(attribute.name, _LOW_RES)

@@ -3,7 +3,7 @@
 Two generative families edit: the conditional VAE (encoder inversion, per-video decoder tuning;
 methods cond and direction) and the conditional DDPM (DDIM inversion; method diffusion); three
 fitted ones do without generated pixels: geometry (landmark displacements: the smile, mouth open), colour (the
-lips' colour, lipstick) and accessory (eyeglasses drawn in the face's place). ``Method.auto`` takes
+lips' colour, lipstick), accessory (eyeglasses drawn in the face's place) and hair (its colour). ``Method.auto`` takes
 each attribute's measured default (``Attribute.method``, BENCHMARKS.md "Edit quality"), falling
 back to the cVAE when the shipped model of that method cannot edit it. ``--model PATH`` may name a
 run or folder of any family.
@@ -30,6 +30,7 @@ from stitchtime.editors.contract import CropEditor
 from stitchtime.editors.cvae import CVAEEditor
 from stitchtime.editors.diffusion import DiffusionEditor
 from stitchtime.editors.geometry import GeometryEditor, load_geometry
+from stitchtime.editors.hair import HairEditor, load_hair
 from stitchtime.editors.models import (
     load_diffusion,
     load_editor_models,
@@ -75,6 +76,7 @@ EDITORS: dict[Method, EditorEntry] = {
     Method.accessory: EditorEntry(
         "accessory", "accessory model", "accessory", load_accessory, AccessoryEditor.from_options
     ),
+    Method.hair: EditorEntry("hair", "hair model", "hair", load_hair, HairEditor.from_options),
 }
 FAMILIES = tuple(dict.fromkeys(e.family for e in EDITORS.values()))
 

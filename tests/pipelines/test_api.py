@@ -31,7 +31,8 @@ def test_edit_file_returns_a_typed_result_and_raises_the_clis_errors(folder, tmp
 def test_batch_folder_and_list_attributes(folder, tmp_path):
     results = stitchtime.batch_folder(folder, tmp_path / "out", attr="none")
     assert sorted(r.status for r in results) == ["done"] * 4 and all(r.output for r in results)
-    assert [a["name"] for a in stitchtime.list_attributes()] == ["smile", "glasses", "mouth_open", "lipstick"]
+    names = [a["name"] for a in stitchtime.list_attributes()]
+    assert names == ["smile", "glasses", "blond_hair", "gray_hair", "mouth_open", "lipstick"]
     assert "age" in [a["name"] for a in stitchtime.list_attributes(experimental=True)]
     with pytest.raises(AttributeError):
         stitchtime.no_such_function  # noqa: B018

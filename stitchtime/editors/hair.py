@@ -1,0 +1,236 @@
+"""Hair colour: recolour the person's hair as CelebA's blond, grey, black or brown hair is coloured,
+keeping every strand's own detail (no generated pixels).
+
+The model (fitted on CelebA by ``pipelines/fit_hair.py``, shipped in ``stitchtime/weights/hair``
+with the person segmenter it uses, :mod:`stitchtime.faces.hair`) holds, per attribute, the hair's
+colour *relative to the face's skin* (CIELAB median of the hair minus that of the cheeks and nose,
+so the light and the camera's white balance largely cancel) and its lightness spread: the median
+of the faces with the label (``target``) and of those without it (``without``).
+
+The editor (``Method.hair``) fits one colour model of the video's skin, hair and clothes on
+sampled crops (:class:`~stitchtime.faces.hair.HairColours`) and measures the video's own hair
+colour with it. Every frame then gets a soft hair mask (the person segmenter on a head crop, the
+colour model inside it) and each hair pixel's colour is carried to the target: lightness
+``L' = skin_L + target_L + (L - hair_L) * k`` (``k`` the spreads' ratio, within
+:data:`SPREAD_RANGE`, so the strands' light and shade stay) and chroma ``a', b'`` the target's plus
+:data:`CHROMA_KEEP` of the pixel's own deviation, blended by ``min(|s|, 1)`` times the mask.
+A negative strength takes the colour to the faces without the attribute, and only on hair that
+has it (nearer its colour than the others'), or there is nothing to take away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from stitchtime.config import EditOptions, Method
+from stitchtime.editors.attributes import Attribute
+from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
+from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, save_fitted
+from stitchtime.editors.shared import region_mask
+from stitchtime.errors import InputError, ModelError
+from stitchtime.faces.align import invert_affine, transform_points
+from stitchtime.faces.hair import (
+    SEGMENTER_FILE,
+    HairColours,
+    HeadView,
+    PersonSegmenter,
+    frame_mask,
+    hair_stats,
+    head_view,
+    matte,
+    to_lab,
+)
+
+SEGMENTER_PATH = Path(__file__).resolve().parents[1] / "weights" / "hair" / SEGMENTER_FILE
+SPREAD_RANGE = (0.6, 2.0)  # how far the lightness's spread may be stretched or squeezed
+CHROMA_KEEP = 0.5  # of each pixel's own chroma deviation from the hair's median
+RELATIVE_CHROMA = 0.5
+MAX_VIEWS = 24  # crops the fit samples, spread over the video
+MIN_MASK = 0.02  # mask values below this are left alone
+CLAMP_MARGIN = 0.0  # L units past the hair's own 10-90% lightness that are still carried as they are
+
+
+@dataclass
+class HairModel:
+    """One attribute's hair colour (see the module doc), ``(6,)``: Lab relative to the skin, the
+    lightness spread, and the chroma (a, b) as it is (not relative)."""
+
+    attribute: str
+    target: np.ndarray
+    without: np.ndarray
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"target": np.asarray(self.target, np.float32), "without": np.asarray(self.without, np.float32)}
+
+    @staticmethod
+    def save_all(models: dict[str, "HairModel"], folder: Path, record: dict) -> None:
+        save_fitted(folder, "hair", {a: m.tensors() for a, m in models.items()}, record)
+
+    @staticmethod
+    def load_all(folder: Path) -> dict[str, "HairModel"]:
+        models = load_fitted(folder, "hair", lambda a, t: HairModel(a, t["target"], t["without"]))
+        for a, m in models.items():
+            ok = m.target.shape == (6,) and m.without.shape == (6,)
+            if not ok or not np.isfinite([*m.target, *m.without]).all() or min(m.target[3], m.without[3]) <= 0:
+                raise ModelError(f"{folder}: not a hair model ({a}: its tensors are not hair colours)")
+        return models
+
+
+@dataclass
+class HairModels(FittedModels[HairModel]):
+    segmenter_path: Path | None = None
+
+
+def load_hair(path: Path, device: torch.device | None = None) -> HairModels:
+    """The hair models in ``path`` (config.json + model.safetensors + the segmenter's file)."""
+    folder = fitted_folder(path)
+    models = HairModel.load_all(folder)
+    seg = folder / SEGMENTER_FILE
+    if not seg.is_file():
+        raise ModelError(f"{folder}: not a hair model (no {SEGMENTER_FILE})")
+    try:
+        PersonSegmenter(seg)
+    except cv2.error as err:
+        raise ModelError(f"{seg}: not a segmentation network ({err})") from None
+    return HairModels(folder, models, seg)
+
+
+def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.ndarray, amount: float) -> np.ndarray:
+    """``rgb`` (uint8) with its ``mask``ed pixels carried from the video's hair colour ``video``
+    ``(9,)`` (:func:`~stitchtime.faces.hair.hair_stats`) to ``target`` ``(6,)``, by ``amount``."""
+    lab = to_lab(rgb)
+    skin = video[4:7]
+    hair = video[:3] + skin
+    k = float(np.clip(target[3] / max(float(video[3]), 1e-3), *SPREAD_RANGE))
+    new = np.empty_like(lab)
+    # a pixel lighter or darker than most of the hair (skin or background blended into the mask's
+    # soft edge) takes the lightest or darkest hair's new colour, not one past it: a pale rim at
+    # the hairline otherwise
+    lightness = np.clip(lab[..., 0], video[7] - CLAMP_MARGIN, video[8] + CLAMP_MARGIN)
+    new[..., 0] = skin[0] + target[0] + (lightness - hair[0]) * k
+    # the chroma half relative to the skin (the light's colour cancels) and half as CelebA's hair
+    # has it (a warm skin would otherwise warm grey hair too)
+    chroma = RELATIVE_CHROMA * (skin[1:] + target[1:3]) + (1 - RELATIVE_CHROMA) * target[4:6]
+    new[..., 1:] = chroma + (lab[..., 1:] - hair[1:]) * CHROMA_KEEP
+    new[..., 0] = np.clip(new[..., 0], 0.0, 100.0)
+    mixed = lab + (amount * mask)[..., None] * (new - lab)
+    out = cv2.cvtColor(mixed.astype(np.float32), cv2.COLOR_Lab2RGB)
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+class HairEditor(CropEditor):
+    """Recolours the hair (see the module doc)."""
+
+    reads_crops = False  # the render pass works on the frames; the fit reads the crops itself
+    # The face's own pixels stay as they are; the identity descriptor may move with the hair around
+    # it, and a fainter colour would be a half-dyed head, not a remedy.
+    identity_guarded = False
+    draws_on_frames = True  # the hair runs past the face crop (to the shoulders)
+
+    @classmethod
+    def from_options(
+        cls, models: HairModels, attribute: Attribute, strength: float, method: Method, options: EditOptions, progress
+    ) -> "HairEditor":
+        if attribute.sign * strength < 0 and not (options is not None and options.experimental):
+            raise InputError(
+                f"{attribute.name} at a negative strength darkens the hair, where the hair mask's misses show "
+                "(bangs and the lengths below the chin keep their colour): experimental in this release, "
+                "pass --experimental to edit it anyway"
+            )
+        return cls(models.models[attribute.celeba], attribute, strength, models.segmenter_path or SEGMENTER_PATH)
+
+    def __init__(self, model: HairModel, attribute: Attribute, strength: float = 1.0, segmenter: Path = SEGMENTER_PATH):
+        self.model, self.attribute = model, attribute
+        self.strength = attribute.sign * strength
+        self.mask = region_mask(attribute)
+        self.segmenter = PersonSegmenter(segmenter)
+        self.colours: HairColours | None = None
+        self.video: np.ndarray | None = None  # the video's hair colour (hair_stats)
+        self.amount = 0.0
+        self.notes: tuple[str, ...] = ()
+
+    def fit(self, source: CropSource, n_frames: int) -> None:
+        step = max(n_frames // MAX_VIEWS, 1)
+        views = []
+        for batch in source():
+            idx = batch.frame_indices.numpy()
+            lm = batch.landmarks.numpy()
+            detected = np.ones(len(idx), bool) if batch.detected is None else batch.detected.numpy()
+            pick = [i for i in range(len(idx)) if idx[i] % step == 0 and detected[i] and np.isfinite(lm[i]).all()]
+            if pick:
+                images = batch.crops[pick].permute(0, 2, 3, 1).numpy().clip(0, 255).astype(np.uint8)
+                views += [head_view(img, lm[i], self.segmenter) for img, i in zip(images, pick)]
+        name = self.attribute.name
+        self.colours = HairColours.fit(views) if views else None
+        self.video = None if self.colours is None or not self.colours.has_hair else hair_stats(views, self.colours)
+        self.amount, self.notes = 0.0, ()
+        if self.video is None:
+            self.notes = (f"{name}: no hair was found around the face: nothing recoloured",)
+            return
+        if self.strength < 0:
+            near = np.linalg.norm(self.video[:3] - self.model.target[:3])
+            far = np.linalg.norm(self.video[:3] - self.model.without[:3])
+            if near >= far:
+                self.notes = (f"{name}: the hair is not {self.attribute.help} already: nothing to take away",)
+                return
+        self.amount = float(min(abs(self.strength), 1.0))
+        if abs(self.strength) > 1:
+            self.notes = (f"{name}: strength {self.strength:g} gives the same colour as 1",)
+
+    def _mask(self, view: HeadView) -> np.ndarray:
+        """The hair mask of one head crop, matted against the skin and the background."""
+        skin = self.video[4:7]
+        return matte(view, self.colours.hair_mask(view), self.video[:3] + skin, skin)
+
+    def paint(
+        self,
+        frames: list[np.ndarray],
+        batch: CropBatch,
+        matrices: np.ndarray,
+        scale: float = 1.0,
+        weights: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """Recolours the hair on the frames themselves; ``weights`` and ``scale`` fade it."""
+        if self.amount <= 0 or self.colours is None or self.video is None or not len(frames):
+            return frames
+        target = self.model.target if self.strength > 0 else self.model.without
+        lm = transform_points(invert_affine(np.asarray(matrices, np.float64)), batch.landmarks.numpy())
+        fade = np.ones(len(frames)) if weights is None else np.asarray(weights, np.float64)
+        out = list(frames)
+        for i, frame in enumerate(frames):
+            amount = self.amount * scale * float(fade[i])
+            if amount <= 0 or not np.isfinite(lm[i]).all():
+                continue
+            view = head_view(frame, lm[i], self.segmenter)
+            mask = frame_mask(view, self._mask(view), frame.shape[:2])
+            ys, xs = np.nonzero(mask > MIN_MASK)
+            if not len(ys):
+                continue
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            f = frame.copy()
+            f[y0:y1, x0:x1] = recolour(frame[y0:y1, x0:x1], mask[y0:y1, x0:x1], self.video, target, amount)
+            out[i] = f
+        return out
+
+    def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:
+        """The recolouring on the crops (for tools that paste deltas; the pipeline paints the frames)."""
+        out = torch.zeros(batch.crop_shape)
+        if self.amount <= 0 or self.colours is None or self.video is None:
+            return out
+        target = self.model.target if self.strength > 0 else self.model.without
+        images = batch.crops.permute(0, 2, 3, 1).numpy().clip(0, 255).astype(np.uint8)
+        for i, (img, lm) in enumerate(zip(images, batch.landmarks.numpy())):
+            if np.isfinite(lm).all():
+                view = head_view(img, lm, self.segmenter)
+                mask = frame_mask(view, self._mask(view), img.shape[:2])
+                new = recolour(img, mask, self.video, target, self.amount * scale).astype(np.float32)
+                out[i] = torch.from_numpy(new - img.astype(np.float32)).permute(2, 0, 1)
+        return out
+
+    def edited(self, batch: CropBatch) -> torch.Tensor:
+        return (batch.crops + self.delta(batch)).clamp(0, 255)

@@ -1,0 +1,334 @@
+"""Where a person's hair is in a frame: a soft mask, for the hair-colour edit.
+
+Two pieces, both offline:
+
+* **the person**: MediaPipe's selfie-segmentation network (Apache-2.0; the 250 kB TFLite file
+  shipped inside the ``mediapipe==0.10.21`` wheel, copied to ``stitchtime/weights/hair``), run by
+  OpenCV's own DNN module on a square *head crop* (:func:`head_matrix`: :data:`HEAD_SIDE`
+  inter-ocular distances wide, turned with the eyes), so a small face gets the network's whole
+  256 px; it separates the person (face, hair, body) from the background;
+* **hair against skin and clothes**, inside the person: Gaussian mixtures of CIELAB colour
+  (:class:`HairColours`) fitted once per video on seed pixels the landmarks place: the skin of
+  the cheeks and the nose, the hair above the head (person pixels more than :data:`ABOVE` above
+  the brows), the clothes below the chin (person pixels more than :data:`BELOW` below it, near the
+  middle). Each person pixel is hair by the mixtures' posterior, with the inner face (eyes to chin)
+  never hair and nothing below the chin's level clothes-free unless it looks like the hair.
+
+One colour model for the whole video keeps the mask steady from frame to frame; only the person's
+outline is per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.ndimage import map_coordinates
+from sklearn.mixture import GaussianMixture
+
+from stitchtime.faces.shape import face_frame
+
+SEGMENTER_FILE = "selfie_segmentation.tflite"
+SIZE = 256  # the segmenter's input (and the head crop's side, pixels)
+HEAD_SIDE = 7.0  # the head crop's side, inter-ocular distances: hair above the head and to the shoulders
+HEAD_DROP = 0.9  # its centre sits this far below the eyes (IOD)
+ABOVE = 0.8  # hair seeds: person pixels not like the skin this far above the brows' top (IOD)...
+ABOVE_WIDTH = 1.6  # ...within this of the face's middle (IOD, either side)
+BELOW = 0.6  # clothes seeds: person pixels not like the skin this far below the chin (IOD)...
+BELOW_WIDTH = 0.8  # ...within this of the middle
+COMPONENTS = {"hair": 3, "skin": 2, "clothes": 3}
+MIN_SEEDS = 200  # fewer seed pixels than this (over the sampled frames): that class is left out
+PERSON_MIN = 0.5
+FEATHER = 1.0  # blur sigma of the mask in head-crop pixels
+INNER_FACE = np.r_[0:17, 26:16:-1]  # jaw then brows backwards: the face's outline
+
+
+def head_matrix(landmarks: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """``(2, 3)`` affine: image pixels -> pixels of the head crop of a face at ``landmarks``."""
+    lm = np.asarray(landmarks, np.float64)
+    centre, axis, iod = face_frame(lm)
+    down = np.array([-axis[1], axis[0]])
+    middle = centre + down * HEAD_DROP * iod
+    s = size / (HEAD_SIDE * iod)
+    rot = np.array([[axis[0], axis[1]], [-axis[1], axis[0]]]) * s
+    return np.concatenate([rot, (size / 2 - rot @ middle)[:, None]], 1)
+
+
+def _to(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+
+
+class PersonSegmenter:
+    """MediaPipe's selfie segmentation through ``cv2.dnn`` (one 256x256 RGB crop -> person probability)."""
+
+    def __init__(self, path: Path) -> None:
+        self.net = cv2.dnn.readNetFromTFLite(str(path))
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        """``crop`` ``(SIZE, SIZE, 3)`` uint8 RGB -> ``(SIZE, SIZE)`` float32 in [0, 1]."""
+        x = crop.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+        self.net.setInput(np.ascontiguousarray(x))
+        return self.net.forward().reshape(SIZE, SIZE).astype(np.float32)
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+@dataclass
+class HeadView:
+    """One frame's head crop: its matrix, pixels (uint8 RGB), person probability and landmarks."""
+
+    matrix: np.ndarray
+    crop: np.ndarray
+    person: np.ndarray
+    landmarks: np.ndarray  # (68, 2) head-crop pixels
+
+    @property
+    def iod(self) -> float:
+        return SIZE / HEAD_SIDE
+
+
+def head_view(frame: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegmenter) -> HeadView:
+    m = head_matrix(landmarks)
+    crop = cv2.warpAffine(frame, m, (SIZE, SIZE), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones(frame.shape[:2], np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST, borderValue=0)
+    person = segmenter(crop) * inside
+    return HeadView(m, crop, person, _to(m, landmarks))
+
+
+def _regions(view: HeadView) -> dict[str, np.ndarray]:
+    """Seed masks (bool, head crop) of the three classes, and the inner face."""
+    lm, iod = view.landmarks, view.iod
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    middle = lm[27:31, 0].mean()
+    brow_top = lm[17:27, 1].min()
+    chin = lm[8, 1]
+    person = view.person > PERSON_MIN
+    face = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.fillPoly(face, [np.round(lm[INNER_FACE]).astype(np.int32)], 1)
+    skin = np.zeros((SIZE, SIZE), np.uint8)
+    # the nose and the upper cheeks under the eyes: above where a beard grows
+    for tri in ((27, 31, 35), (39, 31, 1), (42, 35, 15)):
+        cv2.fillPoly(skin, [np.round(lm[list(tri)]).astype(np.int32)], 1)
+    below = np.clip((yy - chin) / (CHIN_SOFT * iod), 0.0, 1.0)
+    grown = cv2.dilate(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(0.6 * iod) | 1,) * 2))
+    eyes = lm[36:48, 1].mean()
+    return {
+        # beside the face from the eyes to the lower lip (shoulders can rise above the chin)
+        "beside": person & ~grown.astype(bool) & (yy > eyes) & (yy < lm[57, 1]),
+        "below_chin": below,
+        "hair": person & (yy < brow_top - ABOVE * iod) & (np.abs(xx - middle) < ABOVE_WIDTH * iod),
+        "skin": skin.astype(bool) & person,
+        # the forehead just above the brows (skin on most faces; the fit keeps the part that is
+        # as likely under the cheeks' colours as they are, which leaves bangs out)
+        "forehead": person
+        & (yy < brow_top - FOREHEAD[0] * iod)
+        & (yy > brow_top - FOREHEAD[1] * iod)
+        & (xx > lm[19, 0])
+        & (xx < lm[24, 0]),
+        "clothes": person & (yy > chin + BELOW * iod) & (np.abs(xx - middle) < BELOW_WIDTH * iod),
+        # never hair: the face inside its outline, less a margin where hair can fall over the cheeks
+        "face": cv2.erode(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(2 * FACE_MARGIN * iod) | 1,) * 2))
+        > 0,
+    }
+
+
+TABLE_BINS = 64  # nodes a side of the Lab cube the colour terms are tabled on
+TABLE_RANGE = ((0.0, 100.0), (-80.0, 80.0), (-80.0, 100.0))  # L, a, b
+FACE_MARGIN = 0.15  # IOD inside the jaw's outline where hair may still be (over the cheeks)
+FOREHEAD = (0.1, 0.35)  # the forehead's skin seeds: this far above the brows' top (IOD)
+HAIR_MARGIN = 2.0  # a pixel is hair when its log-likelihood as hair beats that as skin by this much
+HAIR_QUANTILE = 0.02  # as for the skin: a pixel less likely than 2% of the hair seeds is not hair
+SKIN_QUANTILE = 0.02  # a pixel as likely under the skin's mixture as the least likely 2% of the skin seeds is skin
+SKIN_SOFT = 2.0  # log-likelihood units over which skin fades into not-skin
+CHIN_SOFT = 0.4  # IOD over which the clothes fade in below the chin
+# Hair below the chin hangs from this far above it (IOD); a pixel less sure than HANG_LEVEL stops the
+# run (and between it and 1 the run fades in); runs narrower than HANG_WIDTH (IOD) are not hair
+HANG_FROM, HANG_LEVEL, HANG_WIDTH = 0.3, 0.3, 0.3
+
+
+@dataclass
+class HairColours:
+    """One video's colour mixtures: the skin's (and the level of log-likelihood that still is
+    skin), the hair's (the person's pixels above the chin that are not skin) and the clothes'
+    (None: too few seed pixels)."""
+
+    skin: GaussianMixture | None
+    skin_level: float
+    hair: GaussianMixture | None
+    clothes: GaussianMixture | None
+    hair_level: float = 0.0
+    # the hair beside the face only (eyes to lower lip): what long hair below the chin is compared
+    # with (the roots on top can be as dark as a jacket)
+    side: GaussianMixture | None = None
+    _table: tuple[np.ndarray, np.ndarray | None] | None = None  # colour_terms on the Lab cube
+    tabled: bool = True  # False: the mixtures themselves on every pixel (one image: no table to pay for)
+
+    @staticmethod
+    def _mixture(chunks: list[np.ndarray], k: int, rng: np.random.Generator) -> GaussianMixture | None:
+        x = np.concatenate(chunks) if chunks else np.zeros((0, 3), np.float32)
+        if len(x) < MIN_SEEDS:
+            return None
+        if len(x) > 20000:
+            x = x[rng.choice(len(x), 20000, replace=False)]
+        return GaussianMixture(k, covariance_type="full", reg_covar=1.0, random_state=0).fit(x)
+
+    @classmethod
+    def fit(cls, views: list[HeadView], seed: int = 0) -> "HairColours":
+        rng = np.random.default_rng(seed)
+        labs = [to_lab(v.crop) for v in views]
+        regions = [_regions(v) for v in views]
+        skin = cls._mixture([lab[r["skin"]] for lab, r in zip(labs, regions)], COMPONENTS["skin"], rng)
+        level = 0.0
+        if skin is not None:
+            seeds = np.concatenate([lab[r["skin"]] for lab, r in zip(labs, regions)])
+            level = float(np.quantile(skin.score_samples(seeds), SKIN_QUANTILE))
+            # refitted with the forehead's skin (lit or shaded otherwise than the cheeks)
+            brow = [lab[r["forehead"]] for lab, r in zip(labs, regions)]
+            brow = [b[skin.score_samples(b) > level] if len(b) else b for b in brow]
+            both = [np.concatenate([lab[r["skin"]], b]) for lab, r, b in zip(labs, regions, brow)]
+            skin = cls._mixture(both, COMPONENTS["skin"], rng)
+            level = float(np.quantile(skin.score_samples(np.concatenate(both)), SKIN_QUANTILE))
+        self = cls(skin, level, None, None)
+        hair_px = []
+        for lab, r in zip(labs, regions):
+            hair_px.append(lab[(r["hair"] | r["beside"]) & (self.not_skin(lab) > 0.5)])
+        self.hair = cls._mixture(hair_px, COMPONENTS["hair"], rng)
+        side_px = [lab[r["beside"] & (self.not_skin(lab) > 0.5)] for lab, r in zip(labs, regions)]
+        self.side = cls._mixture(side_px, COMPONENTS["hair"], rng)
+        if self.hair is not None:
+            self.hair_level = float(np.quantile(self.hair.score_samples(np.concatenate(hair_px)), HAIR_QUANTILE))
+        clothes_px = [lab[r["clothes"] & (self.not_skin(lab) > 0.5)] for lab, r in zip(labs, regions)]
+        self.clothes = cls._mixture(clothes_px, COMPONENTS["clothes"], rng)
+        return self
+
+    def not_skin(self, lab: np.ndarray) -> np.ndarray:
+        if self.skin is None:
+            return np.ones(lab.shape[:-1], np.float32)
+        ll = self.skin.score_samples(lab.reshape(-1, 3)).reshape(lab.shape[:-1])
+        return (1.0 / (1.0 + np.exp((ll - self.skin_level) / SKIN_SOFT))).astype(np.float32)
+
+    @property
+    def has_hair(self) -> bool:
+        return self.hair is not None
+
+    def colour_terms(self, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the mask takes from each pixel's colour alone, for Lab pixels ``(..., 3)``: how
+        much it is hair (like this video's hair, and more than like its skin), and below the chin
+        how much it is hair rather than clothes (None: no clothes seen)."""
+        flat = lab.reshape(-1, 3)
+        hair_ll = self.hair.score_samples(flat)
+        hair = _sigmoid((hair_ll - self.hair_level) / SKIN_SOFT)  # looks like this video's hair
+        if self.skin is not None:
+            hair = hair * _sigmoid(hair_ll - self.skin.score_samples(flat) - HAIR_MARGIN)  # more than like its skin
+        if self.clothes is None:
+            return hair.reshape(lab.shape[:-1]), None
+        below_ll = hair_ll if self.side is None else self.side.score_samples(flat)
+        return hair.reshape(lab.shape[:-1]), _sigmoid(below_ll - self.clothes.score_samples(flat)).reshape(
+            lab.shape[:-1]
+        )
+
+    def _lookup(self, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`colour_terms` read off a table of the Lab cube (:data:`TABLE_BINS` a side, built
+        once per video, linear between its nodes): the mixtures' 4 x 65k evaluations per frame
+        took 0.1 s."""
+        if self._table is None:
+            axes = [np.linspace(lo, hi, TABLE_BINS, dtype=np.float32) for lo, hi in TABLE_RANGE]
+            grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+            self._table = self.colour_terms(grid)
+        coords = np.stack(
+            [(lab[..., k] - lo) / (hi - lo) * (TABLE_BINS - 1) for k, (lo, hi) in enumerate(TABLE_RANGE)], 0
+        ).reshape(3, -1)
+        read = lambda t: map_coordinates(t, coords, order=1, mode="nearest").reshape(lab.shape[:-1])
+        hair, clothes = self._table
+        return read(hair), None if clothes is None else read(clothes)
+
+    def hair_mask(self, view: HeadView) -> np.ndarray:
+        """``(SIZE, SIZE)`` float32 soft hair mask of one head crop."""
+        if not self.has_hair:
+            return np.zeros((SIZE, SIZE), np.float32)
+        r = _regions(view)
+        lab = to_lab(view.crop)
+        colour, not_clothes = self._lookup(lab) if self.tabled else self.colour_terms(lab)
+        hair = view.person * colour
+        if not_clothes is not None:
+            hair = hair * (1.0 - r["below_chin"] + r["below_chin"] * not_clothes)
+        hair[r["face"]] = 0.0
+        hair = _hanging(hair, view.landmarks[8, 1], view.iod)
+        return cv2.GaussianBlur(hair.astype(np.float32), (0, 0), FEATHER)
+
+
+def _hanging(hair: np.ndarray, chin: float, iod: float) -> np.ndarray:
+    """Below the chin, only the hair that hangs down from the hair above it: going down each
+    column from just above the chin, a pixel keeps no more than the least hair seen on the way
+    (so short hair has none there, and a jacket under long hair's ends, or the shadow beside a
+    short-haired man's jaw, is not taken for more hair). Narrow runs (under :data:`HANG_WIDTH`)
+    are not locks of hair."""
+    row = int(np.clip(round(chin - HANG_FROM * iod), 0, SIZE - 1))
+    wide = max(int(HANG_WIDTH * iod), 1)
+    below = cv2.morphologyEx(hair[row:], cv2.MORPH_OPEN, np.ones((1, wide), np.uint8))
+    run = np.minimum.accumulate(np.clip((below - HANG_LEVEL) / (1.0 - HANG_LEVEL), 0.0, 1.0), axis=0)
+    out = hair.copy()
+    out[row:] = np.minimum(out[row:], cv2.GaussianBlur(run, (0, 0), 1.0))
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))).astype(np.float32)
+
+
+def frame_mask(view: HeadView, mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A head-crop mask carried back to the frame's pixels ``(h, w)`` (0 outside the head crop)."""
+    return cv2.warpAffine(
+        mask, view.matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
+    )
+
+
+MEASURE_LEVEL = 0.5  # hair pixels this sure are measured
+MIN_HAIR = 150  # fewer measured hair pixels (head crop) than this: no hair to measure
+
+
+def hair_stats(views: list[HeadView], colours: HairColours) -> np.ndarray | None:
+    """``(9,)`` the hair's colour relative to the skin over ``views``: Lab median of the hair minus
+    that of the skin seeds (3), the hair's lightness spread (half its 10-90% range, 1), the skin's
+    Lab median (3) and the hair's 10% and 90% lightness (2); None when too little hair is seen."""
+    hair, skin = [], []
+    for v in views:
+        lab = to_lab(v.crop)
+        m = colours.hair_mask(v)
+        hair.append(lab[m > MEASURE_LEVEL])
+        skin.append(lab[_regions(v)["skin"]])
+    hair_px, skin_px = np.concatenate(hair), np.concatenate(skin)
+    if len(hair_px) < MIN_HAIR * len(views) ** 0.5 or len(skin_px) < MIN_SEEDS // 4:
+        return None
+    h, s = np.median(hair_px, 0), np.median(skin_px, 0)
+    low, high = np.quantile(hair_px[:, 0], [0.1, 0.9])
+    return np.concatenate([h - s, [(high - low) / 2], s, [low, high]]).astype(np.float32)
+
+
+MATTE_FULL = 1.0  # a pixel this far from the skin's (or the background's) colour to the hair's is all hair
+BACKGROUND_BLUR = 15  # head-crop pixels: the box over which the background's local colour is estimated
+
+
+def matte(view: HeadView, mask: np.ndarray, hair: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """``mask`` with each pixel's share of hair: on the mask's soft edges a pixel is part hair,
+    part skin or background. Projected on the line from the skin's Lab colour (``skin`` ``(3,)``)
+    and from the background's local colour to the hair's (``hair`` ``(3,)``), a pixel
+    :data:`MATTE_FULL` of the way or more is all hair; less, that share of it, so the recolouring
+    does not light a rim at the hairline or a halo round the head."""
+    lab = to_lab(view.crop)
+    share = np.ones(mask.shape, np.float32)
+    away = np.clip(1.0 - view.person, 0.0, 1.0)
+    box = (BACKGROUND_BLUR, BACKGROUND_BLUR)
+    weight = cv2.blur(away, box)
+    background = cv2.blur(lab * away[..., None], box) / np.maximum(weight, 1e-3)[..., None]
+    for base, known in ((np.broadcast_to(np.asarray(skin, np.float32), lab.shape), None), (background, weight > 0.05)):
+        line = np.asarray(hair, np.float32) - base
+        length = np.maximum((line * line).sum(-1), 1.0)
+        t = ((lab - base) * line).sum(-1) / length
+        part = np.clip(t / MATTE_FULL, 0.0, 1.0)
+        share = np.minimum(share, part if known is None else np.where(known, part, 1.0))
+    return (mask * share).astype(np.float32)

@@ -1,0 +1,113 @@
+"""The hair-colour editor: the hair mask against hand-made face parsings, the recolouring, the
+shipped model's checks, and a real clip through the CLI, measured on the hair and on the face."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from stitchtime.editors.hair import SEGMENTER_PATH, HairModel, load_hair, recolour
+from stitchtime.editors.models import WEIGHTS_DIR
+from stitchtime.errors import ModelError
+from stitchtime.faces.hair import HairColours, PersonSegmenter, frame_mask, head_view, to_lab
+from tests.conftest import SHARED_DATA, _need, shared_video
+
+runner = CliRunner()
+HAIR_CLASS = 13  # CelebAMask-HQ's parsing label of hair
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> PersonSegmenter:
+    return PersonSegmenter(SEGMENTER_PATH)
+
+
+def test_the_hair_mask_finds_the_hair_a_person_parsed(segmenter):
+    from stitchtime.faces.detect import DlibBackend
+
+    folder = _need(SHARED_DATA / "celebamask_hq")
+    backend = DlibBackend()
+    for image in sorted(folder.glob("*.jpg")):
+        rgb = cv2.resize(
+            cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB), (512, 512), interpolation=cv2.INTER_AREA
+        )
+        parsed = cv2.imread(str(image.with_suffix(".png")), cv2.IMREAD_UNCHANGED) == HAIR_CLASS
+        view = head_view(rgb, backend.detect(rgb)[0].landmarks, segmenter)
+        mask = frame_mask(view, HairColours.fit([view]).hair_mask(view), rgb.shape[:2]) > 0.5
+        iou = (mask & parsed).sum() / (mask | parsed).sum()
+        assert iou > 0.7, (image.name, iou)  # measured 0.77-0.82 on the four
+
+
+def test_recolouring_takes_the_hair_to_the_target_and_leaves_what_is_not_hair():
+    rng = np.random.default_rng(0)
+    lab = np.zeros((40, 40, 3), np.float32)
+    lab[..., 0] = rng.normal(20, 4, (40, 40)).clip(5, 40)  # dark brown hair with its own texture
+    lab[..., 1], lab[..., 2] = 4.0, 8.0
+    rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255, 0, 255).round().astype(np.uint8)
+    lab = to_lab(rgb)
+    mask = np.zeros((40, 40), np.float32)
+    mask[:, :20] = 1.0
+    skin = np.array([65.0, 15.0, 18.0])
+    hair = np.median(lab[:, :20].reshape(-1, 3), 0)
+    low, high = np.quantile(lab[:, :20, 0], [0.1, 0.9])
+    video = np.r_[hair - skin, (high - low) / 2, skin, low, high].astype(np.float32)
+    grey = np.array([-10.0, -15.0, -10.0, 18.0, 0.0, 3.0], np.float32)  # as the shipped model's Gray_Hair
+    out = to_lab(recolour(rgb, mask, video, grey, 1.0))
+    edited = out[:, :20].reshape(-1, 3)
+    assert abs(np.median(edited[:, 0]) - (skin[0] - 10)) < 2  # the skin's lightness less 10
+    assert np.median(edited[:, 1:], 0) == pytest.approx([0.5 * (skin[1] - 15), 0.5 * (skin[2] - 10) + 1.5], abs=1.5)
+    spread = np.quantile(edited[:, 0], 0.9) - np.quantile(edited[:, 0], 0.1)
+    assert spread > (high - low) * 1.2  # the strands' light and shade kept, stretched to grey hair's
+    assert np.array_equal(recolour(rgb, mask, video, grey, 1.0)[:, 20:], rgb[:, 20:])  # no mask: untouched
+    half = to_lab(recolour(rgb, mask, video, grey, 0.5))[:, :20, 0].mean()
+    assert lab[:, :20, 0].mean() < half < out[:, :20, 0].mean()  # strength: part of the way
+
+
+def test_the_shipped_model_and_its_checks(tmp_path):
+    models = load_hair(WEIGHTS_DIR / "hair")
+    assert set(models.attributes) == {"Blond_Hair", "Gray_Hair", "Black_Hair", "Brown_Hair"}
+    blond, black = models.models["Blond_Hair"], models.models["Black_Hair"]
+    assert blond.target[0] > black.target[0] + 25  # blond hair is much lighter than black
+    config = json.loads((WEIGHTS_DIR / "hair" / "config.json").read_text())
+    assert config["test"]["Blond_Hair"]["test_auc"] > 0.85  # the measured colour tells blond hair apart
+    broken = tmp_path / "hair"
+    shutil.copytree(WEIGHTS_DIR / "hair", broken)
+    (broken / "selfie_segmentation.tflite").unlink()
+    with pytest.raises(ModelError, match="selfie_segmentation"):
+        load_hair(broken)
+    (broken / "selfie_segmentation.tflite").write_bytes(b"not a network")
+    with pytest.raises(ModelError):
+        load_hair(broken)
+    t = HairModel.load_all(WEIGHTS_DIR / "hair")
+    assert all(m.target.shape == (6,) for m in t.values())
+
+
+def test_gray_hair_on_a_real_clip_greys_the_hair_and_leaves_the_face(tmp_path):
+    from benchmarks.edit_quality import cut
+    from benchmarks.hair_colour import hair_change
+    from stitchtime.evaluate import evaluate
+
+    # a woman with shoulder-length brown hair over a dark jacket, against a blue wall
+    src = cut(shared_video("retalking_face_4.mp4"), tmp_path / "rf4.mp4", 24)
+    out = tmp_path / "grey.mp4"
+    args = ["edit", str(src), "-o", str(out), "-q", "--attr", "gray_hair", "--experimental"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    c = hair_change(src, out)
+    assert c["share"] > 0.05  # her hair is about a tenth of the frame
+    assert c["after"][0] > c["before"][0] + 15  # lighter
+    chroma = lambda v: float(np.hypot(v[1], v[2]))
+    assert chroma(c["after"]) < 7  # with little colour: grey (her brown hair is greyish in this light too)
+    assert np.abs(c["face"]).max() < 0.5  # the face keeps its colour
+    assert c["flicker"] < 1.3
+    m = evaluate(src, out)
+    assert m.identity_distance <= 0.35 and m.tl_id >= 0.995 and m.sharpness_ratio >= 0.9, m
+    # blond hair taken away where there is none: said so, and nothing changes
+    result = runner.invoke(app, [*args[:-2], "blond_hair", "--strength", "-1", "--experimental", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to take away" in result.output
