@@ -4,7 +4,7 @@ mouth narrows, the rest of the frame stays); writes the video, a side-by-side pr
 PNG sheet of face crops, and prints what changed and the quality numbers.
 
     python -m pipelines.demo -o demo_out [--attr smile] [--strength -1]   (--attr lipstick --strength 1: lipstick;
-    --attr glasses --strength 1: glasses)
+    --attr glasses --strength 1: glasses; --attr gray_hair --strength 1: grey hair)
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pipelines.edit_video import edit_video
 from pipelines.synth import make_astronaut_clip
 from stitchtime.config import DetectConfig, PipelineConfig
 from stitchtime.editors.accessory import AccessoryEditor
-from stitchtime.editors.colour import ColourEditor, lip_colour
+from stitchtime.editors.colour import ColourEditor, lip_colour, to_lab
+from stitchtime.editors.hair import HairEditor
 from stitchtime.editors.registry import make_editor
 from stitchtime.errors import StitchtimeError
 from stitchtime.evaluate import evaluate
@@ -54,6 +55,18 @@ def _what_changed(editor, clip: Path, edited: Path, metrics) -> str:
         return (
             "glasses, drawn over the eyes (look at the eyes on the sheet: top row original, bottom row "
             f"edited): on {frames} of {len(a)} frames, within x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()} px"
+        )
+    if isinstance(editor, HairEditor):
+        a, b = (read_frames(p)[1] for p in (clip, edited))
+        la, lb = to_lab(a[len(a) // 2]), to_lab(b[len(b) // 2])
+        changed = np.abs(lb - la).sum(-1) > 3.0  # the hair, not the re-encode
+        if not changed.any():
+            return "nothing was recoloured (see the notes below)"
+        before, after = la[changed].mean(0), lb[changed].mean(0)
+        return (
+            "the hair's colour (look round the face on the sheet, top row original, bottom row edited; the "
+            f"preview video shows all of it): {changed.mean():.0%} of the middle frame, its mean Lab "
+            f"{before[0]:.0f}, {before[1]:+.0f}, {before[2]:+.0f} -> {after[0]:.0f}, {after[1]:+.0f}, {after[2]:+.0f}"
         )
     if getattr(editor, "expression", None) is not None and editor.expression.opens:
         return (

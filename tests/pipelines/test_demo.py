@@ -11,7 +11,11 @@ from pipelines import demo
 
 @pytest.mark.parametrize(
     ("attr", "strength", "said"),
-    [("lipstick", "1", "the lips' colour"), ("glasses", "1", "glasses, drawn over the eyes")],
+    [
+        ("lipstick", "1", "the lips' colour"),
+        ("glasses", "1", "glasses, drawn over the eyes"),
+        ("gray_hair", "1", "the hair's colour"),
+    ],
 )
 def test_the_demo_says_what_changed(tmp_path, monkeypatch, capsys, attr, strength, said):
     monkeypatch.setattr(sys, "argv", ["demo", "-o", str(tmp_path), "--attr", attr, "--strength", strength])
