@@ -118,6 +118,8 @@ class VideoRun:
             masks=masks,
             detected=torch.from_numpy(plan.detected[fi]),
             landmarks=torch.from_numpy(plan.crop_landmarks[fi].astype(np.float32)),
+            frames=sub,
+            matrices=plan.matrices[fi],
         )
 
     def crops(

@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator
 
+import numpy as np
 import torch
 
 from stitchtime.config import MaskConfig
@@ -40,6 +41,10 @@ class CropBatch:
     masks: torch.Tensor  # (B, 1, S, S) float in [0, 1]
     detected: torch.Tensor | None = None  # (B,) bool: face seen (False: bridged by interpolation)
     landmarks: torch.Tensor | None = None  # (B, 68, 2) float: the face's landmarks in crop pixels (smoothed)
+    # The whole frames the crops come from (uint8 RGB) and each crop's (2, 3) frame -> crop matrix,
+    # where the pipeline has them: for an editor whose fit must see past the crop (the hair)
+    frames: list | None = None
+    matrices: "np.ndarray | None" = None
 
     @property
     def crops(self) -> torch.Tensor:

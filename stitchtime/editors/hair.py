@@ -36,12 +36,15 @@ from stitchtime.errors import InputError, ModelError
 from stitchtime.faces.align import invert_affine, transform_points
 from stitchtime.faces.hair import (
     SEGMENTER_FILE,
+    SIZE,
     HairColours,
     HeadView,
     PersonSegmenter,
     frame_mask,
     hair_stats,
+    head_crop,
     head_view,
+    head_view_of,
     matte,
     to_lab,
 )
@@ -50,9 +53,9 @@ SEGMENTER_PATH = Path(__file__).resolve().parents[1] / "weights" / "hair" / SEGM
 SPREAD_RANGE = (0.6, 2.0)  # how far the lightness's spread may be stretched or squeezed
 CHROMA_KEEP = 0.5  # of each pixel's own chroma deviation from the hair's median
 RELATIVE_CHROMA = 0.5
-MAX_VIEWS = 24  # crops the fit samples, spread over the video
+MAX_VIEWS = 24  # the fit samples MAX_VIEWS to 2 x MAX_VIEWS frames, spread over the video
 MIN_MASK = 0.02  # mask values below this are left alone
-CLAMP_MARGIN = 0.0  # L units past the hair's own 10-90% lightness that are still carried as they are
+ROLL_OFF = 4.0  # L units past the hair's own 10-90% lightness that a pixel's lightness may keep
 
 
 @dataclass
@@ -94,9 +97,11 @@ def load_hair(path: Path, device: torch.device | None = None) -> HairModels:
     if not seg.is_file():
         raise ModelError(f"{folder}: not a hair model (no {SEGMENTER_FILE})")
     try:
-        PersonSegmenter(seg)
-    except cv2.error as err:
-        raise ModelError(f"{seg}: not a segmentation network ({err})") from None
+        out = PersonSegmenter(seg)(np.full((SIZE, SIZE, 3), 128, np.uint8))  # one run: its output's shape and values
+    except (cv2.error, ValueError) as err:
+        raise ModelError(f"{seg}: not a segmentation network ({type(err).__name__}: {err})") from None
+    if not np.isfinite(out).all():
+        raise ModelError(f"{seg}: not a segmentation network (its output is not finite)")
     return HairModels(folder, models, seg)
 
 
@@ -108,19 +113,28 @@ def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.nd
     hair = video[:3] + skin
     k = float(np.clip(target[3] / max(float(video[3]), 1e-3), *SPREAD_RANGE))
     new = np.empty_like(lab)
-    # a pixel lighter or darker than most of the hair (skin or background blended into the mask's
-    # soft edge) takes the lightest or darkest hair's new colour, not one past it: a pale rim at
-    # the hairline otherwise
-    lightness = np.clip(lab[..., 0], video[7] - CLAMP_MARGIN, video[8] + CLAMP_MARGIN)
+    # a pixel lighter or darker than most of the hair (a highlight, or skin or background blended
+    # into the mask's soft edge) is rolled off within ROLL_OFF of the hair's 10-90% lightness: its
+    # detail kept, but not stretched into a pale rim at the hairline
+    lightness = _roll_off(lab[..., 0], float(video[7]), float(video[8]))
     new[..., 0] = skin[0] + target[0] + (lightness - hair[0]) * k
     # the chroma half relative to the skin (the light's colour cancels) and half as CelebA's hair
     # has it (a warm skin would otherwise warm grey hair too)
     chroma = RELATIVE_CHROMA * (skin[1:] + target[1:3]) + (1 - RELATIVE_CHROMA) * target[4:6]
     new[..., 1:] = chroma + (lab[..., 1:] - hair[1:]) * CHROMA_KEEP
     new[..., 0] = np.clip(new[..., 0], 0.0, 100.0)
-    mixed = lab + (amount * mask)[..., None] * (new - lab)
-    out = cv2.cvtColor(mixed.astype(np.float32), cv2.COLOR_Lab2RGB)
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    share = amount * mask
+    mixed = lab + share[..., None] * (new - lab)
+    out = np.clip(np.rint(cv2.cvtColor(mixed.astype(np.float32), cv2.COLOR_Lab2RGB) * 255.0), 0, 255).astype(np.uint8)
+    # (the Lab round trip itself moves some colours by a level: the pixels left alone are copied)
+    return np.where((share > MIN_MASK)[..., None], out, rgb)
+
+
+def _roll_off(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``x`` as it is within ``[low, high]``; past either end, compressed to within :data:`ROLL_OFF` of it."""
+    above = high + ROLL_OFF * np.tanh(np.maximum(x - high, 0.0) / ROLL_OFF)
+    below = low - ROLL_OFF * np.tanh(np.maximum(low - x, 0.0) / ROLL_OFF)
+    return np.where(x > high, above, np.where(x < low, below, x)).astype(np.float32)
 
 
 class HairEditor(CropEditor):
@@ -155,16 +169,29 @@ class HairEditor(CropEditor):
         self.notes: tuple[str, ...] = ()
 
     def fit(self, source: CropSource, n_frames: int) -> None:
-        step = max(n_frames // MAX_VIEWS, 1)
-        views = []
+        """The video's skin, hair and clothes colours, on up to :data:`MAX_VIEWS` head crops of its
+        whole frames spread evenly over the frames whose face was seen (the aligned face crop holds
+        too little of the hair and none of the clothes)."""
+        kept: list[tuple[np.ndarray, np.ndarray]] = []  # (head crop image, landmarks) of the picks
+        seen, stride = 0, 1
         for batch in source():
-            idx = batch.frame_indices.numpy()
-            lm = batch.landmarks.numpy()
-            detected = np.ones(len(idx), bool) if batch.detected is None else batch.detected.numpy()
-            pick = [i for i in range(len(idx)) if idx[i] % step == 0 and detected[i] and np.isfinite(lm[i]).all()]
-            if pick:
-                images = batch.crops[pick].permute(0, 2, 3, 1).numpy().clip(0, 255).astype(np.uint8)
-                views += [head_view(img, lm[i], self.segmenter) for img, i in zip(images, pick)]
+            lm = batch.landmarks.numpy().astype(np.float64)
+            detected = np.ones(len(lm), bool) if batch.detected is None else batch.detected.numpy()
+            frames = batch.frames
+            if frames is None:  # (a source without the frames: its crops, with what hair they hold)
+                frames = list(batch.crops.permute(0, 2, 3, 1).numpy().clip(0, 255).round().astype(np.uint8))
+                points = lm
+            else:
+                points = transform_points(invert_affine(np.asarray(batch.matrices, np.float64)), lm)
+            for i in range(len(lm)):
+                if not (detected[i] and np.isfinite(points[i]).all()):
+                    continue
+                if seen % stride == 0:
+                    kept.append(head_crop(frames[i], points[i]))
+                    if len(kept) >= 2 * MAX_VIEWS:  # every other one, and half as many from now on
+                        kept, stride = kept[::2], stride * 2
+                seen += 1
+        views = [head_view_of(crop, matrix, points, self.segmenter) for crop, matrix, points in kept]
         name = self.attribute.name
         self.colours = HairColours.fit(views) if views else None
         self.video = None if self.colours is None or not self.colours.has_hair else hair_stats(views, self.colours)

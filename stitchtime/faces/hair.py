@@ -20,12 +20,14 @@ outline is per frame.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.ndimage import map_coordinates
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from stitchtime.faces.shape import face_frame
@@ -91,12 +93,29 @@ class HeadView:
         return SIZE / HEAD_SIDE
 
 
-def head_view(frame: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegmenter) -> HeadView:
+def head_crop(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The head crop of a frame (uint8 RGB), its matrix and the landmarks in it. The frame is
+    blurred first by as much as the crop shrinks it (a warp samples; it does not average), and
+    what lies outside the frame is marked by a last channel of 0 (the crop's 4th channel)."""
     m = head_matrix(landmarks)
-    crop = cv2.warpAffine(frame, m, (SIZE, SIZE), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(np.ones(frame.shape[:2], np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST, borderValue=0)
-    person = segmenter(crop) * inside
-    return HeadView(m, crop, person, _to(m, landmarks))
+    shrink = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    src = frame
+    if shrink < 0.8:
+        src = cv2.GaussianBlur(frame, (0, 0), 0.5 / shrink - 0.5 if shrink < 0.5 else 0.5)
+    crop = cv2.warpAffine(src, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.full(frame.shape[:2], 255, np.uint8), m, (SIZE, SIZE), flags=cv2.INTER_NEAREST)
+    return np.dstack([crop, inside]), m, _to(m, landmarks)
+
+
+def head_view_of(crop: np.ndarray, matrix: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegmenter) -> HeadView:
+    """:class:`HeadView` of a :func:`head_crop` (the segmenter run on it)."""
+    rgb = np.ascontiguousarray(crop[..., :3])
+    return HeadView(matrix, rgb, segmenter(rgb) * (crop[..., 3] > 0), landmarks)
+
+
+def head_view(frame: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegmenter) -> HeadView:
+    """The head crop of a frame with the person found in it."""
+    return head_view_of(*head_crop(frame, landmarks), segmenter)
 
 
 def _regions(view: HeadView) -> dict[str, np.ndarray]:
@@ -174,7 +193,9 @@ class HairColours:
             return None
         if len(x) > 20000:
             x = x[rng.choice(len(x), 20000, replace=False)]
-        return GaussianMixture(k, covariance_type="full", reg_covar=1.0, random_state=0).fit(x)
+        with warnings.catch_warnings():  # (a flat region, e.g. a black border, has fewer colours than components)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return GaussianMixture(k, covariance_type="full", reg_covar=1.0, random_state=0).fit(x)
 
     @classmethod
     def fit(cls, views: list[HeadView], seed: int = 0) -> "HairColours":

@@ -3,7 +3,6 @@ shipped model's checks, and a real clip through the CLI, measured on the hair an
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import cv2
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from stitchtime.editors.hair import SEGMENTER_PATH, HairModel, load_hair, recolour
+from stitchtime.editors.hair import SEGMENTER_PATH, load_hair, recolour
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.errors import ModelError
 from stitchtime.faces.hair import HairColours, PersonSegmenter, frame_mask, head_view, to_lab
@@ -73,8 +72,6 @@ def test_the_shipped_model_and_its_checks(tmp_path):
     assert set(models.attributes) == {"Blond_Hair", "Gray_Hair", "Black_Hair", "Brown_Hair"}
     blond, black = models.models["Blond_Hair"], models.models["Black_Hair"]
     assert blond.target[0] > black.target[0] + 25  # blond hair is much lighter than black
-    config = json.loads((WEIGHTS_DIR / "hair" / "config.json").read_text())
-    assert config["test"]["Blond_Hair"]["test_auc"] > 0.85  # the measured colour tells blond hair apart
     broken = tmp_path / "hair"
     shutil.copytree(WEIGHTS_DIR / "hair", broken)
     (broken / "selfie_segmentation.tflite").unlink()
@@ -83,8 +80,9 @@ def test_the_shipped_model_and_its_checks(tmp_path):
     (broken / "selfie_segmentation.tflite").write_bytes(b"not a network")
     with pytest.raises(ModelError):
         load_hair(broken)
-    t = HairModel.load_all(WEIGHTS_DIR / "hair")
-    assert all(m.target.shape == (6,) for m in t.values())
+    (broken / "selfie_segmentation.tflite").write_bytes((SEGMENTER_PATH.read_bytes())[:5000])  # cut short
+    with pytest.raises(ModelError):
+        load_hair(broken)
 
 
 def test_gray_hair_on_a_real_clip_greys_the_hair_and_leaves_the_face(tmp_path):
@@ -95,7 +93,7 @@ def test_gray_hair_on_a_real_clip_greys_the_hair_and_leaves_the_face(tmp_path):
     # a woman with shoulder-length brown hair over a dark jacket, against a blue wall
     src = cut(shared_video("retalking_face_4.mp4"), tmp_path / "rf4.mp4", 24)
     out = tmp_path / "grey.mp4"
-    args = ["edit", str(src), "-o", str(out), "-q", "--attr", "gray_hair", "--experimental"]
+    args = ["edit", str(src), "-o", str(out), "-q", "--attr", "gray_hair"]  # (offered: no --experimental)
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     c = hair_change(src, out)
@@ -107,7 +105,13 @@ def test_gray_hair_on_a_real_clip_greys_the_hair_and_leaves_the_face(tmp_path):
     assert c["flicker"] < 1.3
     m = evaluate(src, out)
     assert m.identity_distance <= 0.35 and m.tl_id >= 0.995 and m.sharpness_ratio >= 0.9, m
-    # blond hair taken away where there is none: said so, and nothing changes
-    result = runner.invoke(app, [*args[:-2], "blond_hair", "--strength", "-1", "--experimental", "--overwrite"])
+    # a negative strength darkens: experimental, refused before any work without --experimental
+    minus = [*args[:-1], "blond_hair", "--strength", "-1", "--overwrite"]
+    result = runner.invoke(app, minus)
+    assert result.exit_code != 0 and "--experimental" in result.output
+    # blond hair taken away where there is none: said so, and nothing is recoloured
+    result = runner.invoke(app, [*minus, "--experimental"])
     assert result.exit_code == 0, result.output
     assert "nothing to take away" in result.output
+    # (what changes is the re-encode's: 2-3% of the frame, fine detail, against 16% recoloured grey)
+    assert hair_change(src, out)["share"] < c["share"] / 4
