@@ -118,6 +118,10 @@ def head_view(frame: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegment
     return head_view_of(*head_crop(frame, landmarks), segmenter)
 
 
+def _disc(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
 def _regions(view: HeadView) -> dict[str, np.ndarray]:
     """Seed masks (bool, head crop) of the three classes, and the inner face."""
     lm, iod = view.landmarks, view.iod
@@ -128,6 +132,9 @@ def _regions(view: HeadView) -> dict[str, np.ndarray]:
     person = view.person > PERSON_MIN
     face = np.zeros((SIZE, SIZE), np.uint8)
     cv2.fillPoly(face, [np.round(lm[INNER_FACE]).astype(np.int32)], 1)
+    brows = np.zeros((SIZE, SIZE), np.uint8)
+    for side in (lm[17:22], lm[22:27]):
+        cv2.polylines(brows, [np.round(side).astype(np.int32)], False, 1, max(int(BROW_WIDTH * iod), 1))
     skin = np.zeros((SIZE, SIZE), np.uint8)
     # the nose and the upper cheeks under the eyes: above where a beard grows
     for tri in ((27, 31, 35), (39, 31, 1), (42, 35, 15)):
@@ -150,8 +157,7 @@ def _regions(view: HeadView) -> dict[str, np.ndarray]:
         & (xx < lm[24, 0]),
         "clothes": person & (yy > chin + BELOW * iod) & (np.abs(xx - middle) < BELOW_WIDTH * iod),
         # never hair: the face inside its outline, less a margin where hair can fall over the cheeks
-        "face": cv2.erode(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(2 * FACE_MARGIN * iod) | 1,) * 2))
-        > 0,
+        "face": (cv2.erode(face, _disc(int(FACE_MARGIN * iod))) > 0) | (brows > 0),
     }
 
 
@@ -164,9 +170,10 @@ HAIR_QUANTILE = 0.02  # as for the skin: a pixel less likely than 2% of the hair
 SKIN_QUANTILE = 0.02  # a pixel as likely under the skin's mixture as the least likely 2% of the skin seeds is skin
 SKIN_SOFT = 2.0  # log-likelihood units over which skin fades into not-skin
 CHIN_SOFT = 0.4  # IOD over which the clothes fade in below the chin
-# Hair below the chin hangs from this far above it (IOD); a pixel less sure than HANG_LEVEL stops the
-# run (and between it and 1 the run fades in); runs narrower than HANG_WIDTH (IOD) are not hair
-HANG_FROM, HANG_LEVEL, HANG_WIDTH = 0.3, 0.3, 0.3
+# Hair below the lower lip hangs from the hair beside it: a pixel less sure than HANG_LEVEL stops
+# the run (between it and 1 the run fades in); runs narrower than HANG_WIDTH (IOD) are not hair
+HANG_LEVEL, HANG_WIDTH = 0.3, 0.3
+BROW_WIDTH = 0.2  # IOD: the brows (never hair) as lines this thick through their landmarks
 
 
 @dataclass
@@ -278,17 +285,17 @@ class HairColours:
         if not_clothes is not None:
             hair = hair * (1.0 - r["below_chin"] + r["below_chin"] * not_clothes)
         hair[r["face"]] = 0.0
-        hair = _hanging(hair, view.landmarks[8, 1], view.iod)
+        hair = _hanging(hair, view.landmarks[57, 1], view.iod)
         return cv2.GaussianBlur(hair.astype(np.float32), (0, 0), FEATHER)
 
 
-def _hanging(hair: np.ndarray, chin: float, iod: float) -> np.ndarray:
-    """Below the chin, only the hair that hangs down from the hair above it: going down each
-    column from just above the chin, a pixel keeps no more than the least hair seen on the way
-    (so short hair has none there, and a jacket under long hair's ends, or the shadow beside a
-    short-haired man's jaw, is not taken for more hair). Narrow runs (under :data:`HANG_WIDTH`)
+def _hanging(hair: np.ndarray, lip: float, iod: float) -> np.ndarray:
+    """Below the lower lip, only the hair that hangs down from the hair beside the face: going down
+    each column from the lower lip's level, a pixel keeps no more than the least hair seen on the
+    way (so short hair has none there, and a jacket under long hair's ends, or a shadow behind a
+    short-haired man's ear, is not taken for more hair). Narrow runs (under :data:`HANG_WIDTH`)
     are not locks of hair."""
-    row = int(np.clip(round(chin - HANG_FROM * iod), 0, SIZE - 1))
+    row = int(np.clip(round(lip), 0, SIZE - 1))
     wide = max(int(HANG_WIDTH * iod), 1)
     below = cv2.morphologyEx(hair[row:], cv2.MORPH_OPEN, np.ones((1, wide), np.uint8))
     run = np.minimum.accumulate(np.clip((below - HANG_LEVEL) / (1.0 - HANG_LEVEL), 0.0, 1.0), axis=0)

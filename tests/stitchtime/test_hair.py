@@ -39,7 +39,7 @@ def test_the_hair_mask_finds_the_hair_a_person_parsed(segmenter):
         view = head_view(rgb, backend.detect(rgb)[0].landmarks, segmenter)
         mask = frame_mask(view, HairColours.fit([view]).hair_mask(view), rgb.shape[:2]) > 0.5
         iou = (mask & parsed).sum() / (mask | parsed).sum()
-        assert iou > 0.7, (image.name, iou)  # measured 0.77-0.82 on the four
+        assert iou > 0.7, (image.name, iou)  # measured 0.75-0.85 on the four
 
 
 def test_recolouring_takes_the_hair_to_the_target_and_leaves_what_is_not_hair():
