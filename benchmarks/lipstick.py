@@ -138,7 +138,7 @@ def main() -> None:
     args = clip_arguments(__doc__.splitlines()[0], "1,-1")
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Wearing_Lipstick")
-    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]
+    model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Wearing_Lipstick"]["lips"]
 
     def measure(run: ClipRun) -> str:
         m, fps = timed_edit(run, make_editor("lipstick", run.strength))

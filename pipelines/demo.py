@@ -19,7 +19,7 @@ from pipelines.edit_video import edit_video
 from pipelines.synth import make_astronaut_clip
 from stitchtime.config import DetectConfig, PipelineConfig
 from stitchtime.editors.accessory import AccessoryEditor
-from stitchtime.editors.colour import ColourEditor, lip_colour, to_lab
+from stitchtime.editors.colour import NAMES, ColourEditor, region_colours, to_lab
 from stitchtime.editors.hair import HairEditor
 from stitchtime.editors.registry import make_editor
 from stitchtime.errors import StitchtimeError
@@ -34,17 +34,22 @@ def _what_changed(editor, clip: Path, edited: Path, metrics) -> str:
         a = read_frames(clip)[1]
         b = read_frames(edited)[1]
         faces = make_backend(DetectConfig()).detect(a[len(a) // 2])
-        before = after = None
-        if faces:
-            lm = faces[0].landmarks
-            before, after = lip_colour(a[len(a) // 2], lm), lip_colour(b[len(b) // 2], lm)
-        if before is None or after is None:
-            return "the lips' colour (look at the mouth on the sheet: top row original, bottom row edited)"
-        d = after - before
-        return (
-            "the lips' colour (look at the mouth on the sheet: top row original, bottom row edited): "
-            f"Lab L {d[0]:+.1f}, a (redness) {d[1]:+.1f}, b {d[2]:+.1f} on the middle frame; nothing else moved"
-        )
+        regions = tuple(editor.models)
+        names = [NAMES[r] for r in regions]
+        where = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        look = f"the colour of the {where} (look at them on the sheet: top row original, bottom row edited)"
+        if not faces:
+            return look
+        lm = faces[0].landmarks
+        before, after = (region_colours(x[len(x) // 2], lm, regions) for x in (a, b))
+        moved = []
+        for r in regions:
+            if before[r] is not None and after[r] is not None:
+                d = after[r] - before[r]
+                moved.append(f"{NAMES[r]} Lab L {d[0]:+.1f}, a (redness) {d[1]:+.1f}, b {d[2]:+.1f}")
+        if not moved:
+            return look
+        return f"{look}: {'; '.join(moved)} on the middle frame; nothing else moved"
     if isinstance(editor, AccessoryEditor):
         a, b = (read_frames(p)[1].astype(int) for p in (clip, edited))
         changed = np.abs(a - b).max(-1) > 40  # the rim, not the re-encode

@@ -139,7 +139,7 @@ def test_json_output_for_scripts(tmp_path):
         "exit_code": 2,
     }
     names = [a["name"] for a in json.loads(runner.invoke(app, ["attrs", "--json"]).stdout)]
-    assert names == ["none", "smile", "glasses", "blond_hair", "gray_hair", "mouth_open", "lipstick"]
+    assert names == ["none", "smile", "glasses", "blond_hair", "gray_hair", "mouth_open", "makeup", "lipstick"]
     metrics = json.loads(runner.invoke(app, ["evaluate", str(clip), str(out), "--json", "-", "-q"]).stdout)
     assert metrics["integrity"]["ok"] and metrics["n_frames"] == 15
     folder = tmp_path / "in"

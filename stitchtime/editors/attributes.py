@@ -86,7 +86,16 @@ ATTRIBUTES: dict[str, Attribute] = {
             # mouths' median gap is 0.127): strength 1 is the average slightly open mouth
             geometry_gain=1.0,
         ),
-        Attribute("makeup", "Heavy_Makeup", 1.0, "heavy makeup", gain_on=2.5),
+        # the colour editor's eyeliner and lipstick: strength 1 is twice the mean change CelebA's
+        # label makes on each part (women with it against women without), as lipstick's
+        Attribute(
+            "makeup",
+            "Heavy_Makeup",
+            1.0,
+            "heavy makeup: eyeliner and lipstick (negative: experimental)",
+            gain_on=2.5,
+            method=Method.colour,
+        ),
         Attribute("lipstick", "Wearing_Lipstick", 1.0, "lipstick", Region.lower, method=Method.colour),
         Attribute("bald", "Bald", 1.0, "bald", Region.head),
         Attribute("pale", "Pale_Skin", 1.0, "pale skin"),
@@ -97,7 +106,7 @@ ATTRIBUTES: dict[str, Attribute] = {
 # Latent edits (cVAE, diffusion) of the shipped 64-px models that, looked at on real clips nobody
 # had seen, do not read as the attribute or leave blotches (issue 15's review, full frames at normal
 # size): offered only with --experimental, and `stitchtime attrs --experimental` says why. The
-# geometry smile and mouth open, the colour editor's lipstick, the drawn glasses and the hair
+# geometry smile and mouth open, the colour editor's lipstick and makeup, the drawn glasses and the hair
 # editor's grey and blond hair are the edits this release stands behind.
 _LOW_RES = "the 64-px model's edit carries only low frequencies and its colour errors onto the face"
 EXPERIMENTAL: dict[str, str] = {

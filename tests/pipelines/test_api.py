@@ -32,7 +32,7 @@ def test_batch_folder_and_list_attributes(folder, tmp_path):
     results = stitchtime.batch_folder(folder, tmp_path / "out", attr="none")
     assert sorted(r.status for r in results) == ["done"] * 4 and all(r.output for r in results)
     names = [a["name"] for a in stitchtime.list_attributes()]
-    assert names == ["smile", "glasses", "blond_hair", "gray_hair", "mouth_open", "lipstick"]
+    assert names == ["smile", "glasses", "blond_hair", "gray_hair", "mouth_open", "makeup", "lipstick"]
     assert "age" in [a["name"] for a in stitchtime.list_attributes(experimental=True)]
     with pytest.raises(AttributeError):
         stitchtime.no_such_function  # noqa: B018

@@ -12,7 +12,8 @@ from pipelines import demo
 @pytest.mark.parametrize(
     ("attr", "strength", "said"),
     [
-        ("lipstick", "1", "the lips' colour"),
+        ("lipstick", "1", "the colour of the lips (look"),
+        ("makeup", "1", "the colour of the lips and lash lines (look"),
         ("glasses", "1", "glasses, drawn over the eyes"),
         ("gray_hair", "1", "the hair's colour"),
     ],
