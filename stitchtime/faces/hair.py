@@ -135,6 +135,10 @@ def _regions(view: HeadView) -> dict[str, np.ndarray]:
     brows = np.zeros((SIZE, SIZE), np.uint8)
     for side in (lm[17:22], lm[22:27]):
         cv2.polylines(brows, [np.round(side).astype(np.int32)], False, 1, max(int(BROW_WIDTH * iod), 1))
+    # no further out than the brows' own ends: dlib puts a brow's tail at the temple, where the line's
+    # round cap reached over long hair beside the face (a dark notch left in grey hair)
+    brows[:, : int(np.ceil(lm[17, 0]))] = 0
+    brows[:, int(np.floor(lm[26, 0])) + 1 :] = 0
     skin = np.zeros((SIZE, SIZE), np.uint8)
     # the nose and the upper cheeks under the eyes: above where a beard grows
     for tri in ((27, 31, 35), (39, 31, 1), (42, 35, 15)):
