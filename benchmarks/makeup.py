@@ -1,10 +1,11 @@
 """Makeup (`edit --attr makeup`, the colour editor: eyeliner and lipstick) on every shared clip, measured.
 
-    .venv/bin/python benchmarks/makeup.py [--frames 100] [--strengths 1,-1] [--clips a,b] [--write]
+    .venv/bin/python benchmarks/makeup.py [--frames 100] [--strengths 1] [--clips a,b] [--write]
 
 Each clip is cut to its first ``--frames`` frames and edited with `stitchtime edit --attr makeup
---strength S`. Reported per clip, on every 4th frame with a face, with dlib's landmarks fitted on
-the *original* frame (so both videos are measured on the same pixels):
+--strength S` (a negative strength with `--experimental`). Reported per clip, on every 4th frame
+with a face, with dlib's landmarks fitted on the *original* frame (so both videos are measured on
+the same pixels):
 - each part's colour relative to the skin beside the mouth (Lab,
   :func:`stitchtime.editors.colour.region_colours`) before -> after, as its level along the
   model's shift for that part (in units of it: CelebA's women with and without heavy makeup are 1
@@ -42,7 +43,7 @@ from benchmarks.edit_quality import (
 )
 from benchmarks.lipstick import rest_of_face
 from generative.training.checkpoint import load_family
-from stitchtime.config import DetectConfig
+from stitchtime.config import DetectConfig, EditOptions
 from stitchtime.editors.colour import EYES, REGIONS, ColourModel, liner_mask, region_colours, to_lab
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
@@ -104,7 +105,7 @@ def makeup_change(original: Path, edited: Path) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    args = clip_arguments(__doc__.splitlines()[0], "1,-1")
+    args = clip_arguments(__doc__.splitlines()[0], "1")
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
     column = list(judge.config.cond_names).index("Heavy_Makeup")
     model = ColourModel.load_all(WEIGHTS_DIR / "colour")["Heavy_Makeup"]
@@ -117,7 +118,8 @@ def main() -> None:
         return f"{d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f}"
 
     def measure(run: ClipRun) -> str:
-        m, fps = timed_edit(run, make_editor("makeup", run.strength))
+        options = EditOptions(experimental=run.strength < 0)  # (negative makeup is experimental)
+        m, fps = timed_edit(run, make_editor("makeup", run.strength, options=options))
         p0, p1 = judge_probs(run.short, run.out, judge, column)
         c = makeup_change(run.short, run.out)
         rest, eyes = c["rest"], c["eyes"]

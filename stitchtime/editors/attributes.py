@@ -38,10 +38,11 @@ class Attribute:
     # shared clips (BENCHMARKS.md "Geometry smile"). The skin's shading (stitchtime.editors.shading)
     # is the average face's difference already, so it is laid on without this gain.
     geometry_gain: float = 2.0
-    # The colour editor (stitchtime.editors.colour): strength 1 changes the lips' colour this many
-    # times the difference CelebA's label makes (women with it against women without: Lab L -3.0,
-    # a +4.5, b +0.7 for lipstick, a mean over faint and bold lipsticks alike). 2.0 reads as
-    # lipstick at a glance on the shared clips (BENCHMARKS.md "Lipstick on the shared clips").
+    # The colour editor (stitchtime.editors.colour): strength 1 changes each part's colour (the lips;
+    # for makeup also the lash lines) this many times the difference CelebA's label makes there
+    # (women with it against women without: Lab L -3.0, a +4.5, b +0.7 on the lips for lipstick, a
+    # mean over faint and bold lipsticks alike). 2.0 reads as lipstick at a glance on the shared
+    # clips (BENCHMARKS.md "Lipstick on the shared clips").
     colour_gain: float = 2.0
 
     def gain(self, celeba_strength: float) -> float:

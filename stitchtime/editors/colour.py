@@ -8,20 +8,21 @@ that of the lower cheeks beside the mouth: the light and the camera's white bala
 cancel). For an attribute (Wearing_Lipstick: the lips; Heavy_Makeup: the lips and the eyeliner's
 band above the upper lids, :data:`REGIONS`) it holds, per part,
 
-* ``shift``: the mean Lab change of the lips the label makes, women with the label against women
-  without it (CelebA's lipstick wearers are women; across genders the difference would carry the
-  difference between men's and women's lips);
-* how far along ``shift`` lips go: its *level* (the relative colour projected on ``shift``, in
-  units of it) of the boldest tenth of the women with the label (``ceiling``) and of the median
+* ``shift``: the mean Lab change of the part the label makes, women with the label against women
+  without it (CelebA's lipstick and makeup wearers are women; across genders the difference would
+  carry the difference between men's and women's faces);
+* how far along ``shift`` the part goes: its *level* (the relative colour projected on ``shift``,
+  in units of it) of the boldest tenth of the women with the label (``ceiling``) and of the median
   woman without it (``floor``).
 
 The editor (``Method.colour``) measures each part's relative colour over the whole video (the
 median of every :data:`SAMPLE_EVERY`-th face frame) and adds ``a * shift`` to the Lab colour of the
 part's pixels, one amount ``a`` per part for the whole video. For strength ``s > 0``, ``a = g s`` (``g`` the
 attribute's ``colour_gain``) but never past the ceiling (lips already that red stay as they are).
-For ``s < 0`` the lipstick comes off: ``a`` takes ``|s|`` of the way from the lips' level down to
-the floor, so ``-1`` leaves bare lips' colour and stronger negative strengths do no more (bare lips
-have nothing to take away). The lip pixels lie
+For ``s < 0`` the attribute comes off: ``a`` takes ``|s|`` of the way from the part's level down
+to the floor, so ``-1`` leaves bare lips' colour and stronger negative strengths do no more (bare
+lips have nothing to take away; the liner's removal is experimental, :data:`NEGATIVE_EXPERIMENTAL`).
+The lip pixels lie
 between the outer and the inner lip line of each crop's landmarks, feathered, with the teeth and
 the mouth interior left out; the liner's in a thin band above each upper lid line, the eye itself
 left out.
@@ -50,16 +51,17 @@ CHEEKS = ((31, 48, 3), (35, 54, 13))  # skin triangles beside the mouth: nose wi
 EYES = (np.r_[36:42], np.r_[42:48])  # each eye's six points, round the opening
 UPPER_LIDS = (np.r_[36:40], np.r_[42:46])  # each eye's upper lid line, corner to corner
 # The eyeliner (and mascara) band: from the upper lid line this far up, in IODs. On CelebA's women
-# heavy makeup makes it 5.7 L darker against the skin (AUC 0.65); the lid above it and the
-# cheekbones barely change on average (eyeshadows and blushes come in every colour; L -1.0 and
-# +0.5, AUC 0.47-0.53), so the makeup edit is this band and the lips.
+# heavy makeup makes it 5.7 L darker against the skin (the fit's test AUC 0.67); the lid above it
+# and the cheekbones barely change on average (eyeshadows and blushes come in every colour:
+# BENCHMARKS.md "Makeup: which parts CelebA's label changes"), so the makeup edit is this band and
+# the lips.
 LINER = 0.04
 REGIONS = ("lips", "liner")  # the parts a colour model may recolour
 # The mask's soft edge (blur sigma) and how far the mouth's opening is grown (keeping the teeth
 # out of the colour), in inter-ocular distances. 0.02 IOD is 2 px on a face whose eyes are 100 px apart.
 FEATHER, TEETH_MARGIN = 0.02, 0.012
 LINER_FEATHER = 0.008  # the liner's soft edge
-SAMPLE_EVERY = 4  # the fit measures the lips on every n-th observed face frame
+SAMPLE_EVERY = 4  # the fit measures the parts on every n-th observed face frame
 # Every face's lips are measured at one scale: the face resized so its eyes are this far apart (px;
 # twice CelebA's median, 38, in the 178x218 images the model was fitted on), so the measuring masks'
 # fixed pixel margins mean the same on every face and a colour level does not depend on the face's
@@ -86,6 +88,12 @@ def _lid_curve(points: np.ndarray, samples: int = 16) -> np.ndarray:
     if not (np.diff(t) > 1e-6).all():
         return points
     return CubicSpline(t, points, bc_type="natural")(np.linspace(0.0, t[-1], samples))
+
+
+def _eye_outlines(lm: np.ndarray) -> list[np.ndarray]:
+    """Each eye's opening: the smoothed upper lid line (the liner's lower edge) and dlib's lower lid
+    points, so no sliver of the eye lies between the liner and the part left out."""
+    return [np.concatenate([_lid_curve(lm[lid]), lm[eye[4:]]]) for lid, eye in zip(UPPER_LIDS, EYES)]
 
 
 def _liner_polygons(lm: np.ndarray) -> list[np.ndarray]:
@@ -120,7 +128,7 @@ def measure_masks(
         out["lips"] = cv2.erode(outer, k).astype(bool) & ~cv2.dilate(inner, k).astype(bool)
     if "liner" in regions:
         band = np.logical_or.reduce([interior_mask(p, shape) > 0 for p in _liner_polygons(lm)])
-        out["liner"] = band & ~np.logical_or.reduce([interior_mask(lm[e], shape) > 0 for e in EYES])
+        out["liner"] = band & ~np.logical_or.reduce([interior_mask(e, shape) > 0 for e in _eye_outlines(lm)])
     return out
 
 
@@ -188,7 +196,7 @@ def liner_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     iod = float(face_frame(lm)[2])
     m = np.maximum.reduce([interior_mask(p, shape) for p in _liner_polygons(lm)])
     m = cv2.GaussianBlur(m, (0, 0), max(LINER_FEATHER * iod, 0.5))
-    eyes = np.maximum.reduce([interior_mask(lm[e], shape) for e in EYES])
+    eyes = np.maximum.reduce([interior_mask(e, shape) for e in _eye_outlines(lm)])
     return m * (1 - eyes)
 
 
@@ -302,7 +310,7 @@ class ColourEditor(CropEditor):
         attribute: Attribute,
         strength: float,
         method: Method,
-        options: EditOptions,
+        options: EditOptions | None,
         progress: bool,
     ) -> "ColourEditor":
         parts = models.models[attribute.celeba]
@@ -358,8 +366,7 @@ class ColourEditor(CropEditor):
             colour = np.median(np.stack(measured[r]), 0) if measured[r] else None
             self.colours[r] = colour
             self.amounts[r] = amount = model.amount(s, colour, gain)
-            part = NAMES[r] if len(self.models) > 1 else "the lips"
-            what = f"{self.attribute.name}: {part}" if len(self.models) > 1 else self.attribute.name
+            what = f"{self.attribute.name}: the {NAMES[r]}"
             if colour is None:
                 notes.append(f"{what}: could not be measured (face too small, or not seen): edited as bare")
             elif s > 0 and amount < LITTLE * gain * s:

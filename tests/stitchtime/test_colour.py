@@ -1,4 +1,4 @@
-"""The colour editor (lipstick): its fit, how far it goes, where it paints, the shipped model, and
+"""The colour editor (lipstick, makeup): its fit, how far it goes, where it paints, the shipped model, and
 a real clip edited through the CLI, measured on the lips and on the rest of the face."""
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from stitchtime.editors.colour import (
     EYES,
     INNER,
     OUTER,
+    UPPER_LIDS,
     ColourEditor,
     ColourModel,
+    _eye_outlines,
     fit_colour,
     liner_mask,
     lip_colour,
@@ -30,7 +32,7 @@ from stitchtime.editors.colour import (
 from stitchtime.editors.contract import CropBatch
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
-from stitchtime.errors import ModelError
+from stitchtime.errors import InputError, ModelError
 from stitchtime.faces.mouth import interior_mask
 from tests.conftest import SHARED_DATA, _need, shared_video
 from tests.stitchtime.test_geometry import _landmarks
@@ -278,8 +280,12 @@ def test_the_liner_sits_on_the_upper_lash_lines_of_hand_labelled_faces():
         # sits a pixel or two above dlib's), 90-99% within 4 px of them, none on the brows
         assert liner[eyes].sum() / liner.sum() < 0.45, jpg.name
         assert liner[near].sum() / liner.sum() > 0.85 and liner[brows].sum() / liner.sum() < 1e-4, jpg.name
-        ys, _ = np.nonzero(liner > 0.5)
-        assert ys.max() <= lm[36:48, 1].max() and ys.mean() < lm[36:48, 1].mean(), jpg.name  # above the eyes
+        # above each upper lid line: every pixel at least half dark lies above the lid at its column
+        ys, xs = np.nonzero(liner > 0.5)
+        for lid in UPPER_LIDS:
+            inside = (xs >= lm[lid[0], 0]) & (xs <= lm[lid[-1], 0])
+            assert inside.sum() > 20, jpg.name
+            assert (ys[inside] <= np.interp(xs[inside], lm[lid, 0], lm[lid, 1]) + 1.0).all(), jpg.name
 
 
 def test_the_shipped_makeup_darkens_the_lash_lines_and_reddens_the_lips_and_nothing_else():
@@ -298,7 +304,10 @@ def test_the_shipped_makeup_darkens_the_lash_lines_and_reddens_the_lips_and_noth
     for r, m in models.items():
         assert m.level(after[r]) - m.level(before[r]) > 0.5 * editor.amounts[r], r
     shape = image.shape[:2]
-    eyes = np.logical_or.reduce([interior_mask(lm[e], shape) > 0 for e in EYES])
+    eyes = np.logical_or.reduce([interior_mask(e, shape) > 0 for e in _eye_outlines(lm)])
+    assert (
+        eyes.sum() > np.logical_or.reduce([interior_mask(lm[e], shape) > 0 for e in EYES]).sum()
+    )  # (dlib's, and more)
     assert np.abs(edited - image)[eyes].max() == 0  # the whites and the iris keep their colour
     untouched = (liner_mask(lm, shape) == 0) & (lip_mask(lm, shape) == 0)
     assert np.abs(edited - image)[untouched].max() == 0
@@ -346,3 +355,19 @@ def test_makeup_on_a_real_clip_lines_the_eyes_and_reddens_the_lips_and_minus_one
     )
     assert minus.exit_code != 0 and "greys the lashes" in minus.output and "--experimental" in minus.output
     assert not (tmp_path / "minus.mp4").exists()
+
+
+def test_negative_makeup_is_refused_unless_experimental():
+    from stitchtime.config import EditOptions, Method
+
+    models = load_colour(WEIGHTS_DIR / "colour")
+    for options in (None, EditOptions()):
+        with pytest.raises(InputError, match="greys the lashes"):
+            ColourEditor.from_options(models, ATTRIBUTES["makeup"], -1.0, Method.colour, options, False)
+    allowed = ColourEditor.from_options(
+        models, ATTRIBUTES["makeup"], -1.0, Method.colour, EditOptions(experimental=True), False
+    )
+    assert sorted(allowed.models) == ["liner", "lips"]
+    assert isinstance(make_editor("makeup", -1.0, options=EditOptions(experimental=True)), ColourEditor)
+    lipstick = ColourEditor.from_options(models, ATTRIBUTES["lipstick"], -1.0, Method.colour, None, False)
+    assert list(lipstick.models) == ["lips"]  # lipstick comes off without --experimental
