@@ -51,7 +51,7 @@ CHEEKS = ((31, 48, 3), (35, 54, 13))  # skin triangles beside the mouth: nose wi
 EYES = (np.r_[36:42], np.r_[42:48])  # each eye's six points, round the opening
 UPPER_LIDS = (np.r_[36:40], np.r_[42:46])  # each eye's upper lid line, corner to corner
 # The eyeliner (and mascara) band: from the upper lid line this far up, in IODs. On CelebA's women
-# heavy makeup makes it 5.7 L darker against the skin (the fit's test AUC 0.67); the lid above it
+# heavy makeup makes it 5.7 L darker against the skin (the fit's test AUC 0.665); the lid above it
 # and the cheekbones barely change on average (eyeshadows and blushes come in every colour:
 # BENCHMARKS.md "Makeup: which parts CelebA's label changes"), so the makeup edit is this band and
 # the lips.
