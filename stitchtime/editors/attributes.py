@@ -57,7 +57,14 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute(
             "age", "Young", -1.0, "older (negative: younger)", gain_off=2.0, method=Method.diffusion, guidance=12.0
         ),
-        Attribute("glasses", "Eyeglasses", 1.0, "eyeglasses", Region.eyes, method=Method.accessory),
+        Attribute(
+            "glasses",
+            "Eyeglasses",
+            1.0,
+            "eyeglasses (no negative: glasses are not taken off)",
+            Region.eyes,
+            method=Method.accessory,
+        ),
         Attribute(
             "gender",
             "Male",
@@ -67,10 +74,12 @@ ATTRIBUTES: dict[str, Attribute] = {
             method=Method.diffusion,
             guidance=8.0,
         ),
-        Attribute("blond_hair", "Blond_Hair", 1.0, "blond hair", Region.head, method=Method.hair),
+        Attribute(
+            "blond_hair", "Blond_Hair", 1.0, "blond hair (negative: experimental)", Region.head, method=Method.hair
+        ),
         Attribute("black_hair", "Black_Hair", 1.0, "black hair", Region.head, method=Method.hair),
         Attribute("brown_hair", "Brown_Hair", 1.0, "brown hair", Region.head, method=Method.hair),
-        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair", Region.head, method=Method.hair),
+        Attribute("gray_hair", "Gray_Hair", 1.0, "gray hair (negative: experimental)", Region.head, method=Method.hair),
         Attribute("bangs", "Bangs", 1.0, "bangs", Region.head),
         Attribute("beard", "No_Beard", -1.0, "beard", Region.lower, gain_off=2.5),
         Attribute("mustache", "Mustache", 1.0, "mustache", Region.lower),

@@ -203,7 +203,8 @@ class HairEditor(CropEditor):
             near = np.linalg.norm(self.video[:3] - self.model.target[:3])
             far = np.linalg.norm(self.video[:3] - self.model.without[:3])
             if near >= far:
-                self.notes = (f"{name}: the hair is not {self.attribute.help} already: nothing to take away",)
+                colour = self.attribute.name.replace("_", " ")  # (its help also says what strengths do)
+                self.notes = (f"{name}: the hair is not {colour} already: nothing to take away",)
                 return
         self.amount = float(min(abs(self.strength), 1.0))
         if abs(self.strength) > 1:
