@@ -93,27 +93,32 @@ def around_lips(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarr
     return inner.astype(bool), far.astype(bool) & ~near.astype(bool)
 
 
+def sampled_faces(original: Path, edited: Path):
+    """``(original frame, edited frame, landmarks)`` on every :data:`EVERY`-th frame where dlib
+    finds a face in the *original* (so both videos are measured on the same pixels)."""
+    backend = make_backend(DetectConfig())
+    a, b = read_frames(original)[1], read_frames(edited)[1]
+    for i in range(0, len(a), EVERY):
+        faces = backend.detect(a[i])
+        if faces:
+            yield a[i], b[i], faces[0].landmarks.astype(np.float64)
+
+
 def colour_change(original: Path, edited: Path) -> dict[str, np.ndarray]:
     """On every :data:`EVERY`-th frame with a face (landmarks of the original frame): the median
     relative lip colour before and after (``(3,)`` each), the rest of the face's mean Lab shift,
     and the Lab a change of the mouth's interior and of the ring round the lips (one per frame)."""
-    backend = make_backend(DetectConfig())
-    a, b = read_frames(original)[1], read_frames(edited)[1]
     got: dict[str, list] = {"before": [], "after": [], "rest": [], "interior": [], "ring": []}
-    for i in range(0, len(a), EVERY):
-        faces = backend.detect(a[i])
-        if not faces:
-            continue
-        lm = faces[0].landmarks.astype(np.float64)
-        ca, cb = lip_colour(a[i], lm), lip_colour(b[i], lm)
+    for fa, fb, lm in sampled_faces(original, edited):
+        ca, cb = lip_colour(fa, lm), lip_colour(fb, lm)
         if ca is None or cb is None:
             continue
         got["before"].append(ca)
         got["after"].append(cb)
-        la, lb = to_lab(a[i]), to_lab(b[i])
-        region = rest_of_face(lm, a[i].shape[:2])
+        la, lb = to_lab(fa), to_lab(fb)
+        region = rest_of_face(lm, fa.shape[:2])
         got["rest"].append(lb[region].mean(0) - la[region].mean(0))
-        interior, ring = around_lips(lm, a[i].shape[:2])
+        interior, ring = around_lips(lm, fa.shape[:2])
         # (the interior only where the mouth is open: dlib's inner lip lines of a closed mouth
         # often enclose a sliver of lip)
         if interior.sum() >= 20 and mouth_opening(normalise(lm)[None])[0] >= OPEN:

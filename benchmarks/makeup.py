@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,19 +42,16 @@ from benchmarks.edit_quality import (
     report_clip_table,
     timed_edit,
 )
-from benchmarks.lipstick import rest_of_face
+from benchmarks.lipstick import rest_of_face, sampled_faces
 from generative.training.checkpoint import load_family
-from stitchtime.config import DetectConfig, EditOptions
+from stitchtime.config import EditOptions
 from stitchtime.editors.colour import EYES, REGIONS, ColourModel, liner_mask, region_colours, to_lab
 from stitchtime.editors.models import WEIGHTS_DIR
 from stitchtime.editors.registry import make_editor
-from stitchtime.faces.detect import make_backend
 from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.shape import face_frame
-from stitchtime.io import read_frames
 
 SECTION = "## Makeup on the shared clips (issue 15)"
-EVERY = 4
 HEAD = (
     "| clip | strength | lash line level | lash line L, a, b change | lip level | lip L, a, b change "
     "| eyes' own colour | rest of the face L, a, b | classifier p(makeup) | identity | TL-ID | TG-ID | flicker "
@@ -64,8 +62,6 @@ HEAD = (
 
 def eye_openings(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bool mask: inside both eyes' outlines, shrunk by 0.02 IOD (the whites and the iris)."""
-    import cv2
-
     iod = float(face_frame(landmarks)[2])
     r = max(int(round(0.02 * iod)), 1)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -73,24 +69,18 @@ def eye_openings(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def makeup_change(original: Path, edited: Path) -> dict[str, np.ndarray]:
-    """On every :data:`EVERY`-th frame with a face (landmarks of the original frame): each part's
+    """On the frames :func:`benchmarks.lipstick.sampled_faces` gives (every 4th with a face): each part's
     median relative colour before and after, the eyes' mean |Lab| change and the rest of the face's
     mean Lab shift."""
-    backend = make_backend(DetectConfig())
-    a, b = read_frames(original)[1], read_frames(edited)[1]
     got: dict[str, list] = {"eyes": [], "rest": [], **{f"{r} {w}": [] for r in REGIONS for w in ("before", "after")}}
-    for i in range(0, len(a), EVERY):
-        faces = backend.detect(a[i])
-        if not faces:
-            continue
-        lm = faces[0].landmarks.astype(np.float64)
-        ca, cb = region_colours(a[i], lm), region_colours(b[i], lm)
+    for fa, fb, lm in sampled_faces(original, edited):
+        ca, cb = region_colours(fa, lm), region_colours(fb, lm)
         for r in REGIONS:
             if ca[r] is not None and cb[r] is not None:
                 got[f"{r} before"].append(ca[r])
                 got[f"{r} after"].append(cb[r])
-        la, lb = to_lab(a[i]), to_lab(b[i])
-        shape = a[i].shape[:2]
+        la, lb = to_lab(fa), to_lab(fb)
+        shape = fa.shape[:2]
         eyes = eye_openings(lm, shape)
         if eyes.sum() >= 20:
             got["eyes"].append(float(np.abs(lb[eyes] - la[eyes]).mean()))
