@@ -107,8 +107,21 @@ def load_hair(path: Path, device: torch.device | None = None) -> HairModels:
 
 def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.ndarray, amount: float) -> np.ndarray:
     """``rgb`` (uint8) with its ``mask``ed pixels carried from the video's hair colour ``video``
-    ``(9,)`` (:func:`~stitchtime.faces.hair.hair_stats`) to ``target`` ``(6,)``, by ``amount``."""
-    lab = to_lab(rgb)
+    ``(9,)`` (:func:`~stitchtime.faces.hair.hair_stats`) to ``target`` ``(6,)``, by ``amount``.
+    Only the pixels the mask takes are converted (every step is per pixel); the others are copied."""
+    share = (amount * np.asarray(mask, np.float32)).ravel()
+    where = np.flatnonzero(share > MIN_MASK)
+    out = np.array(rgb, np.uint8)
+    if len(where):
+        # (the Lab round trip itself moves some colours by a level: the pixels left alone are copied)
+        pixels = out.reshape(-1, 3)
+        pixels[where] = _recoloured(pixels.take(where, 0), share.take(where), video, target)
+    return out
+
+
+def _recoloured(rgb: np.ndarray, share: np.ndarray, video: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``(n, 3)`` uint8 pixels recoloured by ``share`` ``(n,)`` (see :func:`recolour`)."""
+    lab = to_lab(rgb[None])[0]  # (one row: OpenCV's vector path, as for a whole image)
     skin = video[4:7]
     hair = video[:3] + skin
     k = float(np.clip(target[3] / max(float(video[3]), 1e-3), *SPREAD_RANGE))
@@ -116,18 +129,16 @@ def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.nd
     # a pixel lighter or darker than most of the hair (a highlight, or skin or background blended
     # into the mask's soft edge) is rolled off within ROLL_OFF of the hair's 10-90% lightness: its
     # detail kept, but not stretched into a pale rim at the hairline
-    lightness = _roll_off(lab[..., 0], float(video[7]), float(video[8]))
-    new[..., 0] = skin[0] + target[0] + (lightness - hair[0]) * k
+    lightness = _roll_off(lab[:, 0], float(video[7]), float(video[8]))
+    new[:, 0] = skin[0] + target[0] + (lightness - hair[0]) * k
     # the chroma half relative to the skin (the light's colour cancels) and half as CelebA's hair
     # has it (a warm skin would otherwise warm grey hair too)
     chroma = RELATIVE_CHROMA * (skin[1:] + target[1:3]) + (1 - RELATIVE_CHROMA) * target[4:6]
-    new[..., 1:] = chroma + (lab[..., 1:] - hair[1:]) * CHROMA_KEEP
-    new[..., 0] = np.clip(new[..., 0], 0.0, 100.0)
-    share = amount * mask
-    mixed = lab + share[..., None] * (new - lab)
-    out = np.clip(np.rint(cv2.cvtColor(mixed.astype(np.float32), cv2.COLOR_Lab2RGB) * 255.0), 0, 255).astype(np.uint8)
-    # (the Lab round trip itself moves some colours by a level: the pixels left alone are copied)
-    return np.where((share > MIN_MASK)[..., None], out, rgb)
+    new[:, 1:] = chroma + (lab[:, 1:] - hair[1:]) * CHROMA_KEEP
+    new[:, 0] = np.clip(new[:, 0], 0.0, 100.0)
+    mixed = (lab + share[:, None] * (new - lab)).astype(np.float32)
+    back = cv2.cvtColor(mixed[None], cv2.COLOR_Lab2RGB)[0]
+    return np.clip(np.rint(back * 255.0), 0, 255).astype(np.uint8)
 
 
 def _roll_off(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -236,13 +247,7 @@ class HairEditor(CropEditor):
                 continue
             view = head_view(frame, lm[i], self.segmenter)
             mask = frame_mask(view, self._mask(view), frame.shape[:2])
-            ys, xs = np.nonzero(mask > MIN_MASK)
-            if not len(ys):
-                continue
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            f = frame.copy()
-            f[y0:y1, x0:x1] = recolour(frame[y0:y1, x0:x1], mask[y0:y1, x0:x1], self.video, target, amount)
-            out[i] = f
+            out[i] = recolour(frame, mask, self.video, target, amount)
         return out
 
     def delta(self, batch: CropBatch, scale: float = 1.0) -> torch.Tensor:

@@ -21,12 +21,11 @@ outline is per frame.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.ndimage import map_coordinates
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
@@ -87,10 +86,18 @@ class HeadView:
     crop: np.ndarray
     person: np.ndarray
     landmarks: np.ndarray  # (68, 2) head-crop pixels
+    _lab: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def iod(self) -> float:
         return SIZE / HEAD_SIDE
+
+    @property
+    def lab(self) -> np.ndarray:
+        """The crop in CIELAB (computed once: the mask, the matte and the fit all read it)."""
+        if self._lab is None:
+            self._lab = to_lab(self.crop)
+        return self._lab
 
 
 def head_crop(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,10 +129,14 @@ def _disc(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def _regions(view: HeadView) -> dict[str, np.ndarray]:
-    """Seed masks (bool, head crop) of the three classes, and the inner face."""
+_YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+
+
+def _regions(view: HeadView, seeds: bool = True) -> dict[str, np.ndarray]:
+    """Seed masks (bool, head crop) of the three classes, and the inner face (``seeds=False``:
+    only what every frame's mask needs, the face and the fade below the chin)."""
     lm, iod = view.landmarks, view.iod
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    yy, xx = _YY, _XX
     middle = lm[27:31, 0].mean()
     brow_top = lm[17:27, 1].min()
     chin = lm[8, 1]
@@ -139,11 +150,15 @@ def _regions(view: HeadView) -> dict[str, np.ndarray]:
     # round cap reached over long hair beside the face (a dark notch left in grey hair)
     brows[:, : int(np.ceil(lm[17, 0]))] = 0
     brows[:, int(np.floor(lm[26, 0])) + 1 :] = 0
+    below = np.clip((yy - chin) / (CHIN_SOFT * iod), 0.0, 1.0)
+    # never hair: the face inside its outline, less a margin where hair can fall over the cheeks
+    never = (cv2.erode(face, _disc(int(FACE_MARGIN * iod))) > 0) | (brows > 0)
+    if not seeds:
+        return {"below_chin": below, "face": never}
     skin = np.zeros((SIZE, SIZE), np.uint8)
     # the nose and the upper cheeks under the eyes: above where a beard grows
     for tri in ((27, 31, 35), (39, 31, 1), (42, 35, 15)):
         cv2.fillPoly(skin, [np.round(lm[list(tri)]).astype(np.int32)], 1)
-    below = np.clip((yy - chin) / (CHIN_SOFT * iod), 0.0, 1.0)
     grown = cv2.dilate(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(0.6 * iod) | 1,) * 2))
     eyes = lm[36:48, 1].mean()
     return {
@@ -160,8 +175,7 @@ def _regions(view: HeadView) -> dict[str, np.ndarray]:
         & (xx > lm[19, 0])
         & (xx < lm[24, 0]),
         "clothes": person & (yy > chin + BELOW * iod) & (np.abs(xx - middle) < BELOW_WIDTH * iod),
-        # never hair: the face inside its outline, less a margin where hair can fall over the cheeks
-        "face": (cv2.erode(face, _disc(int(FACE_MARGIN * iod))) > 0) | (brows > 0),
+        "face": never,
     }
 
 
@@ -194,7 +208,7 @@ class HairColours:
     # the hair beside the face only (eyes to lower lip): what long hair below the chin is compared
     # with (the roots on top can be as dark as a jacket)
     side: GaussianMixture | None = None
-    _table: tuple[np.ndarray, np.ndarray | None] | None = None  # colour_terms on the Lab cube
+    _table: tuple[np.ndarray, np.ndarray | None] | None = None  # colour_terms on the Lab cube, as remap images
     tabled: bool = True  # False: the mixtures themselves on every pixel (one image: no table to pay for)
 
     @staticmethod
@@ -211,7 +225,7 @@ class HairColours:
     @classmethod
     def fit(cls, views: list[HeadView], seed: int = 0) -> "HairColours":
         rng = np.random.default_rng(seed)
-        labs = [to_lab(v.crop) for v in views]
+        labs = [v.lab for v in views]
         regions = [_regions(v) for v in views]
         skin = cls._mixture([lab[r["skin"]] for lab, r in zip(labs, regions)], COMPONENTS["skin"], rng)
         level = 0.0
@@ -265,16 +279,29 @@ class HairColours:
 
     def _lookup(self, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`colour_terms` read off a table of the Lab cube (:data:`TABLE_BINS` a side, built
-        once per video, linear between its nodes): the mixtures' 4 x 65k evaluations per frame
-        took 0.1 s."""
+        once per video, trilinear between its nodes): the mixtures' 4 x 65k evaluations per frame
+        took 0.1 s. Each term's cube is laid out as one image, a row per (L, a) node and a column
+        per b node, so OpenCV's bilinear ``remap`` reads (a, b) in the two L planes around a
+        pixel's lightness, and those are blended: scipy's ``map_coordinates`` gave the same within
+        1e-4, 5x slower. (One channel per remap: on several, OpenCV rounds the weights to 1/32.)"""
+        n = TABLE_BINS
         if self._table is None:
-            axes = [np.linspace(lo, hi, TABLE_BINS, dtype=np.float32) for lo, hi in TABLE_RANGE]
-            grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
-            self._table = self.colour_terms(grid)
-        coords = np.stack(
-            [(lab[..., k] - lo) / (hi - lo) * (TABLE_BINS - 1) for k, (lo, hi) in enumerate(TABLE_RANGE)], 0
-        ).reshape(3, -1)
-        read = lambda t: map_coordinates(t, coords, order=1, mode="nearest").reshape(lab.shape[:-1])
+            axes = [np.linspace(lo, hi, n, dtype=np.float32) for lo, hi in TABLE_RANGE]
+            terms = self.colour_terms(np.stack(np.meshgrid(*axes, indexing="ij"), -1))
+            flat = [None if t is None else np.ascontiguousarray(t.reshape(n * n, n), np.float32) for t in terms]
+            self._table = (flat[0], flat[1])
+        node = [
+            np.clip((lab[..., k] - lo) * ((n - 1) / (hi - lo)), 0, n - 1).astype(np.float32)
+            for k, (lo, hi) in enumerate(TABLE_RANGE)
+        ]
+        below = np.minimum(np.floor(node[0]), n - 2)
+        rows = [below * n + node[1], (below + 1) * n + node[1]]
+        t = node[0] - below
+
+        def read(table: np.ndarray) -> np.ndarray:
+            low, high = (cv2.remap(table, node[2], r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for r in rows)
+            return low + (high - low) * t
+
         hair, clothes = self._table
         return read(hair), None if clothes is None else read(clothes)
 
@@ -282,8 +309,8 @@ class HairColours:
         """``(SIZE, SIZE)`` float32 soft hair mask of one head crop."""
         if not self.has_hair:
             return np.zeros((SIZE, SIZE), np.float32)
-        r = _regions(view)
-        lab = to_lab(view.crop)
+        r = _regions(view, seeds=False)
+        lab = view.lab
         colour, not_clothes = self._lookup(lab) if self.tabled else self.colour_terms(lab)
         hair = view.person * colour
         if not_clothes is not None:
@@ -329,7 +356,7 @@ def hair_stats(views: list[HeadView], colours: HairColours) -> np.ndarray | None
     Lab median (3) and the hair's 10% and 90% lightness (2); None when too little hair is seen."""
     hair, skin = [], []
     for v in views:
-        lab = to_lab(v.crop)
+        lab = v.lab
         m = colours.hair_mask(v)
         hair.append(lab[m > MEASURE_LEVEL])
         skin.append(lab[_regions(v)["skin"]])
@@ -345,13 +372,18 @@ MATTE_FULL = 1.0  # a pixel this far from the skin's (or the background's) colou
 BACKGROUND_BLUR = 15  # head-crop pixels: the box over which the background's local colour is estimated
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel dot product of ``(..., 3)`` arrays (numpy's ``sum(-1)`` over 3 channels is 5x slower)."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
 def matte(view: HeadView, mask: np.ndarray, hair: np.ndarray, skin: np.ndarray) -> np.ndarray:
     """``mask`` with each pixel's share of hair: on the mask's soft edges a pixel is part hair,
     part skin or background. Projected on the line from the skin's Lab colour (``skin`` ``(3,)``)
     and from the background's local colour to the hair's (``hair`` ``(3,)``), a pixel
     :data:`MATTE_FULL` of the way or more is all hair; less, that share of it, so the recolouring
     does not light a rim at the hairline or a halo round the head."""
-    lab = to_lab(view.crop)
+    lab = view.lab
     share = np.ones(mask.shape, np.float32)
     away = np.clip(1.0 - view.person, 0.0, 1.0)
     box = (BACKGROUND_BLUR, BACKGROUND_BLUR)
@@ -359,8 +391,8 @@ def matte(view: HeadView, mask: np.ndarray, hair: np.ndarray, skin: np.ndarray) 
     background = cv2.blur(lab * away[..., None], box) / np.maximum(weight, 1e-3)[..., None]
     for base, known in ((np.broadcast_to(np.asarray(skin, np.float32), lab.shape), None), (background, weight > 0.05)):
         line = np.asarray(hair, np.float32) - base
-        length = np.maximum((line * line).sum(-1), 1.0)
-        t = ((lab - base) * line).sum(-1) / length
+        length = np.maximum(_dot(line, line), 1.0)
+        t = _dot(lab - base, line) / length
         part = np.clip(t / MATTE_FULL, 0.0, 1.0)
         share = np.minimum(share, part if known is None else np.where(known, part, 1.0))
     return (mask * share).astype(np.float32)
