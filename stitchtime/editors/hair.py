@@ -55,6 +55,7 @@ CHROMA_KEEP = 0.5  # of each pixel's own chroma deviation from the hair's median
 RELATIVE_CHROMA = 0.5
 MAX_VIEWS = 24  # the fit samples MAX_VIEWS to 2 x MAX_VIEWS frames, spread over the video
 MIN_MASK = 0.02  # mask values below this are left alone
+STRETCH_SIGMA = 1.5  # frame pixels: detail finer than this keeps its lightness contrast (0: all stretched)
 ROLL_OFF = 4.0  # L units past the hair's own 10-90% lightness that a pixel's lightness may keep
 
 
@@ -115,12 +116,31 @@ def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.nd
     if len(where):
         # (the Lab round trip itself moves some colours by a level: the pixels left alone are copied)
         pixels = out.reshape(-1, 3)
-        pixels[where] = _recoloured(pixels.take(where, 0), share.take(where), video, target)
+        smooth = _smooth_lightness(out, where)
+        pixels[where] = _recoloured(pixels.take(where, 0), share.take(where), video, target, smooth)
     return out
 
 
-def _recoloured(rgb: np.ndarray, share: np.ndarray, video: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``(n, 3)`` uint8 pixels recoloured by ``share`` ``(n,)`` (see :func:`recolour`)."""
+def _smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
+    """CIELAB lightness blurred by :data:`STRETCH_SIGMA` at the flat pixel indices ``where``
+    (computed over their bounding box only); None when the stretch is applied to every scale."""
+    if STRETCH_SIGMA <= 0:
+        return None
+    w = rgb.shape[1]
+    rows, cols = where // w, where % w
+    pad = int(np.ceil(3 * STRETCH_SIGMA))
+    y0, y1 = max(int(rows.min()) - pad, 0), min(int(rows.max()) + pad + 1, rgb.shape[0])
+    x0, x1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, w)
+    lightness = to_lab(rgb[y0:y1, x0:x1])[..., 0]
+    blurred = cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA)
+    return blurred[rows - y0, cols - x0]
+
+
+def _recoloured(
+    rgb: np.ndarray, share: np.ndarray, video: np.ndarray, target: np.ndarray, smooth: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n, 3)`` uint8 pixels recoloured by ``share`` ``(n,)`` (see :func:`recolour`); ``smooth``
+    ``(n,)``: their blurred lightness, the part of the strands' light and shade that is stretched."""
     lab = to_lab(rgb[None])[0]  # (one row: OpenCV's vector path, as for a whole image)
     skin = video[4:7]
     hair = video[:3] + skin
@@ -130,7 +150,13 @@ def _recoloured(rgb: np.ndarray, share: np.ndarray, video: np.ndarray, target: n
     # into the mask's soft edge) is rolled off within ROLL_OFF of the hair's 10-90% lightness: its
     # detail kept, but not stretched into a pale rim at the hairline
     lightness = _roll_off(lab[:, 0], float(video[7]), float(video[8]))
-    new[:, 0] = skin[0] + target[0] + (lightness - hair[0]) * k
+    if smooth is None:
+        new[:, 0] = skin[0] + target[0] + (lightness - hair[0]) * k
+    else:
+        # the spread is stretched (or squeezed) on the blurred lightness only: the finest detail,
+        # where the video's own noise lies, keeps its amplitude (stretched, it flickered: d10 1.13)
+        base = _roll_off(smooth, float(video[7]), float(video[8]))
+        new[:, 0] = skin[0] + target[0] + (lightness - hair[0]) + (base - hair[0]) * (k - 1.0)
     # the chroma half relative to the skin (the light's colour cancels) and half as CelebA's hair
     # has it (a warm skin would otherwise warm grey hair too)
     chroma = RELATIVE_CHROMA * (skin[1:] + target[1:3]) + (1 - RELATIVE_CHROMA) * target[4:6]

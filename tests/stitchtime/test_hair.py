@@ -68,7 +68,9 @@ def test_the_tabled_colour_terms_are_the_mixtures_read_trilinearly(segmenter):
 def test_recolouring_takes_the_hair_to_the_target_and_leaves_what_is_not_hair():
     rng = np.random.default_rng(0)
     lab = np.zeros((40, 40, 3), np.float32)
-    lab[..., 0] = rng.normal(20, 4, (40, 40)).clip(5, 40)  # dark brown hair with its own texture
+    # dark brown hair with its own light and shade (broad) and the video's grain (a pixel's own)
+    shade = cv2.resize(rng.normal(0, 5, (8, 8)).astype(np.float32), (40, 40), interpolation=cv2.INTER_CUBIC)
+    lab[..., 0] = (20 + shade + rng.normal(0, 1.5, (40, 40))).clip(5, 40)
     lab[..., 1], lab[..., 2] = 4.0, 8.0
     rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255, 0, 255).round().astype(np.uint8)
     lab = to_lab(rgb)
@@ -85,6 +87,11 @@ def test_recolouring_takes_the_hair_to_the_target_and_leaves_what_is_not_hair():
     assert np.median(edited[:, 1:], 0) == pytest.approx([0.5 * (skin[1] - 15), 0.5 * (skin[2] - 10) + 1.5], abs=1.5)
     spread = np.quantile(edited[:, 0], 0.9) - np.quantile(edited[:, 0], 0.1)
     assert spread > (high - low) * 1.2  # the strands' light and shade kept, stretched to grey hair's
+
+    def grain(lightness):
+        return float((lightness - cv2.GaussianBlur(lightness, (0, 0), 1.5))[4:-4, 4:16].std())
+
+    assert grain(out[..., 0]) < 1.15 * grain(lab[..., 0])  # but not the grain: stretched, it flickers
     assert np.array_equal(recolour(rgb, mask, video, grey, 1.0)[:, 20:], rgb[:, 20:])  # no mask: untouched
     half = to_lab(recolour(rgb, mask, video, grey, 0.5))[:, :20, 0].mean()
     assert lab[:, :20, 0].mean() < half < out[:, :20, 0].mean()  # strength: part of the way
