@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional, TypeVar
 import typer
 
 from stitchtime.config import (
+    FAST_IDENTITY_SAMPLES,
     AlignConfig,
     BlendMode,
     CVAEEditConfig,
@@ -190,7 +191,9 @@ EDIT_OPTIONS = (
             False,
             "--fast",
             help="Quickest edit: no diffusion (the cVAE's attribute input where the default is the diffusion "
-            "editor; fainter) and no per-video tuning. Smile is fast already (geometry).",
+            "editor; fainter), no per-video tuning, plain cubic resampling of what the smile and mouth open "
+            f"move, and the identity guard measures {FAST_IDENTITY_SAMPLES} frames instead of "
+            f"{PipelineConfig.identity_samples}.",
         ),
     ),
     Shared(

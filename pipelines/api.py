@@ -11,12 +11,22 @@ types (``stitchtime.errors``: InputError, VideoError, NoFaceError, ModelError, e
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from pipelines.batch import BatchJob, FileResult, run_batch
 from pipelines.edit_video import edit_video
-from stitchtime.config import CVAEEditConfig, Device, EditOptions, EditRequest, InvertConfig, Method, PipelineConfig
+from stitchtime.config import (
+    FAST_IDENTITY_SAMPLES,
+    CVAEEditConfig,
+    Device,
+    EditOptions,
+    EditRequest,
+    InvertConfig,
+    Method,
+    PipelineConfig,
+)
 from stitchtime.editors.registry import attribute_methods, editor_for, fast_preset
 
 PathLike = str | os.PathLike
@@ -41,6 +51,8 @@ def edit_request(
     invert = InvertConfig() if tune_steps is None else InvertConfig(tune_steps=tune_steps)
     cvae = CVAEEditConfig(invert=invert, latent_sigma=latent_sigma)
     options = EditOptions(method=method, fast=fast, experimental=experimental, cvae=cvae)
+    if fast:  # and the identity guard measures fewer frames
+        pipeline = replace(pipeline, identity_samples=min(pipeline.identity_samples, FAST_IDENTITY_SAMPLES))
     return EditRequest(attr, strength, options, None if model is None else Path(model), Device(device), pipeline)
 
 

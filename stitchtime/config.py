@@ -111,6 +111,9 @@ def _typed(config: object) -> None:
                 raise ValueError(f"{type(config).__name__}.{f.name}: unknown value {value!r}; valid: {valid}") from None
 
 
+FAST_IDENTITY_SAMPLES = 6
+
+
 @dataclass(frozen=True)
 class ReferenceFace:
     """The person ``--reference-face`` follows: the photo, its dlib identity descriptor (128 floats;
@@ -310,6 +313,9 @@ class PipelineConfig:
     # until it does not. 0: off. (Issue 4's target is 0.35 over all frames; 0.3 leaves room for
     # the frames the guard does not sample.)
     identity_limit: float = 0.3
+    # The frames (evenly spaced, where the face was seen) the guard measures; ``--fast`` takes
+    # FAST_IDENTITY_SAMPLES (each costs 0.08-0.12 s of dlib's network per scale the guard tries).
+    identity_samples: int = 12
     span: EditSpan = EditSpan()
     # --mask-blur / --mask-padding: the user's edge softness and growth of the editor's mask, in
     # face widths (MaskConfig.blur / .padding); None: the editor's own.

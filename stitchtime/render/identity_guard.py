@@ -1,12 +1,14 @@
 """The identity guard: before the render pass, measure how far the edit moves the person's dlib
 identity descriptor on a few sampled frames, and when it moves it past
-``PipelineConfig.identity_limit``, find (by bisection) the largest scale of the edit that keeps the
-person. The editor makes the smaller edit itself (``delta(batch, scale)``), the same on every frame.
+``PipelineConfig.identity_limit``, find (by Brent's method, :func:`scipy.optimize.brentq`) the
+largest scale of the edit that keeps the person. The editor makes the smaller edit itself
+(``delta(batch, scale)``), the same on every frame.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import brentq
 
 from stitchtime.config import BlendMode
 from stitchtime.editors.contract import CropBatch, CropEditor
@@ -15,8 +17,10 @@ from stitchtime.parallel import can_fork, fork_pool
 from stitchtime.render.motion import apply_edit
 from stitchtime.video_run import VideoRun
 
-IDENTITY_SAMPLES = 12  # face frames the identity guard measures (evenly spaced)
-IDENTITY_STEPS = 6  # bisection steps of the guard's scale (resolution 1/64)
+# The guard's scale is found to within this. The bisection used before took 6 tries for it, each
+# 12 identity descriptors; Brent's method, on a distance that grows smoothly with the scale, takes
+# fewer: 3 on d3's smile, where the guard's time fell from 7.5-8.5 s to 4.6-4.8 s (2 runs each).
+SCALE_TOLERANCE = 1.0 / 64
 TINY_SCALE = 0.1  # below this scale, the note says that almost no edit is left
 
 
@@ -48,13 +52,13 @@ class Descriptors:
 
 
 class IdentitySamples:
-    """The guard's frames: up to ``IDENTITY_SAMPLES`` evenly spaced frames where the face was
-    observed. :meth:`see` keeps them as a pass decodes them, so the guard needs no pass of its own."""
+    """The guard's frames: up to ``PipelineConfig.identity_samples`` evenly spaced frames where the
+    face was observed. :meth:`see` keeps them as a pass decodes them, so the guard needs no pass of its own."""
 
     def __init__(self, run: VideoRun):
         track, plan = run.track, run.plan
         frames_with_face = np.flatnonzero(plan.valid & track.detected & np.isfinite(track.landmarks).all(axis=(1, 2)))
-        n = min(IDENTITY_SAMPLES, len(frames_with_face))
+        n = min(run.config.identity_samples, len(frames_with_face))
         self.pick = (
             frames_with_face[np.linspace(0, len(frames_with_face) - 1, n).round().astype(int)]
             if n
@@ -79,8 +83,9 @@ class IdentitySamples:
 
 def identity_scale(run: VideoRun, editor: CropEditor, samples: IdentitySamples) -> tuple[float, float]:
     """How much of the editor's change the video can take and keep the person: the largest scale
-    in [0, 1] (bisection) at which the mean distance between dlib identity descriptors of original
-    and edited frames, on the guard's sample frames, is at most ``identity_limit``.
+    in [0, 1] (to within :data:`SCALE_TOLERANCE`) at which the mean distance between dlib identity
+    descriptors of original and edited frames, on the guard's sample frames, is at most
+    ``identity_limit``.
     Returns ``(scale, distance at full strength)``."""
     config = run.config
     if len(samples.pick) == 0:
@@ -118,14 +123,25 @@ def identity_scale(run: VideoRun, editor: CropEditor, samples: IdentitySamples) 
         full = distance(1.0)
         if full <= config.identity_limit:
             return 1.0, full
-        lo, hi = 0.0, 1.0
-        for _ in range(IDENTITY_STEPS):
-            mid = (lo + hi) / 2
-            if distance(mid) <= config.identity_limit:
-                lo = mid
-            else:
-                hi = mid
-        return lo, full
+        return largest_scale_within(distance, config.identity_limit, full), full
+
+
+def largest_scale_within(distance, limit: float, full: float) -> float:
+    """The largest scale in [0, 1] whose ``distance(scale)`` is at most ``limit``, to within
+    :data:`SCALE_TOLERANCE`, given ``full = distance(1) > limit`` (and ``distance(0) = 0``: the
+    frames themselves). Brent's method on ``distance - limit``: its last bracket holds two evaluated
+    scales on either side of the limit, at most twice its tolerance apart, so the largest scale it
+    saw within the limit is that close to a crossing (the first one, for a distance that grows
+    with the scale)."""
+    seen = {0.0: 0.0, 1.0: full}
+
+    def over(s: float) -> float:
+        if s not in seen:
+            seen[s] = distance(s)
+        return seen[s] - limit
+
+    brentq(over, 0.0, 1.0, xtol=SCALE_TOLERANCE / 2)
+    return max(s for s, d in seen.items() if d <= limit)
 
 
 def guard_note(scale: float, full: float, limit: float) -> str:

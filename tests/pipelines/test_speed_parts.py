@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from generative.device import all_threads, fast_bf16, inference_autocast, torch_threads
-from stitchtime.config import DetectConfig
+from stitchtime.config import FAST_IDENTITY_SAMPLES, DetectConfig, PipelineConfig
 from stitchtime.editors.registry import fast_preset
 from stitchtime.errors import InputError
 from stitchtime.faces.detect import chip_descriptor, face_chip, face_descriptor, make_backend
 from stitchtime.parallel import prefetch
-from stitchtime.render.identity_guard import Descriptors
+from stitchtime.render.identity_guard import SCALE_TOLERANCE, Descriptors, largest_scale_within
 
 
 def test_prefetch_keeps_order_and_raises_where_the_error_happened():
@@ -109,7 +109,7 @@ def test_the_guard_keeps_its_frames_from_the_fit_pass(tmp_path):
     the video again only for frames no pass showed it."""
     from skimage import data
 
-    from stitchtime.render.identity_guard import IDENTITY_SAMPLES, IdentitySamples
+    from stitchtime.render.identity_guard import IdentitySamples
     from stitchtime.types import CropPlan, FaceTrack
     from stitchtime.video_run import VideoRun
 
@@ -128,9 +128,38 @@ def test_the_guard_keeps_its_frames_from_the_fit_pass(tmp_path):
         detected=detected,
         crop_size=256,
     )
-    samples = IdentitySamples(VideoRun(None, None, None, track, plan))
-    assert len(samples.pick) == IDENTITY_SAMPLES and samples.pick[0] == 5 and samples.pick[-1] == n - 1
+    samples = IdentitySamples(VideoRun(None, None, PipelineConfig(), track, plan))
+    assert len(samples.pick) == PipelineConfig().identity_samples and samples.pick[0] == 5 and samples.pick[-1] == n - 1
     for i in range(n):
         samples.see(i, img)
     assert sorted(samples.frames) == samples.pick.tolist()
     samples.collect(None)  # complete: no decode (there is no video)
+
+
+@pytest.mark.parametrize(
+    "distance, most",
+    [(lambda s: 0.34 * s**1.3, 3), (lambda s: 0.02 + 0.6 * s * s, 5), (lambda s: 0.4 * round(40 * s) / 40 + 0.001, 10)],
+    ids=["smooth", "convex", "steps"],
+)
+def test_the_guard_finds_the_largest_scale_within_the_limit(distance, most):
+    """The guard's search returns a scale within the limit, no further than its tolerance below the
+    crossing; on a smooth distance in fewer tries than the 6 a bisection takes (a distance that
+    jumps may take more)."""
+    limit, tries = 0.3, []
+
+    def counted(s):
+        tries.append(s)
+        return distance(s)
+
+    scale = largest_scale_within(counted, limit, distance(1.0))
+    grid = np.linspace(0, 1, 100001)
+    crossing = grid[np.argmax([distance(s) > limit for s in grid])]  # the first scale past the limit
+    assert distance(scale) <= limit and crossing - SCALE_TOLERANCE <= scale < crossing
+    assert len(tries) <= most, tries
+
+
+def test_fast_measures_fewer_guard_frames():
+    from pipelines.api import edit_request
+
+    assert edit_request("smile").pipeline.identity_samples == PipelineConfig().identity_samples
+    assert edit_request("smile", fast=True).pipeline.identity_samples == FAST_IDENTITY_SAMPLES
