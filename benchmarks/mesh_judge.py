@@ -38,6 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Geometry edits read by an independent face mesh (issue 15)"
+REFINED_SECTION = "## Geometry edits read by the attention mesh (issue 15)"  # --refine
 CROP, CROP_PX = 2.0, 384  # the mesh's head crop: box sizes wide, pixels
 MOVED = 0.05  # inter-ocular distances: a frame counts as opened (closed) past this
 EYE_L, EYE_R = (33, 133, 159, 145), (362, 263, 386, 374)  # mesh eye contours (image left, right)
@@ -49,18 +50,20 @@ HEAD = (
 )
 
 
-def mesh_points(path: str, boxes: list) -> np.ndarray:
+def mesh_points(path: str, boxes: list, refine: bool = False) -> np.ndarray:
     """``(T, 468, 2)`` mesh points of each frame of the video at ``path`` in pixels, NaN where the
     mesh finds no face. The mesh reads each frame on a square head crop round ``boxes[t]`` (the
     original's face, ``(x0, y0, x1, y1)`` or None), :data:`CROP` box sizes wide and scaled to
     :data:`CROP_PX`: its detector is for faces near the camera, and on a whole frame of a small face
-    (s13 stands full length in the picture) it puts a face on the neck."""
+    (s13 stands full length in the picture) it puts a face on the neck. ``refine``: the attention
+    mesh (``refine_landmarks``, also in the wheel), whose lips and eyes a second stage refines (its
+    10 iris points after the 468 are left out)."""
     import cv2
     import mediapipe as mp
 
     cap = cv2.VideoCapture(path)
     out = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as mesh:
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=refine) as mesh:
         for box in boxes:
             ok, bgr = cap.read()
             if not ok:
@@ -75,7 +78,7 @@ def mesh_points(path: str, boxes: list) -> np.ndarray:
             crop = cv2.warpAffine(bgr, to_crop, (CROP_PX, CROP_PX), flags=cv2.INTER_CUBIC)
             res = mesh.process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
             if res.multi_face_landmarks:
-                pts = np.array([(p.x, p.y) for p in res.multi_face_landmarks[0].landmark]) * CROP_PX
+                pts = np.array([(p.x, p.y) for p in res.multi_face_landmarks[0].landmark[:468]]) * CROP_PX
                 out[-1] = pts / scale + (left, top)
     return np.asarray(out, np.float64)
 
@@ -92,9 +95,9 @@ def in_face_frame(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.stack([x, y], -1) / iod[:, None, None]
 
 
-def judge(original: str, edited: str, boxes: list) -> dict:
+def judge(original: str, edited: str, boxes: list, refine: bool = False) -> dict:
     """The mouth's change from ``original`` to ``edited`` (same frames) as the mesh reads them."""
-    a, b = mesh_points(original, boxes), mesh_points(edited, boxes)
+    a, b = mesh_points(original, boxes, refine), mesh_points(edited, boxes, refine)
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     both = np.isfinite(a[:, 0, 0]) & np.isfinite(b[:, 0, 0])
@@ -187,12 +190,13 @@ def main() -> None:
     parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
     parser.add_argument("--mp-python", default="/tmp/mpvenv/bin/python", help="the side environment's python")
     parser.add_argument("--keep", help="keep the cuts and the edits in this folder (to look at them)")
+    parser.add_argument("--refine", action="store_true", help="the attention mesh (refined lips and eyes)")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # a JSON file of pairs: the side run
     args = parser.parse_args()
     if args.measure:
         pairs = json.loads(Path(args.measure).read_text())
-        results = [judge(p["original"], p["edited"], p["boxes"]) for p in pairs]
+        results = [judge(p["original"], p["edited"], p["boxes"], args.refine) for p in pairs]
         Path(args.measure).with_suffix(".out.json").write_text(json.dumps(results))
         return
     if not Path(args.mp_python).exists():
@@ -203,7 +207,9 @@ def main() -> None:
         pairs = make_edits(args, tmp)
         spec = tmp / "pairs.json"
         spec.write_text(json.dumps(pairs))
-        subprocess.run([args.mp_python, __file__, "--measure", str(spec)], check=True)
+        subprocess.run(
+            [args.mp_python, __file__, "--measure", str(spec), *(["--refine"] if args.refine else [])], check=True
+        )
         results = json.loads(spec.with_suffix(".out.json").read_text())
     rows = [HEAD] + [
         row(p["clip"], f"{p['attr']} {p['strength']:+g}", p["strength"], r, p["dlib_p90"])
@@ -215,9 +221,10 @@ def main() -> None:
         from benchmarks.bench_md import write_section
 
         command = " ".join(["`.venv/bin/python benchmarks/mesh_judge.py", *sys.argv[1:]]).strip() + "`"
+        section = REFINED_SECTION if args.refine else SECTION
         write_section(
-            SECTION,
-            f"{SECTION}\n\nCommand: {command} (first {args.frames} frames of each clip; the edits at the defaults; "
+            section,
+            f"{section}\n\nCommand: {command} (first {args.frames} frames of each clip; the edits at the defaults; "
             "corner lift, widening and the gap in the original's inter-ocular distances, read by "
             "mediapipe 0.10.21's face mesh on each frame, on a head crop round dlib's face box in the original).\n\n"
             + table
