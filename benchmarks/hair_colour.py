@@ -1,7 +1,7 @@
 """Hair colour (`edit --attr gray_hair` / `blond_hair`, the hair editor) on every shared clip, measured.
 
     .venv/bin/python benchmarks/hair_colour.py [--attrs gray_hair,blond_hair] [--frames 100] [--strengths 1]
-        [--clips a,b] [--write]
+        [--clips a,b] [--fast] [--write]
 
 Each clip is cut to its first ``--frames`` frames and edited with `stitchtime edit --attr A
 --strength S --experimental`. Reported per clip and attribute:
@@ -42,6 +42,7 @@ from stitchtime.faces.shape import face_frame
 from stitchtime.io import read_frames
 
 SECTION = "## Hair colour on the shared clips (issue 15)"
+FAST_SECTION = "## Hair colour with --fast on the shared clips (issue 15)"
 EVERY = 4
 CHANGED = 3.0  # mean |Lab change| above which a pixel counts as recoloured
 INSET = 0.15  # IOD in from the jaw and brows: the inner face
@@ -100,6 +101,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--strengths", default="1")
     parser.add_argument("--clips", default="", help="comma-separated name parts (default: every shared clip)")
+    parser.add_argument(
+        "--fast", action="store_true", help="edit as `--fast` does (the person segmented on every other frame)"
+    )
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     judge = load_family(WEIGHTS_DIR / "classifier").eval()
@@ -108,7 +112,7 @@ def main() -> None:
         column = list(judge.config.cond_names).index(ATTRIBUTES[attr].celeba)
 
         def measure(run, attr=attr, column=column) -> str:
-            m, fps = timed_edit(run, make_editor(attr, run.strength, EditOptions(experimental=True)))
+            m, fps = timed_edit(run, make_editor(attr, run.strength, EditOptions(fast=args.fast, experimental=True)))
             c = hair_change(run.short, run.out)
             p0, p1 = judge_probs(run.short, run.out, judge, column)
             return (
@@ -120,7 +124,7 @@ def main() -> None:
         tables.append(table.replace("| +", f"| {attr} +").replace("| -", f"| {attr} -"))
     text = "\n\n".join(tables)
     if args.write:
-        write_clip_table(SECTION, "hair_colour.py", sys.argv[1:], args.frames, text)
+        write_clip_table(FAST_SECTION if args.fast else SECTION, "hair_colour.py", sys.argv[1:], args.frames, text)
     print(text)
 
 

@@ -192,8 +192,8 @@ EDIT_OPTIONS = (
             "--fast",
             help="Quickest edit: no diffusion (the cVAE's attribute input where the default is the diffusion "
             "editor; fainter), no per-video tuning, plain cubic resampling of what the smile and mouth open "
-            f"move, and the identity guard measures {FAST_IDENTITY_SAMPLES} frames instead of "
-            f"{PipelineConfig.identity_samples}.",
+            f"move, the identity guard measures {FAST_IDENTITY_SAMPLES} frames instead of "
+            f"{PipelineConfig.identity_samples}, and the hair colour segments the person on every other frame.",
         ),
     ),
     Shared(

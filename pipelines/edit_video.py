@@ -83,7 +83,7 @@ def fit(run: VideoRun, editor: CropEditor) -> float:
         return 1.0
     n = run.meta.n_frames
     if run.config.blend is not BlendMode.delta or run.config.identity_limit <= 0 or not editor.identity_guarded:
-        editor.fit(lambda: run.crops("invert"), n)
+        editor.fit(lambda: run.crops("invert", warp=editor.fit_reads_crops), n)
         run.plan.notes.extend(editor.notes)
         return 1.0
     samples = IdentitySamples(run)

@@ -123,10 +123,11 @@ class VideoRun:
         )
 
     def crops(
-        self, desc: str = "crops", on_frame: Callable[[int, np.ndarray], None] | None = None
+        self, desc: str = "crops", on_frame: Callable[[int, np.ndarray], None] | None = None, warp: bool = True
     ) -> Iterator[CropBatch]:
         """Aligned crops of every valid frame, in frame order (a pass over the video; decoded and
-        warped one batch ahead on a background thread, which also shows ``on_frame`` every frame)."""
+        warped one batch ahead on a background thread, which also shows ``on_frame`` every frame;
+        ``warp=False``: the crops are warped only if they are read, for a reader of the frames)."""
 
         def batches() -> Iterator[CropBatch]:
             for idx, frames in self.frames(desc):
@@ -135,7 +136,8 @@ class VideoRun:
                         on_frame(i, frame)
                 _, batch = self.crop_batch(idx, frames)
                 if batch is not None:
-                    batch.crops  # noqa: B018 - warp on the prefetch thread
+                    if warp:
+                        batch.crops  # noqa: B018 - warp on the prefetch thread
                     yield batch
 
         return prefetch(batches())

@@ -70,6 +70,9 @@ class CropEditor(ABC):
     #: Whether the render pass reads the crops' pixels (:meth:`delta`, :meth:`motion`; False: the
     #: pipeline need not warp them there; :meth:`fit` may read them all the same).
     reads_crops: ClassVar[bool] = True
+    #: Whether :meth:`fit` reads the crops' pixels (False: the fit pass need not warp them; the
+    #: crops are still warped, on the fit's own thread, if it reads them all the same).
+    fit_reads_crops: ClassVar[bool] = True
     #: The region this edit needs (None: the pipeline's own mask, ``PipelineConfig.mask``).
     mask: MaskConfig | None = None
     #: For a :meth:`motion` edit: resample the moved pixels sharply (Lanczos-4 plus a light unsharp

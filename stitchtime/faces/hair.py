@@ -339,10 +339,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))).astype(np.float32)
 
 
-def frame_mask(view: HeadView, mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A head-crop mask carried back to the frame's pixels ``(h, w)`` (0 outside the head crop)."""
+def frame_mask(matrix: np.ndarray, mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A head-crop mask carried back to the frame's pixels ``(h, w)`` (0 outside the head crop);
+    ``matrix``: the head crop's (:func:`head_matrix`, a :class:`HeadView`'s ``matrix``)."""
     return cv2.warpAffine(
-        mask, view.matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
+        mask, matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
     )
 
 

@@ -37,7 +37,7 @@ def test_the_hair_mask_finds_the_hair_a_person_parsed(segmenter):
         )
         parsed = cv2.imread(str(image.with_suffix(".png")), cv2.IMREAD_UNCHANGED) == HAIR_CLASS
         view = head_view(rgb, backend.detect(rgb)[0].landmarks, segmenter)
-        mask = frame_mask(view, HairColours.fit([view]).hair_mask(view), rgb.shape[:2]) > 0.5
+        mask = frame_mask(view.matrix, HairColours.fit([view]).hair_mask(view), rgb.shape[:2]) > 0.5
         iou = (mask & parsed).sum() / (mask | parsed).sum()
         assert iou > 0.7, (image.name, iou)  # measured 0.75-0.85 on the four
 
@@ -145,3 +145,71 @@ def test_gray_hair_on_a_real_clip_greys_the_hair_and_leaves_the_face(tmp_path):
     assert "nothing to take away" in result.output
     # (what changes is the re-encode's: 2-3% of the frame, fine detail, against 16% recoloured grey)
     assert hair_change(src, out)["share"] < c["share"] / 4
+
+
+def test_the_paint_is_the_same_on_threads_and_fast_segments_every_other_frame(tmp_path, monkeypatch):
+    import torch
+
+    import stitchtime.editors.hair as hair
+    from benchmarks.edit_quality import cut
+    from stitchtime.config import EditOptions
+    from stitchtime.editors.attributes import ATTRIBUTES
+    from stitchtime.editors.contract import CropBatch
+    from stitchtime.faces.detect import DlibBackend
+    from stitchtime.io import read_frames
+
+    frames = list(read_frames(cut(shared_video("retalking_face_4.mp4"), tmp_path / "rf4.mp4", 9))[1])
+    backend = DlibBackend()
+    lm = np.stack([backend.detect(f)[0].landmarks for f in frames]).astype(np.float32)
+    identity = np.tile(np.eye(2, 3), (len(frames), 1, 1))  # crop pixels = frame pixels
+
+    def no_crops():
+        raise AssertionError("the hair editor read the crops")
+
+    batch = CropBatch(
+        torch.arange(len(frames)),
+        no_crops,
+        torch.ones(len(frames), 1, 8, 8),
+        None,
+        torch.from_numpy(lm),
+        frames,
+        identity,
+    )
+    model = load_hair(WEIGHTS_DIR / "hair")
+
+    def painted(workers: int, fast: bool) -> list[np.ndarray]:
+        monkeypatch.setattr(hair, "PAINT_WORKERS", workers)
+        editor = hair.HairEditor.from_options(model, ATTRIBUTES["gray_hair"], 1.0, None, EditOptions(fast=fast), None)
+        assert editor.mask_step == (hair.FAST_MASK_STEP if fast else 1)
+        editor.fit(lambda: iter([batch]), len(frames))  # (on the frames: no_crops is never called)
+        return editor.paint(list(frames), batch, identity)
+
+    one, two, fast = painted(1, False), painted(2, False), painted(2, True)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))  # threads change no pixel
+    for i, (a, b, orig) in enumerate(zip(one, fast, frames)):
+        change = np.abs(a.astype(np.int16) - orig).sum(-1)
+        assert (change > 10).mean() > 0.05  # every frame's hair is recoloured (a tenth of the frame)
+        if i % 2 == 0 or i == len(frames) - 1:  # segmented itself
+            assert np.array_equal(a, b), i
+        else:  # its neighbours' person, its own colours: nearly the same pixels
+            differ = np.abs(a.astype(np.int16) - b).sum(-1)
+            assert differ[change > 10].mean() < 0.1 * change[change > 10].mean(), i  # (measured 0.01-0.07)
+
+
+def test_the_fit_pass_warps_no_crops_for_the_hair(tmp_path, monkeypatch):
+    import stitchtime.video_run as video_run
+    from benchmarks.edit_quality import cut
+    from pipelines.edit_video import fit
+    from stitchtime.config import PipelineConfig
+    from stitchtime.editors.registry import make_editor
+
+    src = cut(shared_video("retalking_face_4.mp4"), tmp_path / "rf4.mp4", 8)
+    run = video_run.VideoRun.analyse(src, PipelineConfig(progress=False))
+    warped = []
+    real = video_run.crops_from_frames
+    monkeypatch.setattr(video_run, "crops_from_frames", lambda *a: warped.append(1) or real(*a))
+    editor = make_editor("gray_hair", 1.0)
+    assert fit(run, editor) == 1.0 and editor.amount == 1.0  # fitted: the hair was found
+    assert not warped  # on the frames and its own head crops only
+    list(run.crops("invert"))  # (an editor that reads them has them warped)
+    assert warped
