@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator, TypeVar
 
+import cv2
 import torch
 
 T = TypeVar("T")
@@ -46,6 +47,28 @@ def spawn_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` fresh interpreters (nothing of this process's state, CUDA included,
     is inherited) that die with this one."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+
+
+_cv2_lock = threading.Lock()
+_cv2_outer: list[int] = []  # OpenCV's thread count before the first cv2_threads() still open
+
+
+@contextlib.contextmanager
+def cv2_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` OpenCV threads, restored when the last block still open ends
+    (OpenCV's count is the process's, shared by every thread). For work spread over threads of
+    its own: OpenCV's workers would only spin against them (measured: a head crop's hair paint
+    38 -> 22 ms of CPU with 1 instead of 2, on 2 cores)."""
+    with _cv2_lock:
+        _cv2_outer.append(cv2.getNumThreads())
+        cv2.setNumThreads(max(1, n))
+    try:
+        yield
+    finally:
+        with _cv2_lock:
+            before = _cv2_outer.pop()
+            if not _cv2_outer:
+                cv2.setNumThreads(before)
 
 
 def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:

@@ -51,6 +51,7 @@ from stitchtime.faces.hair import (
     matte,
     to_lab,
 )
+from stitchtime.parallel import cv2_threads
 
 SEGMENTER_PATH = Path(__file__).resolve().parents[1] / "weights" / "hair" / SEGMENTER_FILE
 SPREAD_RANGE = (0.6, 2.0)  # how far the lightness's spread may be stretched or squeezed
@@ -62,7 +63,7 @@ STRETCH_SIGMA = 1.5  # frame pixels: detail finer than this keeps its lightness 
 ROLL_OFF = 4.0  # L units past the hair's own 10-90% lightness that a pixel's lightness may keep
 # Frames painted at once, on threads (OpenCV and numpy release the GIL: 22 -> 14-16 ms a frame on
 # d10's frames on 2 cores, the same pixels), each with its own segmenter (a cv2.dnn net is not
-# thread-safe).
+# thread-safe), and OpenCV's own threads off meanwhile (stitchtime.parallel.cv2_threads).
 PAINT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 # --fast: the person segmenter (the paint's largest cost, 6 ms a frame) runs on every
 # FAST_MASK_STEP-th frame of a group (and its last); the frames between take their two neighbours'
@@ -134,7 +135,8 @@ def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.nd
 
 def _smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
     """CIELAB lightness blurred by :data:`STRETCH_SIGMA` at the flat pixel indices ``where``
-    (computed over their bounding box only); None when the stretch is applied to every scale."""
+    (converted only within the blur's reach of them, inside their bounding box); None when the
+    stretch is applied to every scale."""
     if STRETCH_SIGMA <= 0:
         return None
     w = rgb.shape[1]
@@ -142,9 +144,16 @@ def _smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
     pad = int(np.ceil(3 * STRETCH_SIGMA))
     y0, y1 = max(int(rows.min()) - pad, 0), min(int(rows.max()) + pad + 1, rgb.shape[0])
     x0, x1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, w)
-    lightness = to_lab(rgb[y0:y1, x0:x1])[..., 0]
-    blurred = cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA)
-    return blurred[rows - y0, cols - x0]
+    bw = x1 - x0
+    at = (rows - y0) * bw + (cols - x0)
+    # the pixels the blur reads for them (its kernel's half-width, OpenCV's size for this sigma)
+    reach = int(round(STRETCH_SIGMA * 8 + 1)) | 1
+    near = np.zeros((y1 - y0, bw), np.uint8)
+    near.ravel()[at] = 1
+    near = np.flatnonzero(cv2.dilate(near, np.ones((reach, reach), np.uint8)))
+    lightness = np.zeros((y1 - y0, bw), np.float32)
+    lightness.ravel()[near] = to_lab(rgb[y0:y1, x0:x1].reshape(-1, 3).take(near, 0)[None])[0, :, 0]
+    return cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA).ravel().take(at)
 
 
 def _recoloured(
@@ -180,9 +189,11 @@ def _recoloured(
 
 def _roll_off(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """``x`` as it is within ``[low, high]``; past either end, compressed to within :data:`ROLL_OFF` of it."""
-    above = high + ROLL_OFF * np.tanh(np.maximum(x - high, 0.0) / ROLL_OFF)
-    below = low - ROLL_OFF * np.tanh(np.maximum(low - x, 0.0) / ROLL_OFF)
-    return np.where(x > high, above, np.where(x < low, below, x)).astype(np.float32)
+    out = np.array(x, np.float32)
+    above, below = np.flatnonzero(out > high), np.flatnonzero(out < low)
+    out[above] = high + ROLL_OFF * np.tanh((out[above] - high) / ROLL_OFF)
+    out[below] = low - ROLL_OFF * np.tanh((low - out[below]) / ROLL_OFF)
+    return out
 
 
 class HairEditor(CropEditor):
@@ -309,7 +320,7 @@ class HairEditor(CropEditor):
         if not todo:
             return list(frames)
         keys = sorted({*todo[:: self.mask_step], todo[-1]})
-        with ThreadPoolExecutor(min(PAINT_WORKERS, len(todo))) as pool:
+        with cv2_threads(1), ThreadPoolExecutor(min(PAINT_WORKERS, len(todo))) as pool:
             found = dict(zip(keys, pool.map(lambda i: self._view(frames[i], lm[i]), keys)))
 
             def painted(i: int) -> np.ndarray:

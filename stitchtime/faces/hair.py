@@ -383,17 +383,25 @@ def matte(view: HeadView, mask: np.ndarray, hair: np.ndarray, skin: np.ndarray) 
     part skin or background. Projected on the line from the skin's Lab colour (``skin`` ``(3,)``)
     and from the background's local colour to the hair's (``hair`` ``(3,)``), a pixel
     :data:`MATTE_FULL` of the way or more is all hair; less, that share of it, so the recolouring
-    does not light a rim at the hairline or a halo round the head."""
-    lab = view.lab
-    share = np.ones(mask.shape, np.float32)
+    does not light a rim at the hairline or a halo round the head. (Only the pixels the mask
+    takes are projected: the others stay 0.)"""
+    where = np.flatnonzero(mask > 0)
+    out = np.zeros(mask.shape, np.float32)
+    if not len(where):
+        return out
+    lab = view.lab.reshape(-1, 3).take(where, 0)
     away = np.clip(1.0 - view.person, 0.0, 1.0)
     box = (BACKGROUND_BLUR, BACKGROUND_BLUR)
-    weight = cv2.blur(away, box)
-    background = cv2.blur(lab * away[..., None], box) / np.maximum(weight, 1e-3)[..., None]
+    weight = cv2.blur(away, box).ravel().take(where)
+    background = (cv2.blur(view.lab * away[..., None], box).reshape(-1, 3).take(where, 0)) / np.maximum(weight, 1e-3)[
+        :, None
+    ]
+    share = np.ones(len(where), np.float32)
     for base, known in ((np.broadcast_to(np.asarray(skin, np.float32), lab.shape), None), (background, weight > 0.05)):
         line = np.asarray(hair, np.float32) - base
         length = np.maximum(_dot(line, line), 1.0)
         t = _dot(lab - base, line) / length
         part = np.clip(t / MATTE_FULL, 0.0, 1.0)
         share = np.minimum(share, part if known is None else np.where(known, part, 1.0))
-    return (mask * share).astype(np.float32)
+    out.ravel()[where] = mask.ravel().take(where) * share
+    return out

@@ -12,7 +12,7 @@ from stitchtime.config import FAST_IDENTITY_SAMPLES, DetectConfig, PipelineConfi
 from stitchtime.editors.registry import fast_preset
 from stitchtime.errors import InputError
 from stitchtime.faces.detect import chip_descriptor, face_chip, face_descriptor, make_backend
-from stitchtime.parallel import prefetch
+from stitchtime.parallel import cv2_threads, prefetch
 from stitchtime.render.identity_guard import SCALE_TOLERANCE, Descriptors, largest_scale_within
 
 
@@ -56,6 +56,35 @@ def test_torch_threads_nest_and_all_threads_restores_the_outer_count():
     assert torch.get_num_threads() == start
     with all_threads():  # outside torch_threads: no change
         assert torch.get_num_threads() == start
+
+
+def test_cv2_threads_are_restored_when_the_last_open_block_ends():
+    import threading
+
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)  # (a count the blocks do not set: its restoring is seen)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():  # opens first, ends first (another edit's block still open)
+        with cv2_threads(1):
+            a_in.set()
+            b_in.wait()
+        a_out.set()
+
+    t = threading.Thread(target=a)
+    t.start()
+    a_in.wait()
+    with cv2_threads(1):
+        b_in.set()
+        a_out.wait()
+        assert cv2.getNumThreads() == 1  # the other block's end leaves this one's count
+    t.join()
+    try:
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
 
 
 def test_inference_autocast():
