@@ -239,15 +239,22 @@ class HairColours:
             skin = cls._mixture(both, COMPONENTS["skin"], rng)
             level = float(np.quantile(skin.score_samples(np.concatenate(both)), SKIN_QUANTILE))
         self = cls(skin, level, None, None)
-        hair_px = []
+        # not like the skin, on the pixels of the hair's and the clothes' seed regions (only there:
+        # the mixture's likelihood of a whole crop, three times a crop, was most of the fit's time)
+        unlike = []
         for lab, r in zip(labs, regions):
-            hair_px.append(lab[(r["hair"] | r["beside"]) & (self.not_skin(lab) > 0.5)])
+            seeds = r["hair"] | r["beside"] | r["clothes"]
+            mask = np.zeros(seeds.shape, bool)
+            if seeds.any():
+                mask[seeds] = self.not_skin(lab[seeds]) > 0.5
+            unlike.append(mask)
+        hair_px = [lab[(r["hair"] | r["beside"]) & u] for lab, r, u in zip(labs, regions, unlike)]
         self.hair = cls._mixture(hair_px, COMPONENTS["hair"], rng)
-        side_px = [lab[r["beside"] & (self.not_skin(lab) > 0.5)] for lab, r in zip(labs, regions)]
+        side_px = [lab[r["beside"] & u] for lab, r, u in zip(labs, regions, unlike)]
         self.side = cls._mixture(side_px, COMPONENTS["hair"], rng)
         if self.hair is not None:
             self.hair_level = float(np.quantile(self.hair.score_samples(np.concatenate(hair_px)), HAIR_QUANTILE))
-        clothes_px = [lab[r["clothes"] & (self.not_skin(lab) > 0.5)] for lab, r in zip(labs, regions)]
+        clothes_px = [lab[r["clothes"] & u] for lab, r, u in zip(labs, regions, unlike)]
         self.clothes = cls._mixture(clothes_px, COMPONENTS["clothes"], rng)
         return self
 
