@@ -146,7 +146,7 @@ def _smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
     x0, x1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, w)
     bw = x1 - x0
     at = (rows - y0) * bw + (cols - x0)
-    # the pixels the blur reads for them (its kernel's half-width, OpenCV's size for this sigma)
+    # the pixels the blur reads for them: a square as wide as the kernel OpenCV takes for this sigma
     reach = int(round(STRETCH_SIGMA * 8 + 1)) | 1
     near = np.zeros((y1 - y0, bw), np.uint8)
     near.ravel()[at] = 1
