@@ -330,8 +330,7 @@ class HairEditor(CropEditor):
                     before, after = keys[at - 1], keys[at]
                     w = (i - before) / float(after - before)
                     person = found[before].person * (1.0 - w) + found[after].person * w
-                    crop, matrix, points = head_crop(frames[i], lm[i])
-                    view = HeadView(matrix, np.ascontiguousarray(crop[..., :3]), person * (crop[..., 3] > 0), points)
+                    view = head_view_of(*head_crop(frames[i], lm[i]), None, person)
                 mask = frame_mask(view.matrix, self._mask(view), frames[i].shape[:2])
                 return recolour(frames[i], mask, self.video, target, amounts[i])
 

@@ -114,10 +114,17 @@ def head_crop(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.
     return np.dstack([crop, inside]), m, _to(m, landmarks)
 
 
-def head_view_of(crop: np.ndarray, matrix: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegmenter) -> HeadView:
-    """:class:`HeadView` of a :func:`head_crop` (the segmenter run on it)."""
+def head_view_of(
+    crop: np.ndarray,
+    matrix: np.ndarray,
+    landmarks: np.ndarray,
+    segmenter: PersonSegmenter | None,
+    person: np.ndarray | None = None,
+) -> HeadView:
+    """:class:`HeadView` of a :func:`head_crop`: the segmenter run on it, or the ``person``
+    probability given (``(SIZE, SIZE)``, e.g. a neighbouring frame's)."""
     rgb = np.ascontiguousarray(crop[..., :3])
-    return HeadView(matrix, rgb, segmenter(rgb) * (crop[..., 3] > 0), landmarks)
+    return HeadView(matrix, rgb, (segmenter(rgb) if person is None else person) * (crop[..., 3] > 0), landmarks)
 
 
 def head_view(frame: np.ndarray, landmarks: np.ndarray, segmenter: PersonSegmenter) -> HeadView:
