@@ -198,6 +198,12 @@ CHIN_SOFT = 0.4  # IOD over which the clothes fade in below the chin
 # Hair below the lower lip hangs from the hair beside it: a pixel less sure than HANG_LEVEL stops
 # the run (between it and 1 the run fades in); runs narrower than HANG_WIDTH (IOD) are not hair
 HANG_LEVEL, HANG_WIDTH = 0.3, 0.3
+# Long hair: a side of the face whose hair, at the lower lip's level, runs at least LONG_HAIR (IOD,
+# a ramp: none at its first value, all at its second) out from the face (grown by LONG_GROW, so a
+# beard's edge or a sideburn does not count; the median over the fit's frames, so the choice is the
+# video's, not each frame's) hangs more freely below the lip: gaps up to LONG_GAP (IOD, an earring,
+# a dark strand) do not stop its run, and the run is full from LONG_FULL on instead of 1
+LONG_HAIR, LONG_GROW, LONG_GAP, LONG_FULL = (0.2, 0.4), 0.3, 0.5, 0.5
 BROW_WIDTH = 0.2  # IOD: the brows (never hair) as lines this thick through their landmarks
 
 
@@ -215,6 +221,8 @@ class HairColours:
     # the hair beside the face only (eyes to lower lip): what long hair below the chin is compared
     # with (the roots on top can be as dark as a jacket)
     side: GaussianMixture | None = None
+    # how much each side of the face (the image's left, right) has long hair, 0-1 (LONG_HAIR)
+    long_hair: tuple[float, float] = (0.0, 0.0)
     _table: tuple[np.ndarray, np.ndarray | None] | None = None  # colour_terms on the Lab cube, as remap images
     tabled: bool = True  # False: the mixtures themselves on every pixel (one image: no table to pay for)
 
@@ -263,6 +271,10 @@ class HairColours:
             self.hair_level = float(np.quantile(self.hair.score_samples(np.concatenate(hair_px)), HAIR_QUANTILE))
         clothes_px = [lab[r["clothes"] & u] for lab, r, u in zip(labs, regions, unlike)]
         self.clothes = cls._mixture(clothes_px, COMPONENTS["clothes"], rng)
+        if self.hair is not None:
+            widths = np.median([_beside_at_lip(self._raw_hair(v), v.landmarks, v.iod) for v in views], axis=0)
+            lo, hi = LONG_HAIR
+            self.long_hair = tuple(float(np.clip((w - lo) / (hi - lo), 0.0, 1.0)) for w in widths)
         return self
 
     def not_skin(self, lab: np.ndarray) -> np.ndarray:
@@ -319,10 +331,9 @@ class HairColours:
         hair, clothes = self._table
         return read(hair), None if clothes is None else read(clothes)
 
-    def hair_mask(self, view: HeadView) -> np.ndarray:
-        """``(SIZE, SIZE)`` float32 soft hair mask of one head crop."""
-        if not self.has_hair:
-            return np.zeros((SIZE, SIZE), np.float32)
+    def _raw_hair(self, view: HeadView) -> np.ndarray:
+        """How much each pixel of a head crop is hair by the person and its colour alone (never on
+        the inner face; below the chin, less what looks like the clothes)."""
         r = _regions(view, seeds=False)
         lab = view.lab
         colour, not_clothes = self._lookup(lab) if self.tabled else self.colour_terms(lab)
@@ -330,23 +341,58 @@ class HairColours:
         if not_clothes is not None:
             hair = hair * (1.0 - r["below_chin"] + r["below_chin"] * not_clothes)
         hair[r["face"]] = 0.0
-        hair = _hanging(hair, view.landmarks[57, 1], view.iod)
+        return hair
+
+    def hair_mask(self, view: HeadView) -> np.ndarray:
+        """``(SIZE, SIZE)`` float32 soft hair mask of one head crop."""
+        if not self.has_hair:
+            return np.zeros((SIZE, SIZE), np.float32)
+        raw = self._raw_hair(view)
+        lm, iod = view.landmarks, view.iod
+        hair = _hanging(raw, lm[57, 1], iod)
+        if max(self.long_hair) > 0:
+            free = _hanging(raw, lm[57, 1], iod, gap=LONG_GAP, full=LONG_FULL)
+            middle = int(round(lm[27:31, 0].mean()))
+            for side, weight in zip((slice(0, middle), slice(middle, SIZE)), self.long_hair):
+                hair[:, side] += weight * (free[:, side] - hair[:, side])
         return cv2.GaussianBlur(hair.astype(np.float32), (0, 0), FEATHER)
 
 
-def _hanging(hair: np.ndarray, lip: float, iod: float) -> np.ndarray:
+def _hanging(hair: np.ndarray, lip: float, iod: float, gap: float = 0.0, full: float = 1.0) -> np.ndarray:
     """Below the lower lip, only the hair that hangs down from the hair beside the face: going down
     each column from the lower lip's level, a pixel keeps no more than the least hair seen on the
     way (so short hair has none there, and a jacket under long hair's ends, or a shadow behind a
     short-haired man's ear, is not taken for more hair). Narrow runs (under :data:`HANG_WIDTH`)
-    are not locks of hair."""
+    are not locks of hair. ``gap`` (IOD): gaps up to this long do not stop a run (a vertical
+    closing); ``full``: how sure a pixel must be for the run to go on at full strength."""
     row = int(np.clip(round(lip), 0, SIZE - 1))
     wide = max(int(HANG_WIDTH * iod), 1)
     below = cv2.morphologyEx(hair[row:], cv2.MORPH_OPEN, np.ones((1, wide), np.uint8))
-    run = np.minimum.accumulate(np.clip((below - HANG_LEVEL) / (1.0 - HANG_LEVEL), 0.0, 1.0), axis=0)
+    if int(gap * iod) > 1:
+        below = cv2.morphologyEx(below, cv2.MORPH_CLOSE, np.ones((int(gap * iod), 1), np.uint8))
+    run = np.minimum.accumulate(np.clip((below - HANG_LEVEL) / (full - HANG_LEVEL), 0.0, 1.0), axis=0)
     out = hair.copy()
     out[row:] = np.minimum(out[row:], cv2.GaussianBlur(run, (0, 0), 1.0))
     return out
+
+
+def _beside_at_lip(hair: np.ndarray, landmarks: np.ndarray, iod: float) -> tuple[float, float]:
+    """The widest run (IOD) of hair ``> 0.5`` beside the face (grown by :data:`LONG_GROW`) at the
+    lower lip's level (the rows up to 0.15 IOD above it, most of them hair), on the image's left of
+    the face's middle and on its right."""
+    face = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.fillPoly(face, [np.round(landmarks[INNER_FACE]).astype(np.int32)], 1)
+    grown = cv2.dilate(face, _disc(max(int(LONG_GROW * iod), 1))) > 0
+    lip = int(np.clip(round(landmarks[57, 1]), 0, SIZE - 1))
+    band = slice(max(lip - int(0.15 * iod), 0), lip + 1)
+    column = ((hair[band] > 0.5) & ~grown[band]).mean(0) > 0.5
+    middle = int(round(landmarks[27:31, 0].mean()))
+    widths = []
+    for part in (column[:middle], column[middle:]):
+        edges = np.diff(np.r_[0, part.astype(np.int8), 0])
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        widths.append(float((ends - starts).max()) / iod if len(starts) else 0.0)
+    return widths[0], widths[1]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -39,7 +39,32 @@ def test_the_hair_mask_finds_the_hair_a_person_parsed(segmenter):
         view = head_view(rgb, backend.detect(rgb)[0].landmarks, segmenter)
         mask = frame_mask(view.matrix, HairColours.fit([view]).hair_mask(view), rgb.shape[:2]) > 0.5
         iou = (mask & parsed).sum() / (mask | parsed).sum()
-        assert iou > 0.7, (image.name, iou)  # measured 0.75-0.85 on the four
+        assert iou > 0.75, (image.name, iou)  # measured 0.80-0.86 on the four
+        # below the lower lip: the long-haired women's lengths (0 and 2) are found; the bearded
+        # man's beard (1) and the short-haired man's neck (3) are not taken for hair hanging down
+        lip = int(round(backend.detect(rgb)[0].landmarks[57, 1]))
+        low, truth = mask[lip:], parsed[lip:]
+        if image.stem in ("0", "2"):
+            assert (low & truth).sum() / (low | truth).sum() > 0.7, image.name  # 0.80, 0.89 (0.28, 0.54 before)
+        else:
+            assert low.sum() < 0.05 * max(mask.sum(), 1), image.name
+
+
+def test_long_hair_is_the_videos_choice_per_side(segmenter, tmp_path):
+    """Hair hangs more freely below the lips on a side of the face with long hair beside it at the
+    lips' level, the same for every frame of a video: a woman with long hair on both sides, a man
+    with short hair on neither."""
+    from benchmarks.edit_quality import cut
+    from stitchtime.faces.detect import DlibBackend
+    from stitchtime.io.decode import read_frames
+
+    backend = DlibBackend()
+    for name, expected in (("liveportrait_driving_d10.mp4", (1.0, 1.0)), ("liveportrait_driving_d0.mp4", (0.0, 0.0))):
+        views = []
+        for frame in read_frames(cut(shared_video(name), tmp_path / name, 60))[1][::10]:
+            views.append(head_view(frame, backend.detect(frame)[0].landmarks, segmenter))
+        colours = HairColours.fit(views)
+        assert colours.long_hair == pytest.approx(expected, abs=0.05), name
 
 
 def test_the_tabled_colour_terms_are_the_mixtures_read_trilinearly(segmenter):
