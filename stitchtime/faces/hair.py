@@ -139,12 +139,17 @@ def _disc(r: int) -> np.ndarray:
 _YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
 
 
+def _middle(landmarks: np.ndarray) -> float:
+    """The face's middle column (head-crop pixels): the nose bridge's."""
+    return float(landmarks[27:31, 0].mean())
+
+
 def _regions(view: HeadView, seeds: bool = True) -> dict[str, np.ndarray]:
     """Seed masks (bool, head crop) of the three classes, and the inner face (``seeds=False``:
     only what every frame's mask needs, the face and the fade below the chin)."""
     lm, iod = view.landmarks, view.iod
     yy, xx = _YY, _XX
-    middle = lm[27:31, 0].mean()
+    middle = _middle(lm)
     brow_top = lm[17:27, 1].min()
     chin = lm[8, 1]
     person = view.person > PERSON_MIN
@@ -352,7 +357,7 @@ class HairColours:
         hair = _hanging(raw, lm[57, 1], iod)
         if max(self.long_hair) > 0:
             free = _hanging(raw, lm[57, 1], iod, gap=LONG_GAP, full=LONG_FULL)
-            middle = int(round(lm[27:31, 0].mean()))
+            middle = int(round(_middle(lm)))
             for side, weight in zip((slice(0, middle), slice(middle, SIZE)), self.long_hair):
                 hair[:, side] += weight * (free[:, side] - hair[:, side])
         return cv2.GaussianBlur(hair.astype(np.float32), (0, 0), FEATHER)
@@ -386,7 +391,7 @@ def _beside_at_lip(hair: np.ndarray, landmarks: np.ndarray, iod: float) -> tuple
     lip = int(np.clip(round(landmarks[57, 1]), 0, SIZE - 1))
     band = slice(max(lip - int(0.15 * iod), 0), lip + 1)
     column = ((hair[band] > 0.5) & ~grown[band]).mean(0) > 0.5
-    middle = int(round(landmarks[27:31, 0].mean()))
+    middle = int(round(_middle(landmarks)))
     widths = []
     for part in (column[:middle], column[middle:]):
         edges = np.diff(np.r_[0, part.astype(np.int8), 0])
