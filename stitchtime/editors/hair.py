@@ -10,7 +10,8 @@ of the faces with the label (``target``) and of those without it (``without``).
 The editor (``Method.hair``) fits one colour model of the video's skin, hair and clothes on
 sampled crops (:class:`~stitchtime.faces.hair.HairColours`) and measures the video's own hair
 colour with it. Every frame then gets a soft hair mask (the person segmenter on a head crop, the
-colour model inside it) and each hair pixel's colour is carried to the target: lightness
+colour model inside it, averaged with the neighbouring frames' where the picture holds still:
+:func:`~stitchtime.faces.hair.steady_masks`) and each hair pixel's colour is carried to the target: lightness
 ``L' = skin_L + target_L + (L - hair_L) * k`` (``k`` the spreads' ratio, within
 :data:`SPREAD_RANGE`, so the strands' light and shade stay) and chroma ``a', b'`` the target's plus
 :data:`CHROMA_KEEP` of the pixel's own deviation, blended by ``min(|s|, 1)`` times the mask.
@@ -49,6 +50,7 @@ from stitchtime.faces.hair import (
     head_view,
     head_view_of,
     matte,
+    steady_masks,
     to_lab,
 )
 from stitchtime.parallel import cv2_threads
@@ -309,7 +311,8 @@ class HairEditor(CropEditor):
         """Recolours the hair on the frames themselves; ``weights`` and ``scale`` fade it. With
         ``mask_step`` > 1 (``--fast``) the person segmenter runs on every ``mask_step``-th frame
         to paint (and the last); each frame between takes its neighbours' person, interpolated in
-        head-crop pixels, and finds its hair in it by its own colours (see :data:`FAST_MASK_STEP`)."""
+        head-crop pixels, and finds its hair in it by its own colours (see :data:`FAST_MASK_STEP`).
+        The masks are steadied over the group's frames (:func:`~stitchtime.faces.hair.steady_masks`)."""
         if self.amount <= 0 or self.colours is None or self.video is None or not len(frames):
             return frames
         target = self.model.target if self.strength > 0 else self.model.without
@@ -323,7 +326,7 @@ class HairEditor(CropEditor):
         with cv2_threads(1), ThreadPoolExecutor(min(PAINT_WORKERS, len(todo))) as pool:
             found = dict(zip(keys, pool.map(lambda i: self._view(frames[i], lm[i]), keys)))
 
-            def painted(i: int) -> np.ndarray:
+            def view_of(i: int) -> HeadView:
                 view = found.get(i)
                 if view is None:  # between two segmented frames (each head crop: the same place on the head)
                     at = int(np.searchsorted(keys, i))
@@ -331,7 +334,13 @@ class HairEditor(CropEditor):
                     w = (i - before) / float(after - before)
                     person = found[before].person * (1.0 - w) + found[after].person * w
                     view = head_view_of(*head_crop(frames[i], lm[i]), None, person)
-                mask = frame_mask(view.matrix, self._mask(view), frames[i].shape[:2])
+                return view
+
+            views = dict(zip(todo, pool.map(view_of, todo)))
+            masks = steady_masks(dict(zip(todo, pool.map(lambda i: self._mask(views[i]), todo))), views)
+
+            def painted(i: int) -> np.ndarray:
+                mask = frame_mask(views[i].matrix, masks[i], frames[i].shape[:2])
                 return recolour(frames[i], mask, self.video, target, amounts[i])
 
             out = list(frames)

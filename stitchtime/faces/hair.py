@@ -412,6 +412,36 @@ def frame_mask(matrix: np.ndarray, mask: np.ndarray, shape: tuple[int, int]) -> 
     )
 
 
+# Each frame's hair mask is averaged with its neighbours' (the frames before and after, each
+# STEADY_WEIGHT; the head crops move with the face, so a head-crop pixel is the same place on the
+# head), but at each pixel only as far as the head crop's colour there stayed the same: a neighbour
+# whose pixel differs by STEADY_COLOUR (CIELAB distance) counts e^-1 as much, by twice that e^-4.
+# What the segmenter and the colour terms jitter from frame to frame, where the picture holds
+# still, is averaged away; where the hair or the head moves, each frame keeps its own mask (a mask
+# averaged there would lag behind the hair: averaged without this, d0's turning head flickered
+# more, 1.043 -> 1.062). BENCHMARKS.md "Hair colour on the shared clips".
+STEADY_WEIGHT = 0.25
+STEADY_COLOUR = 4.0
+
+
+def steady_masks(masks: dict[int, np.ndarray], views: dict[int, HeadView]) -> dict[int, np.ndarray]:
+    """Head-crop hair ``masks`` of frames (keyed by frame number, with their ``views``) averaged
+    over each frame and the ones next to it that are there, pixel by pixel as far as the head
+    crop's colour stayed the same (see :data:`STEADY_WEIGHT`)."""
+    out = {}
+    for i, mask in masks.items():
+        total = np.full(mask.shape, 1.0 - 2 * STEADY_WEIGHT, np.float32)
+        acc = mask * total
+        for j in (i - 1, i + 1):
+            if j in masks:
+                d = views[i].lab - views[j].lab
+                w = STEADY_WEIGHT * np.exp(-_dot(d, d) / (STEADY_COLOUR * STEADY_COLOUR))
+                acc += w * masks[j]
+                total += w
+        out[i] = (acc / total).astype(np.float32)
+    return out
+
+
 MEASURE_LEVEL = 0.5  # hair pixels this sure are measured
 MIN_HAIR = 150  # fewer measured hair pixels (head crop) than this: no hair to measure
 
