@@ -337,7 +337,11 @@ class HairEditor(CropEditor):
                 return view
 
             views = dict(zip(todo, pool.map(view_of, todo)))
-            masks = steady_masks(dict(zip(todo, pool.map(lambda i: self._mask(views[i]), todo))), views)
+            raw = dict(zip(todo, pool.map(lambda i: self._mask(views[i]), todo)))
+            # steadied with the video's neighbouring frames (a frame without a face is not in the batch)
+            number = [int(n) for n in batch.frame_indices.numpy()]
+            steady = steady_masks({number[i]: raw[i] for i in todo}, {number[i]: views[i] for i in todo})
+            masks = {i: steady[number[i]] for i in todo}
 
             def painted(i: int) -> np.ndarray:
                 mask = frame_mask(views[i].matrix, masks[i], frames[i].shape[:2])
