@@ -64,10 +64,11 @@ MIN_MASK = 0.02  # mask values below this are left alone
 STRETCH_SIGMA = 1.5  # frame pixels: detail finer than this keeps its lightness contrast (0: all stretched)
 ROLL_OFF = 4.0  # L units past the hair's own 10-90% lightness that a pixel's lightness may keep
 # Frames painted at once, on threads (OpenCV and numpy release the GIL: 22 -> 14-16 ms a frame on
-# d10's frames on 2 cores, the same pixels), each with its own segmenter (a cv2.dnn net is not
-# thread-safe), and OpenCV's own threads off meanwhile (stitchtime.parallel.cv2_threads).
+# d10's frames on 2 cores, the same pixels), each with its own segmenter (neither a LiteRT
+# interpreter nor a cv2.dnn net is thread-safe), and OpenCV's own threads off meanwhile
+# (stitchtime.parallel.cv2_threads).
 PAINT_WORKERS = max(1, min(2, os.cpu_count() or 1))
-# --fast: the person segmenter (the paint's largest cost, 6 ms a frame) runs on every
+# --fast: the person segmenter (3.5 ms a frame by LiteRT, 6-7 by cv2.dnn) runs on every
 # FAST_MASK_STEP-th frame of a group (and its last); the frames between take their two neighbours'
 # person, in head-crop pixels (so it moves with the head), and find the hair in it by their own colours
 FAST_MASK_STEP = 2
@@ -113,7 +114,7 @@ def load_hair(path: Path, device: torch.device | None = None) -> HairModels:
         raise ModelError(f"{folder}: not a hair model (no {SEGMENTER_FILE})")
     try:
         out = PersonSegmenter(seg)(np.full((SIZE, SIZE, 3), 128, np.uint8))  # one run: its output's shape and values
-    except (cv2.error, ValueError) as err:
+    except (cv2.error, ValueError, RuntimeError) as err:  # (RuntimeError: LiteRT, on ops it lacks)
         raise ModelError(f"{seg}: not a segmentation network ({type(err).__name__}: {err})") from None
     if not np.isfinite(out).all():
         raise ModelError(f"{seg}: not a segmentation network (its output is not finite)")
@@ -130,17 +131,18 @@ def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.nd
     if len(where):
         # (the Lab round trip itself moves some colours by a level: the pixels left alone are copied)
         pixels = out.reshape(-1, 3)
-        smooth = _smooth_lightness(out, where)
-        pixels[where] = _recoloured(pixels.take(where, 0), share.take(where), video, target, smooth)
+        lab, smooth = _lab_and_smooth_lightness(out, where)
+        pixels[where] = _recoloured(lab, share.take(where), video, target, smooth)
     return out
 
 
-def _smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
-    """CIELAB lightness blurred by :data:`STRETCH_SIGMA` at the flat pixel indices ``where``
-    (converted only within the blur's reach of them, inside their bounding box); None when the
-    stretch is applied to every scale."""
+def _lab_and_smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The CIELAB colour ``(n, 3)`` of ``rgb``'s pixels at the flat indices ``where``, and their
+    lightness blurred by :data:`STRETCH_SIGMA` (None when the stretch is applied to every scale).
+    Only the pixels within the blur's reach of them (inside their bounding box) are converted, once
+    for both."""
     if STRETCH_SIGMA <= 0:
-        return None
+        return to_lab(rgb.reshape(-1, 3).take(where, 0)[None])[0], None
     w = rgb.shape[1]
     rows, cols = where // w, where % w
     pad = int(np.ceil(3 * STRETCH_SIGMA))
@@ -153,17 +155,19 @@ def _smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
     near = np.zeros((y1 - y0, bw), np.uint8)
     near.ravel()[at] = 1
     near = np.flatnonzero(cv2.dilate(near, np.ones((reach, reach), np.uint8)))
-    lightness = np.zeros((y1 - y0, bw), np.float32)
-    lightness.ravel()[near] = to_lab(rgb[y0:y1, x0:x1].reshape(-1, 3).take(near, 0)[None])[0, :, 0]
-    return cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA).ravel().take(at)
+    lab = np.zeros(((y1 - y0) * bw, 3), np.float32)
+    # (one row: OpenCV's vector path, as for a whole image)
+    lab[near] = to_lab(rgb[y0:y1, x0:x1].reshape(-1, 3).take(near, 0)[None])[0]
+    lightness = np.ascontiguousarray(lab[:, 0]).reshape(y1 - y0, bw)
+    return lab.take(at, 0), cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA).ravel().take(at)
 
 
 def _recoloured(
-    rgb: np.ndarray, share: np.ndarray, video: np.ndarray, target: np.ndarray, smooth: np.ndarray | None = None
+    lab: np.ndarray, share: np.ndarray, video: np.ndarray, target: np.ndarray, smooth: np.ndarray | None = None
 ) -> np.ndarray:
-    """``(n, 3)`` uint8 pixels recoloured by ``share`` ``(n,)`` (see :func:`recolour`); ``smooth``
-    ``(n,)``: their blurred lightness, the part of the strands' light and shade that is stretched."""
-    lab = to_lab(rgb[None])[0]  # (one row: OpenCV's vector path, as for a whole image)
+    """``(n, 3)`` pixels, CIELAB, recoloured by ``share`` ``(n,)`` (see :func:`recolour`) and back in
+    uint8 RGB; ``smooth`` ``(n,)``: their blurred lightness, the part of the strands' light and shade
+    that is stretched."""
     skin = video[4:7]
     hair = video[:3] + skin
     k = float(np.clip(target[3] / max(float(video[3]), 1e-3), *SPREAD_RANGE))

@@ -138,6 +138,35 @@ def test_the_shipped_model_and_its_checks(tmp_path):
     (broken / "selfie_segmentation.tflite").write_bytes((SEGMENTER_PATH.read_bytes())[:5000])  # cut short
     with pytest.raises(ModelError):
         load_hair(broken)
+    from benchmarks.fer_judge import model_path
+
+    shutil.copyfile(model_path(), broken / "selfie_segmentation.tflite")  # a network, but not this one
+    with pytest.raises(ModelError, match="not a segmentation network"):
+        load_hair(broken)
+
+
+def test_the_segmenter_gives_the_same_person_on_litert_as_on_opencv_and_says_nothing():
+    import subprocess
+    import sys
+
+    from skimage.data import astronaut
+
+    pytest.importorskip("ai_edge_litert", reason="LiteRT has no wheel here: the segmenter runs on cv2.dnn")
+    crop = cv2.resize(astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+    fast, slow = PersonSegmenter(SEGMENTER_PATH, "litert"), PersonSegmenter(SEGMENTER_PATH, "opencv")
+    assert (fast.backend, slow.backend) == ("litert", "opencv")
+    a, b = fast(crop), slow(crop)
+    assert 0.2 < (a > 0.5).mean() < 0.9  # the astronaut is found, not the whole crop
+    assert np.abs(a - b).max() < 1e-3  # measured 5e-5 on real crops
+    # LiteRT's own "INFO: Created TensorFlow Lite XNNPACK delegate" line does not reach stderr
+    code = (
+        "from stitchtime.faces.hair import PersonSegmenter; from stitchtime.editors.hair import SEGMENTER_PATH; "
+        "import numpy as np; s = PersonSegmenter(SEGMENTER_PATH); assert s.backend == 'litert'; "
+        "s(np.zeros((256, 256, 3), np.uint8)); PersonSegmenter(SEGMENTER_PATH); print('ran')"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ran", run.stderr
+    assert run.stderr == ""
 
 
 def test_gray_hair_on_a_real_clip_greys_the_hair_and_leaves_the_face(tmp_path):
