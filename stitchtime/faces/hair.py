@@ -123,15 +123,21 @@ def _litert_interpreter(path: Path, required: bool = False):
         if _litert_said:
             it.allocate_tensors()
             return it
-        sys.stderr.flush()
-        saved = os.dup(2)
+        if sys.stderr is not None:
+            sys.stderr.flush()
         try:
-            with open(os.devnull, "wb") as null:
-                os.dup2(null.fileno(), 2)
-                it.allocate_tensors()
+            saved = os.dup(2)
+        except OSError:  # (no stderr to keep quiet)
+            saved = None
+        try:
+            if saved is not None:
+                with open(os.devnull, "wb") as null:
+                    os.dup2(null.fileno(), 2)
+            it.allocate_tensors()
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
         _litert_said = True
     return it
 
