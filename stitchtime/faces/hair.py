@@ -6,7 +6,8 @@ Two pieces, both offline:
   shipped inside the ``mediapipe==0.10.21`` wheel, copied to ``stitchtime/weights/hair``), run by
   LiteRT (or OpenCV's own DNN module where LiteRT is not installed) on a square *head crop*
   (:func:`head_matrix`: :data:`HEAD_SIDE` inter-ocular distances wide, turned with the eyes), so a
-  small face gets the network's whole 256 px; it separates the person (face, hair, body) from the background;
+  small face gets the network's whole 256 px; it separates the person (face, hair, body) from the
+  background;
 * **hair against skin and clothes**, inside the person: Gaussian mixtures of CIELAB colour
   (:class:`HairColours`) fitted once per video on seed pixels the landmarks place: the skin of
   the cheeks and the nose, the hair above the head (person pixels more than :data:`ABOVE` above
@@ -70,8 +71,8 @@ class PersonSegmenter:
     Run by LiteRT (``ai-edge-litert``: TFLite with its XNNPACK kernels, one thread) where it is
     installed, else by OpenCV's own DNN module; the two give the same probabilities within 1e-4, and
     LiteRT takes 2.3 ms a crop against cv2.dnn's 3.3 ms alone, 3.5 against 7.2 in a hair edit on 2
-    cores (2026-12-04). ``backend`` picks
-    one: "auto", "litert" or "opencv"."""
+    cores (2026-12-04; BENCHMARKS.md "Hair colour's segmenter"). ``backend``: "auto", "litert" or
+    "opencv"."""
 
     def __init__(self, path: Path, backend: str = "auto") -> None:
         self.net = self._litert = None
