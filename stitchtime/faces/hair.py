@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,27 +121,32 @@ def _litert_interpreter(path: Path, required: bool = False):
             raise
         return None
     it = Interpreter(model_path=str(path), num_threads=1)
-    with _LITERT_QUIET:
-        if _litert_said:
-            it.allocate_tensors()
-            return it
+    with _LITERT_QUIET, _stderr_muted(not _litert_said):
+        it.allocate_tensors()
+        _litert_said = True
+    return it
+
+
+@contextmanager
+def _stderr_muted(mute: bool = True):
+    """File descriptor 2 points at /dev/null within (where there is one to point elsewhere)."""
+    saved = None
+    if mute:
         if sys.stderr is not None:
             sys.stderr.flush()
         try:
             saved = os.dup(2)
         except OSError:  # (no stderr to keep quiet)
             saved = None
-        try:
-            if saved is not None:
-                with open(os.devnull, "wb") as null:
-                    os.dup2(null.fileno(), 2)
-            it.allocate_tensors()
-        finally:
-            if saved is not None:
-                os.dup2(saved, 2)
-                os.close(saved)
-        _litert_said = True
-    return it
+    try:
+        if saved is not None:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
