@@ -44,6 +44,7 @@ from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, 
 from stitchtime.editors.shared import region_mask
 from stitchtime.errors import InputError, ModelError
 from stitchtime.faces.mouth import interior_mask
+from stitchtime.faces.hair import to_lab
 from stitchtime.faces.shape import face_frame
 
 OUTER, INNER = np.r_[48:60], np.r_[60:68]  # dlib's outer and inner lip lines
@@ -130,11 +131,6 @@ def measure_masks(
         band = np.logical_or.reduce([interior_mask(p, shape) > 0 for p in _liner_polygons(lm)])
         out["liner"] = band & ~np.logical_or.reduce([interior_mask(e, shape) > 0 for e in _eye_outlines(lm)])
     return out
-
-
-def to_lab(rgb: np.ndarray) -> np.ndarray:
-    """uint8 or [0, 255] float RGB ``(h, w, 3)`` -> float32 CIELAB (L in [0, 100])."""
-    return cv2.cvtColor(np.asarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
 def region_colours(
