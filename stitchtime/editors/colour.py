@@ -43,8 +43,8 @@ from stitchtime.editors.contract import CropBatch, CropEditor, CropSource
 from stitchtime.editors.fitted import FittedModels, fitted_folder, load_fitted, save_fitted
 from stitchtime.editors.shared import region_mask
 from stitchtime.errors import InputError, ModelError
-from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.hair import to_lab
+from stitchtime.faces.mouth import interior_mask
 from stitchtime.faces.shape import face_frame
 
 OUTER, INNER = np.r_[48:60], np.r_[60:68]  # dlib's outer and inner lip lines
