@@ -139,27 +139,20 @@ def recolour(rgb: np.ndarray, mask: np.ndarray, video: np.ndarray, target: np.nd
 def _lab_and_smooth_lightness(rgb: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The CIELAB colour ``(n, 3)`` of ``rgb``'s pixels at the flat indices ``where``, and their
     lightness blurred by :data:`STRETCH_SIGMA` (None when the stretch is applied to every scale).
-    Only the pixels within the blur's reach of them (inside their bounding box) are converted, once
-    for both."""
+    Only their bounding box (and the blur's reach round it) is converted, once for both."""
     if STRETCH_SIGMA <= 0:
         return to_lab(rgb.reshape(-1, 3).take(where, 0)[None])[0], None
     w = rgb.shape[1]
-    rows, cols = where // w, where % w
+    rows, cols = np.divmod(where, w)
     pad = int(np.ceil(3 * STRETCH_SIGMA))
-    y0, y1 = max(int(rows.min()) - pad, 0), min(int(rows.max()) + pad + 1, rgb.shape[0])
+    y0, y1 = max(int(rows[0]) - pad, 0), min(int(rows[-1]) + pad + 1, rgb.shape[0])
     x0, x1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, w)
-    bw = x1 - x0
-    at = (rows - y0) * bw + (cols - x0)
-    # the pixels the blur reads for them: a square as wide as the kernel OpenCV takes for this sigma
-    reach = int(round(STRETCH_SIGMA * 8 + 1)) | 1
-    near = np.zeros((y1 - y0, bw), np.uint8)
-    near.ravel()[at] = 1
-    near = np.flatnonzero(cv2.dilate(near, np.ones((reach, reach), np.uint8)))
-    lab = np.zeros(((y1 - y0) * bw, 3), np.float32)
-    # (one row: OpenCV's vector path, as for a whole image)
-    lab[near] = to_lab(rgb[y0:y1, x0:x1].reshape(-1, 3).take(near, 0)[None])[0]
-    lightness = np.ascontiguousarray(lab[:, 0]).reshape(y1 - y0, bw)
-    return lab.take(at, 0), cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA).ravel().take(at)
+    at = (rows - y0) * (x1 - x0) + (cols - x0)
+    # the whole box at once: converting its pixels beyond the blur's reach costs less than picking
+    # out the ones within it (each pixel's colour is its own; the values are the same)
+    lab = to_lab(rgb[y0:y1, x0:x1])
+    lightness = np.ascontiguousarray(lab[..., 0])
+    return lab.reshape(-1, 3).take(at, 0), cv2.GaussianBlur(lightness, (0, 0), STRETCH_SIGMA).ravel().take(at)
 
 
 def _recoloured(
@@ -187,10 +180,14 @@ def _recoloured(
     # has it (a warm skin would otherwise warm grey hair too)
     chroma = RELATIVE_CHROMA * (skin[1:] + target[1:3]) + (1 - RELATIVE_CHROMA) * target[4:6]
     new[:, 1:] = chroma + (lab[:, 1:] - hair[1:]) * CHROMA_KEEP
-    new[:, 0] = np.clip(new[:, 0], 0.0, 100.0)
-    mixed = (lab + share[:, None] * (new - lab)).astype(np.float32)
-    back = cv2.cvtColor(mixed[None], cv2.COLOR_Lab2RGB)[0]
-    return np.clip(np.rint(back * 255.0), 0, 255).astype(np.uint8)
+    np.clip(new[:, 0], 0.0, 100.0, out=new[:, 0])
+    # mixed by the share, in place (each image-sized temporary is fresh memory: slower than the sums)
+    new -= lab
+    new *= share[:, None]
+    new += lab
+    back = cv2.cvtColor(new[None], cv2.COLOR_Lab2RGB)[0]
+    back *= 255.0
+    return np.clip(np.rint(back, out=back), 0, 255, out=back).astype(np.uint8)
 
 
 def _roll_off(x: np.ndarray, low: float, high: float) -> np.ndarray:
