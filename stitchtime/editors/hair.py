@@ -15,6 +15,7 @@ colour model inside it, averaged with the neighbouring frames' where the picture
 ``L' = skin_L + target_L + (L - hair_L) * k`` (``k`` the spreads' ratio, within
 :data:`SPREAD_RANGE`, so the strands' light and shade stay) and chroma ``a', b'`` the target's plus
 :data:`CHROMA_KEEP` of the pixel's own deviation, blended by ``min(|s|, 1)`` times the mask.
+Past ``s = 1`` the target's lightness goes on further from the video's own (:meth:`HairEditor.target`).
 A negative strength takes the colour to the faces without the attribute, and only on hair that
 has it (nearer its colour than the others'), or there is nothing to take away.
 """
@@ -72,6 +73,9 @@ PAINT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 # FAST_MASK_STEP-th frame of a group (and its last); the frames between take their two neighbours'
 # person, in head-crop pixels (so it moves with the head), and find the hair in it by their own colours
 FAST_MASK_STEP = 2
+# past strength 1 the target's lightness (relative to the skin) moves on by its move from the
+# video's own hair per unit of strength, by no more than this (L units) per unit
+MAX_LIGHTNESS_STEP = 15.0
 
 
 @dataclass
@@ -285,8 +289,23 @@ class HairEditor(CropEditor):
                 self.notes = (f"{name}: the hair is not {colour} already: nothing to take away",)
                 return
         self.amount = float(min(abs(self.strength), 1.0))
-        if abs(self.strength) > 1:
-            self.notes = (f"{name}: strength {self.strength:g} gives the same colour as 1",)
+        if self.strength < -1:
+            self.notes = (f"{name}: strength {self.strength:g} gives the same colour as -1",)
+
+    def target(self) -> np.ndarray:
+        """The colour the hair is carried to (``(6,)``, as :class:`HairModel`'s): CelebA's median
+        with the attribute, or without it for a negative strength. Past strength 1 the lightness
+        goes on past that median, as far again per unit of strength as it moved from the video's
+        own (:data:`MAX_LIGHTNESS_STEP` at most per unit): a dim video's grey (L 29 on d3's dark
+        hair) reads as ash at 1 and lighter grey at 2."""
+        if self.strength < 0:
+            return self.model.without
+        if self.strength <= 1 or self.video is None:
+            return self.model.target
+        target = self.model.target.copy()
+        step = float(np.clip(target[0] - self.video[0], -MAX_LIGHTNESS_STEP, MAX_LIGHTNESS_STEP))
+        target[0] += (self.strength - 1.0) * step
+        return target
 
     def _mask(self, view: HeadView) -> np.ndarray:
         """The hair mask of one head crop, matted against the skin and the background."""
@@ -316,7 +335,7 @@ class HairEditor(CropEditor):
         The masks are steadied over the group's frames (:func:`~stitchtime.faces.hair.steady_masks`)."""
         if self.amount <= 0 or self.colours is None or self.video is None or not len(frames):
             return frames
-        target = self.model.target if self.strength > 0 else self.model.without
+        target = self.target()
         lm = transform_points(invert_affine(np.asarray(matrices, np.float64)), batch.landmarks.numpy())
         fade = np.ones(len(frames)) if weights is None else np.asarray(weights, np.float64)
         amounts = [self.amount * scale * float(fade[i]) for i in range(len(frames))]
@@ -358,7 +377,7 @@ class HairEditor(CropEditor):
         out = torch.zeros(batch.crop_shape)
         if self.amount <= 0 or self.colours is None or self.video is None:
             return out
-        target = self.model.target if self.strength > 0 else self.model.without
+        target = self.target()
         images = batch.crops.permute(0, 2, 3, 1).numpy().clip(0, 255).astype(np.uint8)
         for i, (img, lm) in enumerate(zip(images, batch.landmarks.numpy())):
             if np.isfinite(lm).all():

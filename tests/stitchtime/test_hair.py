@@ -122,6 +122,28 @@ def test_recolouring_takes_the_hair_to_the_target_and_leaves_what_is_not_hair():
     assert lab[:, :20, 0].mean() < half < out[:, :20, 0].mean()  # strength: part of the way
 
 
+def test_strength_past_one_takes_the_lightness_further_from_the_videos_own():
+    import stitchtime.editors.hair as hair
+    from stitchtime.editors.attributes import ATTRIBUTES
+
+    model = load_hair(WEIGHTS_DIR / "hair").models["Gray_Hair"]
+
+    def target(strength: float, video_l: float) -> np.ndarray:
+        editor = hair.HairEditor(model, ATTRIBUTES["gray_hair"], strength)
+        editor.video = np.r_[video_l, np.zeros(8)].astype(np.float32)  # hair L relative to the skin first
+        return editor.target()
+
+    dark = float(model.target[0]) - 8.0  # hair 8 L darker (relative to the skin) than CelebA's grey
+    assert np.array_equal(target(1.0, dark), model.target)  # 1: CelebA's median, the calibrated edit
+    assert np.array_equal(target(0.5, dark), model.target)  # (below 1 the blend is what is partial)
+    assert target(2.0, dark)[0] == pytest.approx(model.target[0] + 8.0)  # as far again: lighter still
+    assert target(3.0, dark)[0] == pytest.approx(model.target[0] + 16.0)
+    assert np.array_equal(target(3.0, dark)[1:], model.target[1:])  # only the lightness goes on
+    light = float(model.target[0]) + 40.0  # lighter than grey (blond): grey at 2 is darker again
+    assert target(2.0, light)[0] == pytest.approx(model.target[0] - hair.MAX_LIGHTNESS_STEP)  # by at most this
+    assert np.array_equal(model.target, load_hair(WEIGHTS_DIR / "hair").models["Gray_Hair"].target)  # not changed
+
+
 def test_the_shipped_model_and_its_checks(tmp_path):
     models = load_hair(WEIGHTS_DIR / "hair")
     assert set(models.attributes) == {"Blond_Hair", "Gray_Hair", "Black_Hair", "Brown_Hair"}
