@@ -93,7 +93,8 @@ class PersonSegmenter:
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
         """``crop`` ``(SIZE, SIZE, 3)`` uint8 RGB -> ``(SIZE, SIZE)`` float32 in [0, 1]."""
-        x = crop.astype(np.float32)[None] / 255.0
+        x = crop.astype(np.float32)[None]
+        x /= 255.0  # (in place, as in to_lab)
         if self._litert is not None:
             self._litert.set_tensor(self._in, x)
             self._litert.invoke()
